@@ -1,0 +1,7 @@
+"""``gridtwin dtdl validate PATH...`` (filled in by the DTDL validator work)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,58 @@
+"""Typed settings read only from ``GRIDTWIN_*`` environment variables.
+
+Embedded defaults run everything on one laptop: a SQLite file and an in-process Redis stand-in under
+``data_dir``. Production sets ``GRIDTWIN_DATABASE_URL`` (MySQL) and ``GRIDTWIN_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDTWIN_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".gridtwin"), description="where embedded state lives")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite under data_dir")
+    redis_url: str | None = Field(default=None, description="redis://...; default: in-process stand-in")
+
+    # gRPC service addresses (host:port). The all-in-one mode fills these with localhost ports.
+    host: str = "127.0.0.1"
+    twin_registry_addr: str = "127.0.0.1:50051"
+    ingestion_addr: str = "127.0.0.1:50052"
+    powerflow_addr: str = "127.0.0.1:50053"
+    gateway_port: int = 8000
+    grpc_port: int = Field(default=0, description="port this service listens on; 0 = its default")
+
+    # Limits for untrusted input.
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_unzipped_bytes: int = 1024 * 1024 * 1024
+    max_zip_members: int = 20_000
+    max_zip_ratio: float = 200.0
+
+    # Planning limits (DOMAIN.md: ANSI C84.1 and thermal).
+    range_a_min_pu: float = 0.95
+    range_a_max_pu: float = 1.05
+    range_b_min_pu: float = 0.9167
+    range_b_max_pu: float = 1.0583
+    thermal_limit_pct: float = 100.0
+
+    # Observability.
+    otel_exporter: str = Field(default="none", description="none | console | otlp")
+    log_level: str = "INFO"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gridtwin.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
