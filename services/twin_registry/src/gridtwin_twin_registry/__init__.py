@@ -1,0 +1,1 @@
+"""GridTwin TwinRegistry gRPC service: the DTDL twin graph over SQL."""

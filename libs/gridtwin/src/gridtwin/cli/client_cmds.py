@@ -1,9 +1,341 @@
-"""Commands that talk to a running gateway: import, twin, powerflow (filled in by the gateway work)."""
+"""Commands that talk to a running gateway over REST: import, feeders, twin, powerflow.
+
+The gateway is at ``--url`` (global or per command), else ``GRIDTWIN_URL``, else
+http://127.0.0.1:8000. A failed call prints the gateway's error message and its located details and
+exits with status 1.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import httpx
 import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["DEFAULT_URL", "register"]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+API = "/api/v1"
+# Imports and power flows of large feeders take a while; plain reads should answer fast.
+SLOW_TIMEOUT = httpx.Timeout(30.0, read=None)
+FAST_TIMEOUT = httpx.Timeout(30.0)
+SNAPSHOT_KEYS = (
+    "feeder",
+    "converged",
+    "iterations",
+    "losses_kw",
+    "losses_kvar",
+    "line_losses_kw",
+    "transformer_losses_kw",
+    "source_kw",
+    "source_kvar",
+    "voltages",
+    "elements",
+    "violations",
+)
+
+out = Console()
+err = Console(stderr=True)
+
+import_app = typer.Typer(help="Import feeder models through the gateway.", no_args_is_help=True)
+feeders_app = typer.Typer(help="Feeders in the twin registry.", no_args_is_help=True)
+twin_app = typer.Typer(help="Read twins.", no_args_is_help=True)
+powerflow_app = typer.Typer(help="Run power flows.", no_args_is_help=True)
+
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="gateway base URL (default: global --url, $GRIDTWIN_URL)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the gateway's JSON")]
+
+
+def _base_url(url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    ctx = click_context()
+    if ctx is not None and isinstance(ctx.obj, dict) and ctx.obj.get("url"):
+        return str(ctx.obj["url"]).rstrip("/")
+    return os.environ.get("GRIDTWIN_URL", DEFAULT_URL).rstrip("/")
+
+
+def click_context() -> click.Context | None:
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root() if ctx is not None else None
+
+
+def _fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    for d in details or []:
+        err.print(f"  {d.get('where', '')}: {d.get('message', '')}", highlight=False, markup=False)
+    return typer.Exit(code=1)
+
+
+def _call(
+    method: str, url: str | None, path: str, *, timeout: httpx.Timeout = FAST_TIMEOUT, **kwargs: Any
+) -> Any:
+    """One request; the decoded JSON body on success, exit 1 with the gateway's error otherwise."""
+    base = _base_url(url)
+    try:
+        resp = httpx.request(method, base + path, timeout=timeout, **kwargs)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the gateway at {base}: {exc}") from None
+    if resp.is_success:
+        return resp.json() if resp.content else None
+    try:
+        body = resp.json()["error"]
+        message = f"{body.get('message', '')} ({resp.status_code} {body.get('code', '')})"
+        raise _fail(message, body.get("details") or [])
+    except (ValueError, KeyError, TypeError):
+        raise _fail(f"{resp.status_code} {resp.reason_phrase}: {resp.text[:500]}") from None
+
+
+# References from one OpenDSS file to another: Redirect/Compile commands and file= (shapes, CSVs).
+_REFERENCE = re.compile(r"""(?:\b(?:redirect|compile)\s+|\bfile\s*=\s*)("[^"]+"|'[^']+'|[^\s)\]]+)""", re.I)
+
+
+def _referenced_files(files: list[Path]) -> list[Path]:
+    """Every existing file that the .dss files among ``files`` reference, followed transitively.
+
+    Model folders often reach outside themselves (IEEE 13's line codes live one level up), so an
+    upload of the folder alone would not compile on the server.
+    """
+    seen = {f.resolve() for f in files}
+    todo = [f for f in seen if f.suffix.lower() == ".dss"]
+    found: list[Path] = []
+    while todo:
+        file = todo.pop()
+        try:
+            text = file.read_text(errors="replace")
+        except OSError:
+            continue
+        for match in _REFERENCE.finditer(text):
+            target = (file.parent / match.group(1).strip("\"'").replace("\\", "/")).resolve()
+            if target.is_file() and target not in seen:
+                seen.add(target)
+                found.append(target)
+                if target.suffix.lower() == ".dss":
+                    todo.append(target)
+    return found
+
+
+_NEW_CIRCUIT = re.compile(r"^\s*new\s+(?:object\s*=\s*)?circuit\.", re.I | re.M)
+
+
+def guess_master(folder: Path) -> str:
+    """The master .dss of a folder: the one named "master", else the one defining the circuit
+    ("" when that is not a single file; the server then lists the candidates)."""
+    dss = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() == ".dss")
+    named = [f for f in dss if "master" in f.name.lower()]
+    if len(named) == 1:
+        return named[0].name
+    circuits = [f for f in named or dss if _NEW_CIRCUIT.search(f.read_text(errors="replace"))]
+    return circuits[0].name if len(circuits) == 1 else ""
+
+
+def zip_model(path: Path, master: str = "") -> tuple[bytes, str]:
+    """An in-memory zip of an OpenDSS model and the master's path inside it ("" = let the server find it).
+
+    A folder is zipped whole; a .dss file brings its folder along (redirects are relative to it), and
+    files referenced from outside the folder come too, laid out relative to their common parent.
+    """
+    path = path.resolve()
+    if path.is_file():
+        folder, master = path.parent, master or path.name
+    elif path.is_dir():
+        folder, master = path, master or guess_master(path)
+    else:
+        raise _fail(f"{path} is neither a folder nor a .dss file")
+    files = [
+        f
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    ]
+    files += _referenced_files(files)
+    root = Path(os.path.commonpath([folder, *(f.parent for f in files)]))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for file in files:
+            zf.write(file, file.relative_to(root).as_posix())
+    master_in_zip = (folder / master).relative_to(root).as_posix() if master else ""
+    return buf.getvalue(), master_in_zip
+
+
+@import_app.command("opendss")
+def import_opendss(
+    path: Annotated[Path, typer.Argument(help="a folder with one master .dss, or the master .dss file")],
+    feeder: Annotated[str, typer.Option("--feeder", help="feeder id, [A-Za-z0-9_-]{1,64}")],
+    site: Annotated[str, typer.Option("--site", help="site (access control group)")] = "",
+    master: Annotated[str, typer.Option("--master", help="master file name inside the folder")] = "",
+    replace: Annotated[bool, typer.Option("--replace", help="replace an existing feeder of that id")] = False,
+    server_path: Annotated[
+        bool, typer.Option("--server-path", help="send PATH for the server to read instead of uploading")
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Import an OpenDSS model: zipped and uploaded, or read by the server from --server-path."""
+    if server_path:
+        body = {"path": str(path), "feeder": feeder, "site": site, "master": master, "replace": replace}
+        result = _call("POST", url, f"{API}/feeders/import-path", json=body, timeout=SLOW_TIMEOUT)
+    else:
+        data, found_master = zip_model(path)
+        form = {
+            "feeder": feeder,
+            "site": site,
+            "master": master or found_master,
+            "replace": str(replace).lower(),
+        }
+        files = {"file": (f"{feeder}.zip", data, "application/zip")}
+        result = _call("POST", url, f"{API}/feeders/import", data=form, files=files, timeout=SLOW_TIMEOUT)
+    if as_json:
+        out.print_json(data=result)
+        return
+    report = result["report"]
+    out.print(
+        f"imported feeder [bold]{result['feeder']}[/]: {result['twins']} twins, "
+        f"{result['relationships']} relationships"
+    )
+    counts = Table("table", "count", title="mapped")
+    for name, count in sorted(report["counts"].items()):
+        counts.add_row(name, str(count))
+    out.print(counts)
+    for label in ("warnings", "unmapped"):
+        items = report.get(label) or []
+        if items:
+            out.print(f"{len(items)} {label}:")
+            for d in items[:20]:
+                out.print(f"  {d['where']}: {d['message']}", markup=False, highlight=False)
+            if len(items) > 20:
+                out.print(f"  ... {len(items) - 20} more (use --json)")
+
+
+@feeders_app.command("list")
+def feeders_list(
+    site: Annotated[str, typer.Option("--site", help="only this site")] = "",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """List the feeders in the registry."""
+    result = _call("GET", url, f"{API}/feeders", params={"site": site} if site else None)
+    if as_json:
+        out.print_json(data=result)
+        return
+    table = Table("feeder", "site", "twins", "version")
+    for f in result["feeders"]:
+        table.add_row(f["id"], f["site"], str(f["twin_count"]), f["version"])
+    out.print(table)
+
+
+@twin_app.command("get")
+def twin_get(twin_id: Annotated[str, typer.Argument(help="twin id")], url: UrlOption = None) -> None:
+    """Print one twin document as JSON."""
+    out.print_json(data=_call("GET", url, f"{API}/twins/{twin_id}"))
+
+
+@twin_app.command("query")
+def twin_query(
+    model: Annotated[str, typer.Option("--model", help="DTMI, subtypes included")] = "",
+    feeder: Annotated[str, typer.Option("--feeder")] = "",
+    site: Annotated[str, typer.Option("--site")] = "",
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="prop:op:value (op: eq ne lt le gt ge), repeatable")
+    ] = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=10000)] = 1000,
+    limit: Annotated[int, typer.Option("--limit", help="stop after this many twins (0 = all)")] = 0,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Query twins; follows the pages until done (or --limit)."""
+    params: list[tuple[str, str | int]] = [("page_size", page_size)]
+    params += [(k, v) for k, v in (("model", model), ("feeder", feeder), ("site", site)) if v]
+    params += [("filter", f) for f in filters or []]
+    twins: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        page = _call("GET", url, f"{API}/twins", params=[*params, ("page_token", token)] if token else params)
+        twins.extend(page["twins"])
+        token = page.get("next_page_token") or ""
+        if not token or (limit and len(twins) >= limit):
+            break
+    if limit:
+        twins = twins[:limit]
+    if as_json:
+        out.print_json(data=twins)
+        return
+    table = Table("id", "model", "feeder", title=f"{len(twins)} twins")
+    for t in twins:
+        table.add_row(
+            str(t.get("$dtId", "")), str(t.get("$metadata", {}).get("$model", "")), str(t.get("feeder", ""))
+        )
+    out.print(table)
+
+
+@powerflow_app.command("snapshot")
+def powerflow_snapshot(
+    feeder: Annotated[str, typer.Option("--feeder", help="feeder id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Solve a snapshot power flow of a feeder and show voltages, loading, losses and violations."""
+    result = _call("POST", url, f"{API}/feeders/{feeder}/snapshot", timeout=SLOW_TIMEOUT)
+    if as_json:
+        typer.echo(json.dumps({k: result[k] for k in SNAPSHOT_KEYS if k in result}, indent=2))
+        return
+    _print_snapshot(result)
+
+
+def _print_snapshot(r: dict[str, Any]) -> None:
+    state = "[green]converged[/]" if r["converged"] else "[bold red]NOT converged[/]"
+    out.print(f"feeder [bold]{r['feeder']}[/]: {state} in {r['iterations']} iterations")
+    summary = Table("quantity", "value", show_header=False)
+    summary.add_row("source", f"{r['source_kw']:.1f} kW, {r['source_kvar']:.1f} kvar")
+    summary.add_row("losses", f"{r['losses_kw']:.1f} kW, {r['losses_kvar']:.1f} kvar")
+    summary.add_row(
+        "line / transformer losses", f"{r['line_losses_kw']:.1f} / {r['transformer_losses_kw']:.1f} kW"
+    )
+    voltages = [v for v in r["voltages"] if v["pu"] > 0]
+    if voltages:
+        low = min(voltages, key=lambda v: v["pu"])
+        high = max(voltages, key=lambda v: v["pu"])
+        summary.add_row("min voltage", f"{low['pu']:.4f} pu at {low['bus']}.{low['node']}")
+        summary.add_row("max voltage", f"{high['pu']:.4f} pu at {high['bus']}.{high['node']}")
+    if r["elements"]:
+        top = max(r["elements"], key=lambda e: e["loading_pct"])
+        summary.add_row("max loading", f"{top['loading_pct']:.1f} % ({top['name']})")
+    summary.add_row("violations", str(len(r["violations"])))
+    out.print(summary)
+    if r["violations"]:
+        table = Table("kind", "element", "value", "limit", title="violations (worst 20)")
+        worst = sorted(r["violations"], key=lambda v: abs(v["value"] - v["limit"]), reverse=True)
+        for v in worst[:20]:
+            table.add_row(v["kind"], v["element"], f"{v['value']:.4g}", f"{v['limit']:.4g}")
+        out.print(table)
+
+
+def _global_url(
+    ctx: typer.Context,
+    url: Annotated[
+        str, typer.Option("--url", envvar="GRIDTWIN_URL", help="gateway base URL for the client commands")
+    ] = DEFAULT_URL,
+) -> None:
+    """GridTwin: digital twin and OpenDSS planning for distribution feeders."""
+    ctx.ensure_object(dict)
+    ctx.obj["url"] = url
 
 
 def register(app: typer.Typer) -> None:
-    """Add the client command groups to the top-level app."""
+    """Add the client command groups (and the global ``--url``) to the top-level app."""
+    app.add_typer(import_app, name="import")
+    app.add_typer(feeders_app, name="feeders")
+    app.add_typer(twin_app, name="twin")
+    app.add_typer(powerflow_app, name="powerflow")
+    if app.registered_callback is None:
+        app.callback()(_global_url)

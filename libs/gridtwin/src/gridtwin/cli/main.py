@@ -6,8 +6,12 @@ import typer
 
 from gridtwin.cli import client_cmds, dtdl, up
 
-app = typer.Typer(name="gridtwin", help="GridTwin: digital twin and OpenDSS planning for distribution feeders.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="gridtwin",
+    help="GridTwin: digital twin and OpenDSS planning for distribution feeders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(dtdl.app, name="dtdl", help="Validate DTDL model sets.")
 app.command("up", help="Run every service on localhost (all-in-one, embedded defaults).")(up.up)
 client_cmds.register(app)

@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDTWIN_", extra="ignore")
 
     data_dir: Path = Field(default=Path(".gridtwin"), description="where embedded state lives")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite under data_dir")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite under data_dir"
+    )
     redis_url: str | None = Field(default=None, description="redis://...; default: in-process stand-in")
 
     # gRPC service addresses (host:port). The all-in-one mode fills these with localhost ports.

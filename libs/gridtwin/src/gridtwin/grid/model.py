@@ -58,7 +58,102 @@ class TableSpec:
 
 
 def _spec(name: str, interface: str, dss_class: str, *cols: Column) -> TableSpec:
-    return TableSpec(name, interface, dss_class, (Column("name", STR, "", "element name, lower case"), *cols))
+    extra = (_EXTRA,) if dss_class else ()
+    described = tuple(
+        c
+        if c.description
+        else Column(c.name, c.type, c.unit, _DESCRIPTIONS.get(c.name, c.name.replace("_", " ")))
+        for c in cols
+    )
+    return TableSpec(
+        name, interface, dss_class, (Column("name", STR, "", "element name, lower case"), *described, *extra)
+    )
+
+
+# Descriptions shared by columns of the same name in several tables (a column's own text wins).
+_DESCRIPTIONS: dict[str, str] = {
+    "angle_deg": "voltage angle of phase 1",
+    "band_v": "bandwidth on the PT secondary base",
+    "bus1": "bus of terminal 1 with node suffix",
+    "bus2": "bus of terminal 2 with node suffix",
+    "c_matrix_nf_per_m": "shunt capacitance, full nphases x nphases, row-major",
+    "capacitor": "the controlled capacitor's name",
+    "conn": "wye | delta",
+    "ct_prim_a": "CT primary rating",
+    "ct_ratio": "CT ratio",
+    "customer_class": "OpenDSS load class number",
+    "daily": "daily load shape id",
+    "dead_time_s": "dead time after switching out",
+    "delay_off_s": "delay before switching off",
+    "delay_s": "time delay before acting",
+    "emerg_amps_a": "emergency ampere rating",
+    "emerg_hkva_kva": "emergency rating of the high-side winding",
+    "enabled": "whether the element is in service",
+    "frequency_hz": "source frequency",
+    "interval_h": "time step between points (0 = explicit hours)",
+    "irradiance_kw_per_m2": "irradiance in kW per square metre",
+    "is_switch": "whether the source marked the line as a switch",
+    "kv": "rated kV",
+    "kva": "rated apparent power",
+    "kvar": "rated reactive power",
+    "kw_rated": "rated active power",
+    "kwh_rated": "rated energy",
+    "length_m": "length",
+    "max_tap_change": "most tap steps in one control iteration",
+    "model": "OpenDSS model number",
+    "mult": "active power multipliers",
+    "norm_amps_a": "normal ampere rating",
+    "norm_hkva_kva": "normal rating of the high-side winding",
+    "normal_open": "whether the device is open in the normal state",
+    "npts": "number of points",
+    "num_customers": "number of customers served",
+    "off_setting": "value at which the control switches off (units per type)",
+    "on_setting": "value at which the control switches on (units per type)",
+    "p_kw": "active power (base, before multipliers)",
+    "pct_imag": "magnetising current in percent of rated",
+    "pct_noload_loss": "no-load loss in percent of rated kVA",
+    "pct_stored": "stored energy in percent of rated",
+    "pf": "power factor",
+    "phases": "number of phases",
+    "pmpp_kw": "array power at the maximum power point",
+    "pt_ratio": "PT ratio",
+    "q_kvar": "reactive power (base, before multipliers)",
+    "qmult": "reactive power multipliers (empty = follow mult)",
+    "r_matrix_ohm_per_m": "series resistance, full nphases x nphases, row-major",
+    "r_ohm": "series resistance",
+    "r_v": "line-drop compensator R on the PT secondary base",
+    "rated_a": "rated current",
+    "reversible": "whether the regulator handles reverse power",
+    "state": "charging | discharging | idling",
+    "tap_delay_s": "delay between successive tap changes",
+    "terminal": "monitored terminal number",
+    "transformer": "the controlled transformer's name",
+    "use_actual": "multipliers are actual kW/kvar, not per unit",
+    "vmax_pu": "above this voltage the model turns to constant impedance",
+    "vmax_v": "upper voltage limit on the PT secondary base",
+    "vmin_pu": "below this voltage the model turns to constant impedance",
+    "vmin_v": "lower voltage limit on the PT secondary base",
+    "volt_override": "whether voltage limits override the control type",
+    "winding": "monitored winding number",
+    "windings": "number of windings",
+    "x_matrix_ohm_per_m": "series reactance, full nphases x nphases, row-major",
+    "x_ohm": "series reactance",
+    "x_v": "line-drop compensator X on the PT secondary base",
+    "xhl_pct": "high-low winding reactance on the winding-1 kVA base",
+    "xht_pct": "high-tertiary winding reactance on the winding-1 kVA base",
+    "xlt_pct": "low-tertiary winding reactance on the winding-1 kVA base",
+    "yearly": "yearly load shape id",
+}
+
+
+# Properties the source set that no typed column carries, kept so the written script solves exactly like
+# the source (the reader lists each such property in its report's warnings).
+_EXTRA = Column(
+    "dss_extra_json",
+    STR,
+    "",
+    "JSON object of further OpenDSS properties set on the element (property -> value), written back verbatim",
+)
 
 
 # The registry of element tables. The OpenDSS reader/writer owns the exact column set; columns may be
@@ -86,10 +181,11 @@ TABLES: dict[str, TableSpec] = {
             Column("v_pu", F64, "", "per-unit voltage setpoint"),
             Column("angle_deg", F64, "degreeOfArc"),
             Column("frequency_hz", F64, "hertz"),
-            Column("r1_ohm", F64, "ohm"),
-            Column("x1_ohm", F64, "ohm"),
-            Column("r0_ohm", F64, "ohm"),
-            Column("x0_ohm", F64, "ohm"),
+            Column("r1_ohm", F64, "ohm", "positive-sequence source resistance"),
+            Column("x1_ohm", F64, "ohm", "positive-sequence source reactance"),
+            Column("r0_ohm", F64, "ohm", "zero-sequence source resistance"),
+            Column("x0_ohm", F64, "ohm", "zero-sequence source reactance"),
+            Column("bus2", STR, "", "neutral-side bus with node suffix (bus1.0.0.0 when grounded)"),
         ),
         _spec(
             "linecodes",
@@ -116,15 +212,24 @@ TABLES: dict[str, TableSpec] = {
             Column("emerg_amps_a", F64, "ampere"),
             Column("is_switch", BOOL),
             Column("enabled", BOOL),
+            Column(
+                "open_conductors",
+                LSTR,
+                "",
+                "conductors opened by an OpenDSS 'open' command, as 'terminal.conductor' (empty = all closed)",
+            ),
         ),
         _spec(
             "switches",
             "Switch",
             "",
-            Column("line", STR, "", "the line element the device sits on"),
-            Column("kind", STR, "", "switch | breaker | fuse | recloser | sectionalizer | relay"),
+            Column("line", STR, "", "the line element the device sits on (or monitors)"),
+            Column(
+                "kind", STR, "", "switch | breaker | fuse | recloser | sectionalizer | relay | swtcontrol"
+            ),
             Column("normal_open", BOOL),
             Column("rated_a", F64, "ampere"),
+            _EXTRA,  # protective devices (fuse, relay, ...) keep their settings here
         ),
         _spec(
             "transformers",
@@ -145,9 +250,19 @@ TABLES: dict[str, TableSpec] = {
             Column("pct_imag", F64, "percent"),
             Column("norm_hkva_kva", F64, "kilovoltAmpere"),
             Column("emerg_hkva_kva", F64, "kilovoltAmpere"),
-            Column("min_tap_pu", F64),
-            Column("max_tap_pu", F64),
-            Column("num_taps", I64),
+            Column("min_taps_pu", LF64, "", "per winding lowest tap"),
+            Column("max_taps_pu", LF64, "", "per winding highest tap"),
+            Column("num_taps", LI64, "", "per winding number of tap steps"),
+            Column(
+                "rneuts_ohm",
+                LF64,
+                "ohm",
+                "per winding neutral resistance (-1 = solidly grounded/open per OpenDSS)",
+            ),
+            Column("xneuts_ohm", LF64, "ohm", "per winding neutral reactance"),
+            Column(
+                "ppm_antifloat", F64, "", "parts per million of kVA added as shunt to ground on each winding"
+            ),
         ),
         _spec(
             "regcontrols",
@@ -164,8 +279,9 @@ TABLES: dict[str, TableSpec] = {
             Column("delay_s", F64, "second"),
             Column("tap_delay_s", F64, "second"),
             Column("max_tap_change", I64),
-            Column("pt_phase", I64),
+            Column("pt_phase", I64, "", "monitored phase (-2 max, -3 min)"),
             Column("reversible", BOOL),
+            Column("enabled", BOOL),
         ),
         _spec(
             "loads",
@@ -186,6 +302,9 @@ TABLES: dict[str, TableSpec] = {
             Column("duty", STR, "", "load shape id"),
             Column("customer_class", I64),
             Column("num_customers", I64),
+            Column("status", STR, "", "variable | fixed | exempt (fixed/exempt ignore the load multiplier)"),
+            Column("cvr_watts", F64, "", "CVR exponent of P for model 4"),
+            Column("cvr_vars", F64, "", "CVR exponent of Q for model 4"),
             Column("enabled", BOOL),
         ),
         _spec(
@@ -199,6 +318,7 @@ TABLES: dict[str, TableSpec] = {
             Column("kv", F64, "kilovolt"),
             Column("kvars_kvar", LF64, "kilovoltAmpereReactive", "per step"),
             Column("states", LI64, "", "per step 1 = in, 0 = out"),
+            Column("enabled", BOOL),
         ),
         _spec(
             "capcontrols",
@@ -217,6 +337,10 @@ TABLES: dict[str, TableSpec] = {
             Column("vmin_v", F64, "volt"),
             Column("vmax_v", F64, "volt"),
             Column("volt_override", BOOL),
+            Column("pt_phase", I64, "", "monitored phase for voltage control (-1 avg, -2 max, -3 min)"),
+            Column("ct_phase", I64, "", "monitored phase for current control (-1 avg, -2 max, -3 min)"),
+            Column("dead_time_s", F64, "second"),
+            Column("enabled", BOOL),
         ),
         _spec(
             "reactors",

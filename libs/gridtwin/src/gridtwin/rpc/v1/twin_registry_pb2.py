@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from gridtwin.rpc.v1 import common_pb2 as gridtwin_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgridtwin/v1/twin_registry.proto\x12\x0bgridtwin.v1\x1a\x18gridtwin/v1/common.proto\"[\n\x04Twin\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x0c\n\x04json\x18\x06 \x01(\t\"u\n\x0cRelationship\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tsource_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\ttarget_id\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x17\n\x0fproperties_json\x18\x06 \x01(\t\"*\n\x13UploadModelsRequest\x12\x13\n\x0bmodels_json\x18\x01 \x03(\t\"#\n\x14UploadModelsResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\x13\n\x11ListModelsRequest\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.gridtwin.v1.ModelInfo\"L\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xtends\x18\x02 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04json\x18\x04 \x01(\t\"\x1c\n\x0eGetTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\"!\n\x11\x43reateTwinRequest\x12\x0c\n\x04json\x18\x01 \x01(\t\"@\n\x12ReplaceTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04json\x18\x02 \x01(\t\x12\x10\n\x08if_match\x18\x03 \x01(\t\"D\n\x10PatchTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\njson_patch\x18\x02 \x01(\t\x12\x10\n\x08if_match\x18\x03 \x01(\t\"1\n\x11\x44\x65leteTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08if_match\x18\x02 \x01(\t\"%\n\x12\x44\x65leteTwinResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"Y\n\x11\x42ulkUpsertRequest\x12\x12\n\ntwins_json\x18\x01 \x03(\t\x12\x30\n\rrelationships\x18\x02 \x03(\x0b\x32\x19.gridtwin.v1.Relationship\":\n\x12\x42ulkUpsertResponse\x12\r\n\x05twins\x18\x01 \x01(\x03\x12\x15\n\rrelationships\x18\x02 \x01(\x03\"L\n\x19\x43reateRelationshipRequest\x12/\n\x0crelationship\x18\x01 \x01(\x0b\x32\x19.gridtwin.v1.Relationship\"7\n\x16GetRelationshipRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"L\n\x19\x44\x65leteRelationshipRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08if_match\x18\x03 \x01(\t\"\x1c\n\x1a\x44\x65leteRelationshipResponse\"M\n\x18ListRelationshipsRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08incoming\x18\x03 \x01(\x08\"M\n\x19ListRelationshipsResponse\x12\x30\n\rrelationships\x18\x01 \x03(\x0b\x32\x19.gridtwin.v1.Relationship\">\n\x0ePropertyFilter\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"\xab\x01\n\x11QueryTwinsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x03 \x01(\t\x12,\n\x07\x66ilters\x18\x04 \x03(\x0b\x32\x1b.gridtwin.v1.PropertyFilter\x12&\n\x04page\x18\x05 \x01(\x0b\x32\x18.gridtwin.v1.PageRequest\x12\x13\n\x0b\x65xact_model\x18\x06 \x01(\x08\"O\n\x12QueryTwinsResponse\x12 \n\x05twins\x18\x01 \x03(\x0b\x32\x11.gridtwin.v1.Twin\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x0fTraverseRequest\x12\x10\n\x08start_id\x18\x01 \x01(\t\x12\x1a\n\x12relationship_names\x18\x02 \x03(\t\x12\x10\n\x08max_hops\x18\x03 \x01(\x05\x12\x11\n\tdirection\x18\x04 \x01(\t\"\"\n\x12ListFeedersRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\"K\n\nFeederInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x12\n\ntwin_count\x18\x03 \x01(\x03\x12\x0f\n\x07version\x18\x04 \x01(\t\"?\n\x13ListFeedersResponse\x12(\n\x07\x66\x65\x65\x64\x65rs\x18\x01 \x03(\x0b\x32\x17.gridtwin.v1.FeederInfo\"%\n\x13\x45xportFeederRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\"Q\n\x14\x45xportFeederResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x18\n\x10\x66\x65\x65\x64\x65r_model_ipc\x18\x03 \x01(\x0c\"%\n\x13\x44\x65leteFeederRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t2\xd9\n\n\x0cTwinRegistry\x12S\n\x0cUploadModels\x12 .gridtwin.v1.UploadModelsRequest\x1a!.gridtwin.v1.UploadModelsResponse\x12M\n\nListModels\x12\x1e.gridtwin.v1.ListModelsRequest\x1a\x1f.gridtwin.v1.ListModelsResponse\x12\x39\n\x07GetTwin\x12\x1b.gridtwin.v1.GetTwinRequest\x1a\x11.gridtwin.v1.Twin\x12?\n\nCreateTwin\x12\x1e.gridtwin.v1.CreateTwinRequest\x1a\x11.gridtwin.v1.Twin\x12\x41\n\x0bReplaceTwin\x12\x1f.gridtwin.v1.ReplaceTwinRequest\x1a\x11.gridtwin.v1.Twin\x12=\n\tPatchTwin\x12\x1d.gridtwin.v1.PatchTwinRequest\x1a\x11.gridtwin.v1.Twin\x12M\n\nDeleteTwin\x12\x1e.gridtwin.v1.DeleteTwinRequest\x1a\x1f.gridtwin.v1.DeleteTwinResponse\x12M\n\nBulkUpsert\x12\x1e.gridtwin.v1.BulkUpsertRequest\x1a\x1f.gridtwin.v1.BulkUpsertResponse\x12W\n\x12\x43reateRelationship\x12&.gridtwin.v1.CreateRelationshipRequest\x1a\x19.gridtwin.v1.Relationship\x12Q\n\x0fGetRelationship\x12#.gridtwin.v1.GetRelationshipRequest\x1a\x19.gridtwin.v1.Relationship\x12\x65\n\x12\x44\x65leteRelationship\x12&.gridtwin.v1.DeleteRelationshipRequest\x1a\'.gridtwin.v1.DeleteRelationshipResponse\x12\x62\n\x11ListRelationships\x12%.gridtwin.v1.ListRelationshipsRequest\x1a&.gridtwin.v1.ListRelationshipsResponse\x12M\n\nQueryTwins\x12\x1e.gridtwin.v1.QueryTwinsRequest\x1a\x1f.gridtwin.v1.QueryTwinsResponse\x12I\n\x08Traverse\x12\x1c.gridtwin.v1.TraverseRequest\x1a\x1f.gridtwin.v1.QueryTwinsResponse\x12P\n\x0bListFeeders\x12\x1f.gridtwin.v1.ListFeedersRequest\x1a .gridtwin.v1.ListFeedersResponse\x12S\n\x0c\x45xportFeeder\x12 .gridtwin.v1.ExportFeederRequest\x1a!.gridtwin.v1.ExportFeederResponse\x12Q\n\x0c\x44\x65leteFeeder\x12 .gridtwin.v1.DeleteFeederRequest\x1a\x1f.gridtwin.v1.DeleteTwinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgridtwin/v1/twin_registry.proto\x12\x0bgridtwin.v1\x1a\x18gridtwin/v1/common.proto\"[\n\x04Twin\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x0c\n\x04json\x18\x06 \x01(\t\"u\n\x0cRelationship\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tsource_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\ttarget_id\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x17\n\x0fproperties_json\x18\x06 \x01(\t\"*\n\x13UploadModelsRequest\x12\x13\n\x0bmodels_json\x18\x01 \x03(\t\"#\n\x14UploadModelsResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\x13\n\x11ListModelsRequest\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.gridtwin.v1.ModelInfo\"L\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xtends\x18\x02 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04json\x18\x04 \x01(\t\"\x1c\n\x0eGetTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\"!\n\x11\x43reateTwinRequest\x12\x0c\n\x04json\x18\x01 \x01(\t\"@\n\x12ReplaceTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04json\x18\x02 \x01(\t\x12\x10\n\x08if_match\x18\x03 \x01(\t\"D\n\x10PatchTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\njson_patch\x18\x02 \x01(\t\x12\x10\n\x08if_match\x18\x03 \x01(\t\"1\n\x11\x44\x65leteTwinRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08if_match\x18\x02 \x01(\t\"%\n\x12\x44\x65leteTwinResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"q\n\x11\x42ulkUpsertRequest\x12\x12\n\ntwins_json\x18\x01 \x03(\t\x12\x30\n\rrelationships\x18\x02 \x03(\x0b\x32\x19.gridtwin.v1.Relationship\x12\x16\n\x0ereplace_feeder\x18\x03 \x01(\t\":\n\x12\x42ulkUpsertResponse\x12\r\n\x05twins\x18\x01 \x01(\x03\x12\x15\n\rrelationships\x18\x02 \x01(\x03\"L\n\x19\x43reateRelationshipRequest\x12/\n\x0crelationship\x18\x01 \x01(\x0b\x32\x19.gridtwin.v1.Relationship\"7\n\x16GetRelationshipRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"L\n\x19\x44\x65leteRelationshipRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08if_match\x18\x03 \x01(\t\"\x1c\n\x1a\x44\x65leteRelationshipResponse\"M\n\x18ListRelationshipsRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08incoming\x18\x03 \x01(\x08\"M\n\x19ListRelationshipsResponse\x12\x30\n\rrelationships\x18\x01 \x03(\x0b\x32\x19.gridtwin.v1.Relationship\">\n\x0ePropertyFilter\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"\xab\x01\n\x11QueryTwinsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x03 \x01(\t\x12,\n\x07\x66ilters\x18\x04 \x03(\x0b\x32\x1b.gridtwin.v1.PropertyFilter\x12&\n\x04page\x18\x05 \x01(\x0b\x32\x18.gridtwin.v1.PageRequest\x12\x13\n\x0b\x65xact_model\x18\x06 \x01(\x08\"O\n\x12QueryTwinsResponse\x12 \n\x05twins\x18\x01 \x03(\x0b\x32\x11.gridtwin.v1.Twin\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x0fTraverseRequest\x12\x10\n\x08start_id\x18\x01 \x01(\t\x12\x1a\n\x12relationship_names\x18\x02 \x03(\t\x12\x10\n\x08max_hops\x18\x03 \x01(\x05\x12\x11\n\tdirection\x18\x04 \x01(\t\"\"\n\x12ListFeedersRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\"K\n\nFeederInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x12\n\ntwin_count\x18\x03 \x01(\x03\x12\x0f\n\x07version\x18\x04 \x01(\t\"?\n\x13ListFeedersResponse\x12(\n\x07\x66\x65\x65\x64\x65rs\x18\x01 \x03(\x0b\x32\x17.gridtwin.v1.FeederInfo\"<\n\x13\x45xportFeederRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x15\n\rknown_version\x18\x02 \x01(\t\"d\n\x14\x45xportFeederResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x18\n\x10\x66\x65\x65\x64\x65r_model_ipc\x18\x03 \x01(\x0c\x12\x11\n\tunchanged\x18\x04 \x01(\x08\"%\n\x13\x44\x65leteFeederRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t2\xd9\n\n\x0cTwinRegistry\x12S\n\x0cUploadModels\x12 .gridtwin.v1.UploadModelsRequest\x1a!.gridtwin.v1.UploadModelsResponse\x12M\n\nListModels\x12\x1e.gridtwin.v1.ListModelsRequest\x1a\x1f.gridtwin.v1.ListModelsResponse\x12\x39\n\x07GetTwin\x12\x1b.gridtwin.v1.GetTwinRequest\x1a\x11.gridtwin.v1.Twin\x12?\n\nCreateTwin\x12\x1e.gridtwin.v1.CreateTwinRequest\x1a\x11.gridtwin.v1.Twin\x12\x41\n\x0bReplaceTwin\x12\x1f.gridtwin.v1.ReplaceTwinRequest\x1a\x11.gridtwin.v1.Twin\x12=\n\tPatchTwin\x12\x1d.gridtwin.v1.PatchTwinRequest\x1a\x11.gridtwin.v1.Twin\x12M\n\nDeleteTwin\x12\x1e.gridtwin.v1.DeleteTwinRequest\x1a\x1f.gridtwin.v1.DeleteTwinResponse\x12M\n\nBulkUpsert\x12\x1e.gridtwin.v1.BulkUpsertRequest\x1a\x1f.gridtwin.v1.BulkUpsertResponse\x12W\n\x12\x43reateRelationship\x12&.gridtwin.v1.CreateRelationshipRequest\x1a\x19.gridtwin.v1.Relationship\x12Q\n\x0fGetRelationship\x12#.gridtwin.v1.GetRelationshipRequest\x1a\x19.gridtwin.v1.Relationship\x12\x65\n\x12\x44\x65leteRelationship\x12&.gridtwin.v1.DeleteRelationshipRequest\x1a\'.gridtwin.v1.DeleteRelationshipResponse\x12\x62\n\x11ListRelationships\x12%.gridtwin.v1.ListRelationshipsRequest\x1a&.gridtwin.v1.ListRelationshipsResponse\x12M\n\nQueryTwins\x12\x1e.gridtwin.v1.QueryTwinsRequest\x1a\x1f.gridtwin.v1.QueryTwinsResponse\x12I\n\x08Traverse\x12\x1c.gridtwin.v1.TraverseRequest\x1a\x1f.gridtwin.v1.QueryTwinsResponse\x12P\n\x0bListFeeders\x12\x1f.gridtwin.v1.ListFeedersRequest\x1a .gridtwin.v1.ListFeedersResponse\x12S\n\x0c\x45xportFeeder\x12 .gridtwin.v1.ExportFeederRequest\x1a!.gridtwin.v1.ExportFeederResponse\x12Q\n\x0c\x44\x65leteFeeder\x12 .gridtwin.v1.DeleteFeederRequest\x1a\x1f.gridtwin.v1.DeleteTwinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,41 +59,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETETWINRESPONSE']._serialized_start=780
   _globals['_DELETETWINRESPONSE']._serialized_end=817
   _globals['_BULKUPSERTREQUEST']._serialized_start=819
-  _globals['_BULKUPSERTREQUEST']._serialized_end=908
-  _globals['_BULKUPSERTRESPONSE']._serialized_start=910
-  _globals['_BULKUPSERTRESPONSE']._serialized_end=968
-  _globals['_CREATERELATIONSHIPREQUEST']._serialized_start=970
-  _globals['_CREATERELATIONSHIPREQUEST']._serialized_end=1046
-  _globals['_GETRELATIONSHIPREQUEST']._serialized_start=1048
-  _globals['_GETRELATIONSHIPREQUEST']._serialized_end=1103
-  _globals['_DELETERELATIONSHIPREQUEST']._serialized_start=1105
-  _globals['_DELETERELATIONSHIPREQUEST']._serialized_end=1181
-  _globals['_DELETERELATIONSHIPRESPONSE']._serialized_start=1183
-  _globals['_DELETERELATIONSHIPRESPONSE']._serialized_end=1211
-  _globals['_LISTRELATIONSHIPSREQUEST']._serialized_start=1213
-  _globals['_LISTRELATIONSHIPSREQUEST']._serialized_end=1290
-  _globals['_LISTRELATIONSHIPSRESPONSE']._serialized_start=1292
-  _globals['_LISTRELATIONSHIPSRESPONSE']._serialized_end=1369
-  _globals['_PROPERTYFILTER']._serialized_start=1371
-  _globals['_PROPERTYFILTER']._serialized_end=1433
-  _globals['_QUERYTWINSREQUEST']._serialized_start=1436
-  _globals['_QUERYTWINSREQUEST']._serialized_end=1607
-  _globals['_QUERYTWINSRESPONSE']._serialized_start=1609
-  _globals['_QUERYTWINSRESPONSE']._serialized_end=1688
-  _globals['_TRAVERSEREQUEST']._serialized_start=1690
-  _globals['_TRAVERSEREQUEST']._serialized_end=1790
-  _globals['_LISTFEEDERSREQUEST']._serialized_start=1792
-  _globals['_LISTFEEDERSREQUEST']._serialized_end=1826
-  _globals['_FEEDERINFO']._serialized_start=1828
-  _globals['_FEEDERINFO']._serialized_end=1903
-  _globals['_LISTFEEDERSRESPONSE']._serialized_start=1905
-  _globals['_LISTFEEDERSRESPONSE']._serialized_end=1968
-  _globals['_EXPORTFEEDERREQUEST']._serialized_start=1970
-  _globals['_EXPORTFEEDERREQUEST']._serialized_end=2007
-  _globals['_EXPORTFEEDERRESPONSE']._serialized_start=2009
-  _globals['_EXPORTFEEDERRESPONSE']._serialized_end=2090
-  _globals['_DELETEFEEDERREQUEST']._serialized_start=2092
-  _globals['_DELETEFEEDERREQUEST']._serialized_end=2129
-  _globals['_TWINREGISTRY']._serialized_start=2132
-  _globals['_TWINREGISTRY']._serialized_end=3501
+  _globals['_BULKUPSERTREQUEST']._serialized_end=932
+  _globals['_BULKUPSERTRESPONSE']._serialized_start=934
+  _globals['_BULKUPSERTRESPONSE']._serialized_end=992
+  _globals['_CREATERELATIONSHIPREQUEST']._serialized_start=994
+  _globals['_CREATERELATIONSHIPREQUEST']._serialized_end=1070
+  _globals['_GETRELATIONSHIPREQUEST']._serialized_start=1072
+  _globals['_GETRELATIONSHIPREQUEST']._serialized_end=1127
+  _globals['_DELETERELATIONSHIPREQUEST']._serialized_start=1129
+  _globals['_DELETERELATIONSHIPREQUEST']._serialized_end=1205
+  _globals['_DELETERELATIONSHIPRESPONSE']._serialized_start=1207
+  _globals['_DELETERELATIONSHIPRESPONSE']._serialized_end=1235
+  _globals['_LISTRELATIONSHIPSREQUEST']._serialized_start=1237
+  _globals['_LISTRELATIONSHIPSREQUEST']._serialized_end=1314
+  _globals['_LISTRELATIONSHIPSRESPONSE']._serialized_start=1316
+  _globals['_LISTRELATIONSHIPSRESPONSE']._serialized_end=1393
+  _globals['_PROPERTYFILTER']._serialized_start=1395
+  _globals['_PROPERTYFILTER']._serialized_end=1457
+  _globals['_QUERYTWINSREQUEST']._serialized_start=1460
+  _globals['_QUERYTWINSREQUEST']._serialized_end=1631
+  _globals['_QUERYTWINSRESPONSE']._serialized_start=1633
+  _globals['_QUERYTWINSRESPONSE']._serialized_end=1712
+  _globals['_TRAVERSEREQUEST']._serialized_start=1714
+  _globals['_TRAVERSEREQUEST']._serialized_end=1814
+  _globals['_LISTFEEDERSREQUEST']._serialized_start=1816
+  _globals['_LISTFEEDERSREQUEST']._serialized_end=1850
+  _globals['_FEEDERINFO']._serialized_start=1852
+  _globals['_FEEDERINFO']._serialized_end=1927
+  _globals['_LISTFEEDERSRESPONSE']._serialized_start=1929
+  _globals['_LISTFEEDERSRESPONSE']._serialized_end=1992
+  _globals['_EXPORTFEEDERREQUEST']._serialized_start=1994
+  _globals['_EXPORTFEEDERREQUEST']._serialized_end=2054
+  _globals['_EXPORTFEEDERRESPONSE']._serialized_start=2056
+  _globals['_EXPORTFEEDERRESPONSE']._serialized_end=2156
+  _globals['_DELETEFEEDERREQUEST']._serialized_start=2158
+  _globals['_DELETEFEEDERREQUEST']._serialized_end=2195
+  _globals['_TWINREGISTRY']._serialized_start=2198
+  _globals['_TWINREGISTRY']._serialized_end=3567
 # @@protoc_insertion_point(module_scope)

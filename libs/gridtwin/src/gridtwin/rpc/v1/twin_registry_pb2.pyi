@@ -120,12 +120,14 @@ class DeleteTwinResponse(_message.Message):
     def __init__(self, deleted: _Optional[int] = ...) -> None: ...
 
 class BulkUpsertRequest(_message.Message):
-    __slots__ = ("twins_json", "relationships")
+    __slots__ = ("twins_json", "relationships", "replace_feeder")
     TWINS_JSON_FIELD_NUMBER: _ClassVar[int]
     RELATIONSHIPS_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FEEDER_FIELD_NUMBER: _ClassVar[int]
     twins_json: _containers.RepeatedScalarFieldContainer[str]
     relationships: _containers.RepeatedCompositeFieldContainer[Relationship]
-    def __init__(self, twins_json: _Optional[_Iterable[str]] = ..., relationships: _Optional[_Iterable[_Union[Relationship, _Mapping]]] = ...) -> None: ...
+    replace_feeder: str
+    def __init__(self, twins_json: _Optional[_Iterable[str]] = ..., relationships: _Optional[_Iterable[_Union[Relationship, _Mapping]]] = ..., replace_feeder: _Optional[str] = ...) -> None: ...
 
 class BulkUpsertResponse(_message.Message):
     __slots__ = ("twins", "relationships")
@@ -250,20 +252,24 @@ class ListFeedersResponse(_message.Message):
     def __init__(self, feeders: _Optional[_Iterable[_Union[FeederInfo, _Mapping]]] = ...) -> None: ...
 
 class ExportFeederRequest(_message.Message):
-    __slots__ = ("feeder",)
+    __slots__ = ("feeder", "known_version")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
     feeder: str
-    def __init__(self, feeder: _Optional[str] = ...) -> None: ...
+    known_version: str
+    def __init__(self, feeder: _Optional[str] = ..., known_version: _Optional[str] = ...) -> None: ...
 
 class ExportFeederResponse(_message.Message):
-    __slots__ = ("feeder", "version", "feeder_model_ipc")
+    __slots__ = ("feeder", "version", "feeder_model_ipc", "unchanged")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FEEDER_MODEL_IPC_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     version: str
     feeder_model_ipc: bytes
-    def __init__(self, feeder: _Optional[str] = ..., version: _Optional[str] = ..., feeder_model_ipc: _Optional[bytes] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, feeder: _Optional[str] = ..., version: _Optional[str] = ..., feeder_model_ipc: _Optional[bytes] = ..., unchanged: _Optional[bool] = ...) -> None: ...
 
 class DeleteFeederRequest(_message.Message):
     __slots__ = ("feeder",)

@@ -1,0 +1,113 @@
+"""Round-trip check: solve the source, solve read -> write -> compile, compare node by node.
+
+Both sides are solved again in snapshot mode from their compiled state (the source's own script may
+already have solved). Used by the round-trip tests and ``tests/bench/roundtrip_table.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gridtwin.grid.dss_writer import write_dss
+from gridtwin.ingest.opendss.reader import new_engine, read_opendss, run_script
+
+__all__ = ["RoundTrip", "Solved", "roundtrip", "solve_snapshot"]
+
+
+@dataclass
+class Solved:
+    nodes: dict[str, tuple[float, float]]  # "bus.node" -> (|V| pu, angle deg)
+    losses_w: complex
+    taps: dict[str, list[float]]
+    converged: bool
+
+
+@dataclass
+class RoundTrip:
+    feeder: str
+    buses: int
+    nodes: int
+    max_dv_pu: float
+    max_dangle_deg: float
+    loss_rel: float
+    taps_equal: bool
+    missing_nodes: int
+    read_s: float
+    script: str
+
+    def ok(self) -> bool:
+        return (
+            self.missing_nodes == 0
+            and self.max_dv_pu <= 1e-6
+            and self.max_dangle_deg <= 1e-4
+            and self.loss_rel <= 1e-6
+            and self.taps_equal
+        )
+
+
+def solve_snapshot(ctx: Any) -> Solved:
+    """Solve ``ctx``'s circuit in snapshot mode and collect node voltages, losses and taps."""
+    run_script(ctx, "set mode=snapshot", "<solve>")
+    run_script(ctx, "solve", "<solve>")
+    names = [str(n).lower() for n in ctx.Circuit.AllNodeNames()]
+    vpu = np.asarray(ctx.Circuit.AllBusMagPu(), dtype=float)
+    volts = np.asarray(ctx.Circuit.AllBusVolts(), dtype=float)
+    ang = np.degrees(np.arctan2(volts[1::2], volts[0::2]))
+    losses = ctx.Circuit.Losses()
+    taps: dict[str, list[float]] = {}
+    t = ctx.Transformers
+    i = t.First()
+    while i:
+        taps[str(t.Name()).lower()] = [_tap(t, w) for w in range(1, int(t.NumWindings()) + 1)]
+        i = t.Next()
+    return Solved(
+        nodes={n: (float(vpu[k]), float(ang[k])) for k, n in enumerate(names)},
+        losses_w=complex(losses[0], losses[1]),
+        taps=taps,
+        converged=bool(ctx.Solution.Converged()),
+    )
+
+
+def _tap(t: Any, winding: int) -> float:
+    t.Wdg(winding)
+    return float(t.Tap())
+
+
+def roundtrip(master: Path, feeder: str) -> RoundTrip:
+    ctx = new_engine()
+    run_script(ctx, f'redirect "{Path(master).resolve()}"', str(master))
+    original = solve_snapshot(ctx)
+    start = time.perf_counter()
+    model, _ = read_opendss(master, feeder)
+    read_s = time.perf_counter() - start
+    script = write_dss(model)
+    ctx2 = new_engine()
+    for number, line in enumerate(script.splitlines(), 1):
+        run_script(ctx2, line, f"<written>:{number}")
+    again = solve_snapshot(ctx2)
+    common = original.nodes.keys() & again.nodes.keys()
+    dv = max((abs(original.nodes[n][0] - again.nodes[n][0]) for n in common), default=0.0)
+    da = max((_angle_diff(original.nodes[n][1], again.nodes[n][1]) for n in common), default=0.0)
+    loss_rel = abs(original.losses_w - again.losses_w) / max(abs(original.losses_w), 1e-12)
+    return RoundTrip(
+        feeder=feeder,
+        buses=len({n.split(".")[0] for n in original.nodes}),
+        nodes=len(original.nodes),
+        max_dv_pu=dv,
+        max_dangle_deg=da,
+        loss_rel=loss_rel,
+        taps_equal=original.taps == again.taps,
+        missing_nodes=len(original.nodes.keys() ^ again.nodes.keys()),
+        read_s=read_s,
+        script=script,
+    )
+
+
+def _angle_diff(a: float, b: float) -> float:
+    d = abs(a - b) % 360.0
+    return min(d, 360.0 - d)

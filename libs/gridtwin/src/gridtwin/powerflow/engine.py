@@ -1,0 +1,328 @@
+"""The OpenDSS engine adapter: one private OpenDSS context per ``Engine``, one ``Engine`` per process.
+
+This module (with ``snapshot.py``) is the only place that speaks OpenDSS; callers see unit-suffixed
+results. Each ``Engine`` owns its own ``opendssdirect`` context (never the global engine), never
+changes the process working directory, and turns every engine error into ``EngineError``.
+
+Threads: every OpenDSS call runs on one process-wide worker thread, started and warmed up when this
+module is imported (again after a fork). The engine (Free Pascal) initialises its runtime per thread
+on the first call, reading the C environment through a pointer taken when the library loaded; once
+variables are added at run time (pytest, servers) that pointer can dangle and the first call from a
+new thread segfaults in ``FPGETENV``. ``_dsslib`` pins the environment before loading the library
+(the fix); one long-lived thread is the second line of defence when something else loaded the
+library first, and it also serialises access (contexts are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gridtwin._dsslib import OpenDSSDirect, opendssdirect  # loads the library safely
+from gridtwin.errors import EngineError, ErrorDetail, NotConvergedError
+from gridtwin.powerflow.limits import ViolationLimits
+from gridtwin.powerflow.results import SnapshotResult
+from gridtwin.powerflow.snapshot import (
+    CircuitLayout,
+    SolveStatus,
+    circuit_signature,
+    read_layout,
+    read_snapshot,
+)
+
+__all__ = ["Engine", "get_engine", "on_dss_thread"]
+
+# OpenDSS error number for "Max Control Iterations Exceeded": the power flow solved but the
+# controls (regulators, capacitors) never settled, so the result is not a valid operating point.
+_MAX_CONTROL_ITERATIONS = 485
+_SNAPSHOT_MODE = 0
+
+T = TypeVar("T")
+
+
+def _warm_up() -> int:
+    # Any call initialises the engine runtime on this thread; a throwaway context touches no state.
+    lib = opendssdirect.dss._api_util.lib_unpatched
+    lib.ctx_Dispose(lib.ctx_New())
+    return threading.get_ident()
+
+
+class _DssThread:
+    """The single OpenDSS worker thread of this process (re-created in a forked child)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opendss")
+        self.ident = self.executor.submit(_warm_up).result()
+
+
+_dss_thread = _DssThread()
+_dss_thread_lock = threading.Lock()
+
+
+def _current_dss_thread() -> _DssThread:
+    global _dss_thread
+    if _dss_thread.pid != os.getpid():  # forked: the parent's worker thread does not exist here
+        with _dss_thread_lock:
+            if _dss_thread.pid != os.getpid():
+                _dss_thread = _DssThread()
+    return _dss_thread
+
+
+def on_dss_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` on the OpenDSS thread (directly when already on it) and return its result."""
+    worker = _current_dss_thread()
+    if threading.get_ident() == worker.ident:
+        return fn(*args)
+    return worker.executor.submit(fn, *args).result()
+
+
+def _new_numpy_context() -> Any:
+    """A fresh DSS context whose array getters return numpy arrays (about 3.5x cheaper than lists).
+
+    ``NewContext()`` copies the list/numpy choice of the global instance, which depends on the
+    ``OPENDSSDIRECT_PY_USE_NUMPY`` variable at import time; wrapping the new context's API object
+    again with ``prefer_lists=False`` makes the choice ours.
+    """
+    base = opendssdirect.dss.NewContext()
+    return OpenDSSDirect(base._api_util, prefer_lists=False)
+
+
+def _quote(path: Path) -> str:
+    """Quote a path for an OpenDSS command with a delimiter the path does not contain."""
+    text = str(path)
+    for left, right in (('"', '"'), ("'", "'"), ("[", "]"), ("(", ")")):
+        if left not in text and right not in text:
+            return f"{left}{text}{right}"
+    raise EngineError(
+        "path cannot be quoted for OpenDSS",
+        [ErrorDetail(where=text, message="contains every quote character")],
+    )
+
+
+class Engine:
+    """One OpenDSS context holding one circuit at a time. Safe to call from any thread."""
+
+    def __init__(self) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="gridtwin-dss-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
+        self._loaded: tuple[str, str] | None = None  # (key, version) of the circuit, None if changed
+        self._feeder = ""
+        self._version = ""
+        self._layout: CircuitLayout | None = None
+        self._dss: Any = None
+        self._call("configure", self._configure)
+
+    def _configure(self) -> None:
+        self._dss = dss = _new_numpy_context()
+        dss.Basic.AllowChangeDir(False)  # compile must not chdir the whole process
+        dss.Basic.AllowEditor(False)  # "show" commands must not launch an editor
+        dss.Error.ExtendedErrors(True)
+        dss.Basic.COMErrorResults(False)  # empty circuits give empty arrays, not COM's [0.0]
+        dss.Basic.DataPath(str(self._tmp))  # output files land in our private directory
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, where: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the OpenDSS thread; any OpenDSS error becomes an ``EngineError`` at ``where``."""
+
+        def guarded() -> T:
+            try:
+                return fn(*args)
+            except opendssdirect.DSSException as exc:
+                raise self._engine_error(where, exc) from exc
+
+        return on_dss_thread(guarded)
+
+    @staticmethod
+    def _engine_error(where: str, exc: Exception) -> EngineError:
+        number = exc.args[0] if len(exc.args) >= 2 else None
+        text = str(exc.args[1] if len(exc.args) >= 2 else exc).strip()
+        code = f"dss_{number}" if number is not None else "dss"
+        return EngineError("OpenDSS error", [ErrorDetail(where=where, message=text, code=code)])
+
+    def _compile(self, where: str, path: Path) -> None:
+        self._layout = None
+        self._loaded = None
+        self._dss.Text.Command("clear")  # one circuit per context: drop the previous one
+        self._dss.Text.Command(f"compile {_quote(path)}")
+        if not self._dss.Basic.NumCircuits():
+            raise EngineError(
+                "the script defines no circuit",
+                [ErrorDetail(where=where, message="no 'New Circuit' command")],
+            )
+
+    # -- loading --------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> tuple[str, str] | None:
+        """(key, version) of the circuit in the engine, None if none or it was changed by commands."""
+        return self._loaded
+
+    @property
+    def dss(self) -> Any:
+        """The raw ``opendssdirect`` context, for this package's tests and sibling adapter modules.
+
+        Call it only through ``on_dss_thread`` (or from the thread that imported this module).
+        """
+        return self._dss
+
+    def load_script(self, key: str, version: str, script: str) -> bool:
+        """Compile an OpenDSS script (``write_dss`` output) unless (key, version) is already loaded.
+
+        Returns whether it compiled. The script goes through a file in the engine's private temp
+        directory so OpenDSS parses it exactly as it would a master file.
+        """
+        where = f"{key}@{version}"
+
+        def load() -> bool:
+            if self._loaded == (key, version):
+                return False
+            self._tmp.mkdir(parents=True, exist_ok=True)  # (close() removed it)
+            path = self._tmp / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.dss"
+            path.write_text(script, encoding="utf-8")
+            self._compile(where, path)
+            self._feeder, self._version = key, version
+            self._loaded = (key, version)
+            return True
+
+        return self._call(where, load)
+
+    def compile_file(self, path: Path, feeder: str | None = None) -> None:
+        """Compile an original OpenDSS master file; its relative redirects resolve against its folder.
+
+        ``feeder`` names the results (default: the circuit's name). The engine never changes the
+        process working directory: OpenDSS resolves redirects relative to the file being compiled.
+        """
+        resolved = Path(path).resolve()
+
+        def compile_() -> None:
+            self._compile(str(resolved), resolved)
+            self._feeder = feeder or str(self._dss.Circuit.Name()).lower()
+            self._version = ""
+            self._loaded = None  # not a (key, version) script
+
+        self._call(str(resolved), compile_)
+
+    def run_command(self, text: str) -> str:
+        """Run OpenDSS commands on the loaded circuit (escape hatch for QSTS/hosting code and tests).
+
+        Marks the circuit as changed: the next ``load_script`` recompiles even for the same version.
+        """
+
+        def run() -> str:
+            self._loaded = None
+            self._layout = None
+            self._dss.Text.Commands(text)
+            return str(self._dss.Text.Result())
+
+        return self._call(f"command {text[:80]!r}", run)
+
+    # -- solving --------------------------------------------------------------------------
+
+    def _solve(self) -> SolveStatus:
+        solution = self._dss.Solution
+        if solution.Mode() != _SNAPSHOT_MODE:
+            # Keep the model's control mode: switching modes must not change how controls act.
+            control_mode = solution.ControlMode()
+            solution.Mode(_SNAPSHOT_MODE)
+            solution.ControlMode(control_mode)
+        message = ""
+        start = time.perf_counter()
+        try:
+            solution.Solve()
+        except opendssdirect.DSSException as exc:
+            if exc.args and exc.args[0] == _MAX_CONTROL_ITERATIONS:
+                message = (
+                    f"controls did not settle within {solution.MaxControlIterations()} control iterations"
+                )
+            else:
+                raise
+        solve_ms = 1000.0 * (time.perf_counter() - start)
+        iterations = int(solution.Iterations())
+        converged = bool(solution.Converged()) and not message
+        if not solution.Converged():
+            message = (
+                f"power flow did not converge in {iterations} iterations (max {solution.MaxIterations()})"
+            )
+        return SolveStatus(
+            converged=converged,
+            iterations=iterations,
+            control_iterations=int(solution.ControlIterations()),
+            message=message,
+            solve_ms=solve_ms,
+        )
+
+    def _current_layout(self) -> CircuitLayout:
+        signature = circuit_signature(self._dss)
+        if self._layout is None or self._layout.signature != signature:
+            self._layout = read_layout(self._dss)
+        return self._layout
+
+    def snapshot(self, limits: ViolationLimits | None = None, *, strict: bool = False) -> SnapshotResult:
+        """Solve the loaded circuit in snapshot mode (its own control settings) and read the results.
+
+        A power flow that does not converge returns ``converged=False`` with ``message`` saying why,
+        or raises ``NotConvergedError`` when ``strict``.
+        """
+        chosen = limits or ViolationLimits.from_settings()
+
+        def run() -> SnapshotResult:
+            if not self._dss.Basic.NumCircuits():
+                raise EngineError(
+                    "no circuit loaded", [ErrorDetail(where="engine", message="load a feeder first")]
+                )
+            status = self._solve()
+            return read_snapshot(
+                self._dss,
+                self._current_layout(),
+                status,
+                feeder=self._feeder,
+                version=self._version,
+                limits=chosen,
+            )
+
+        where = self._feeder or "engine"
+        result = self._call(where, run)
+        if strict and not result.converged:
+            raise NotConvergedError(
+                f"power flow did not converge for {where}",
+                [ErrorDetail(where=where, message=result.message, code="not_converged")],
+            )
+        return result
+
+    def close(self) -> None:
+        """Drop the circuit and the private temp directory."""
+
+        def run() -> None:
+            self._layout = None
+            self._loaded = None
+            with contextlib.suppress(opendssdirect.DSSException):  # closing anyway
+                self._dss.Text.Command("clear")
+
+        self._call("close", run)
+        self._cleanup()
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    """The process's single ``Engine``, created on first use (thread-safe)."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = Engine()
+    return _engine

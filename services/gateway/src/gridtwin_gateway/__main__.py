@@ -1,0 +1,3 @@
+from gridtwin_gateway.server import main
+
+main()

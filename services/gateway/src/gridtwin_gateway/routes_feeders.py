@@ -1,0 +1,335 @@
+"""Feeders: import (upload or server path), list, delete, and the snapshot power flow."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from gridtwin.config import Settings
+from gridtwin.rpc.v1 import ingestion_pb2, powerflow_pb2, twin_registry_pb2
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from gridtwin_gateway.clients import Backends
+from gridtwin_gateway.deps import get_backends, get_settings_dep
+from gridtwin_gateway.errors import ApiError, ErrorBody
+from gridtwin_gateway.responses import FastJSONResponse
+from gridtwin_gateway.schemas import DeletedOut, FeederList, ImportOut, ImportPathIn, SnapshotOut
+
+router = APIRouter(prefix="/api/v1", tags=["feeders"])
+
+FEEDER_ID = Path(description="feeder id", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+# Room for the small text fields of the form on top of the archive itself.
+FORM_OVERHEAD_BYTES = 64 * 1024
+IMPORT_TIMEOUT_S = 1800.0
+REGISTRY_TIMEOUT_S = 60.0
+SNAPSHOT_TIMEOUT_S = 600.0
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "bad input; details say where"},
+    404: {"model": ErrorBody, "description": "no such feeder"},
+    503: {"model": ErrorBody, "description": "a back end is unreachable"},
+}
+
+
+class _TooLarge(MultiPartException):
+    """Raised from inside the multipart parser so it closes its temp files before we answer 413."""
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "RESOURCE_EXHAUSTED",
+        "upload too large",
+        [
+            {
+                "where": "file",
+                "message": f"the archive exceeds the limit of {limit} bytes",
+                "code": "too_large",
+            }
+        ],
+    )
+
+
+def _as_bool(value: str, where: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ApiError(
+        422, "VALIDATION_ERROR", "the request is not valid", [{"where": where, "message": "not a boolean"}]
+    )
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[dict[str, str], bytes, str]:
+    """Parse the multipart body, spooling the file to a temp file and stopping once past ``limit``.
+
+    Starlette's parser does the multipart work; the generator below counts bytes as they arrive so an
+    oversize upload is refused without reading (or storing) the rest of it.
+    """
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise ApiError(
+            400,
+            "INVALID_ARGUMENT",
+            "expected a multipart/form-data upload",
+            [{"where": "Content-Type", "message": f"got {content_type or 'nothing'!r}"}],
+        )
+    budget = limit + FORM_OVERHEAD_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > budget:
+        raise _too_large(limit)
+
+    tail = bytearray()
+
+    async def limited() -> AsyncGenerator[bytes, None]:
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > budget:
+                raise _TooLarge("too large")
+            tail[:] = (bytes(tail) + chunk)[-512:]
+            yield chunk
+
+    parser = MultiPartParser(request.headers, limited(), max_files=1, max_fields=16, max_part_size=64 * 1024)
+    try:
+        form = await parser.parse()
+    except _TooLarge:
+        raise _too_large(limit) from None
+    except MultiPartException as exc:
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "malformed multipart body", [{"where": "body", "message": exc.message}]
+        ) from None
+    try:
+        _, params = parse_options_header(content_type)
+        # python-multipart accepts a body cut short; a complete one ends with the closing delimiter.
+        closing = b"--" + bytes(params.get(b"boundary", b"")) + b"--"
+        if not bytes(tail).rstrip(b"\r\n").endswith(closing):
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                "malformed multipart body",
+                [
+                    {
+                        "where": "body",
+                        "message": "the body ends before the closing boundary (truncated upload?)",
+                    }
+                ],
+            )
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(
+                422,
+                "VALIDATION_ERROR",
+                "the request is not valid",
+                [{"where": "body.file", "message": "a file part named 'file' (the OpenDSS zip) is required"}],
+            )
+        if upload.size is not None and upload.size > limit:
+            raise _too_large(limit)
+        data = await upload.read()
+        return fields, data, upload.filename or "upload.zip"
+    finally:
+        await form.close()
+
+
+def _import_out(reply: ingestion_pb2.ImportOpenDssResponse) -> dict[str, Any]:
+    def details(items: Any) -> list[dict[str, str]]:
+        return [{"where": d.where, "message": d.message, "code": d.code or "invalid"} for d in items]
+
+    report = reply.report
+    return {
+        "feeder": reply.feeder,
+        "twins": reply.twins,
+        "relationships": reply.relationships,
+        "report": {
+            "source": report.source,
+            "counts": dict(report.counts),
+            "warnings": details(report.warnings),
+            "unmapped": details(report.unmapped),
+        },
+    }
+
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "feeder"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "zip of the OpenDSS files",
+                        },
+                        "feeder": {"type": "string", "description": "feeder id, [A-Za-z0-9_-]{1,64}"},
+                        "site": {"type": "string"},
+                        "master": {"type": "string", "description": "master .dss file name inside the zip"},
+                        "replace": {"type": "boolean", "description": "replace an existing feeder"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/feeders/import",
+    response_model=ImportOut,
+    responses={**ERRORS, 413: {"model": ErrorBody, "description": "archive over max_upload_bytes"}},
+    openapi_extra=_UPLOAD_SCHEMA,
+    summary="Import an OpenDSS feeder from an uploaded zip",
+    description="Multipart upload (fields file, feeder, site, master, replace). The import is "
+    "transactional: on any error the registry is unchanged.",
+)
+async def import_upload(
+    request: Request,
+    backends: Annotated[Backends, Depends(get_backends)],
+    settings: Annotated[Settings, Depends(get_settings_dep)],
+) -> dict[str, Any]:
+    fields, data, _name = await _read_upload(request, settings.max_upload_bytes)
+    feeder = fields.get("feeder", "")
+    if not feeder:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            "the request is not valid",
+            [{"where": "body.feeder", "message": "required"}],
+        )
+    req = ingestion_pb2.ImportOpenDssRequest(
+        feeder=feeder,
+        site=fields.get("site", ""),
+        zip=data,
+        master=fields.get("master", ""),
+        replace=_as_bool(fields.get("replace", ""), "body.replace"),
+    )
+    reply = await backends.ingestion_stub.ImportOpenDss(req, timeout=IMPORT_TIMEOUT_S)
+    return _import_out(reply)
+
+
+@router.post(
+    "/feeders/import-path",
+    response_model=ImportOut,
+    responses=ERRORS,
+    summary="Import an OpenDSS feeder from a path on the server",
+    description="For the all-in-one mode, where the gateway and the ingestion service share a disk.",
+)
+async def import_path(
+    body: ImportPathIn, backends: Annotated[Backends, Depends(get_backends)]
+) -> dict[str, Any]:
+    req = ingestion_pb2.ImportOpenDssRequest(
+        feeder=body.feeder, site=body.site, path=body.path, master=body.master, replace=body.replace
+    )
+    reply = await backends.ingestion_stub.ImportOpenDss(req, timeout=IMPORT_TIMEOUT_S)
+    return _import_out(reply)
+
+
+@router.get("/feeders", response_model=FeederList, responses=ERRORS, summary="List feeders")
+async def list_feeders(
+    backends: Annotated[Backends, Depends(get_backends)],
+    site: Annotated[str, Query(description="only feeders of this site")] = "",
+) -> dict[str, Any]:
+    reply = await backends.registry_stub.ListFeeders(
+        twin_registry_pb2.ListFeedersRequest(site=site), timeout=REGISTRY_TIMEOUT_S
+    )
+    return {
+        "feeders": [
+            {"id": f.id, "site": f.site, "twin_count": f.twin_count, "version": f.version}
+            for f in reply.feeders
+        ]
+    }
+
+
+@router.delete(
+    "/feeders/{feeder}",
+    response_model=DeletedOut,
+    responses=ERRORS,
+    summary="Delete a feeder with all its twins and relationships",
+)
+async def delete_feeder(
+    feeder: Annotated[str, FEEDER_ID], backends: Annotated[Backends, Depends(get_backends)]
+) -> dict[str, Any]:
+    reply = await backends.registry_stub.DeleteFeeder(
+        twin_registry_pb2.DeleteFeederRequest(feeder=feeder), timeout=REGISTRY_TIMEOUT_S
+    )
+    return {"deleted": reply.deleted}
+
+
+def snapshot_to_dict(reply: powerflow_pb2.SnapshotResponse) -> dict[str, Any]:
+    """The snapshot JSON (docs/CONTRACTS.md), built field by field: it is the hot path of big feeders."""
+    return {
+        "feeder": reply.feeder,
+        "version": reply.version,
+        "converged": reply.converged,
+        "iterations": reply.iterations,
+        "losses_kw": reply.losses_kw,
+        "losses_kvar": reply.losses_kvar,
+        "line_losses_kw": reply.line_losses_kw,
+        "transformer_losses_kw": reply.transformer_losses_kw,
+        "source_kw": reply.source_kw,
+        "source_kvar": reply.source_kvar,
+        "voltages": [
+            {"bus": v.bus, "node": v.node, "pu": v.pu, "angle_deg": v.angle_deg} for v in reply.voltages
+        ],
+        "elements": [
+            {
+                "name": e.name,
+                "current_a": e.current_a,
+                "loading_pct": e.loading_pct,
+                "loading_emerg_pct": e.loading_emerg_pct,
+                "losses_kw": e.losses_kw,
+                "losses_kvar": e.losses_kvar,
+                "p_kw": e.p_kw,
+                "q_kvar": e.q_kvar,
+            }
+            for e in reply.elements
+        ],
+        "violations": [
+            {"kind": v.kind, "element": v.element, "value": v.value, "limit": v.limit}
+            for v in reply.violations
+        ],
+        "solve_ms": reply.solve_ms,
+        "recompiled": reply.recompiled,
+    }
+
+
+async def _snapshot(feeder: str, backends: Backends) -> FastJSONResponse:
+    reply = await backends.powerflow_stub.Snapshot(
+        powerflow_pb2.SnapshotRequest(feeder=feeder), timeout=SNAPSHOT_TIMEOUT_S
+    )
+    # Returned as a response object: validating thousands of voltages through pydantic would cost
+    # more than the solve. The response_model still documents the shape.
+    return FastJSONResponse(snapshot_to_dict(reply))
+
+
+_SNAPSHOT_DOC: dict[str, Any] = {
+    "response_model": SnapshotOut,
+    "responses": {**ERRORS, 409: {"model": ErrorBody, "description": "the power flow did not converge"}},
+    "summary": "Solve a snapshot power flow of the feeder",
+    "description": "OpenDSS snapshot on the feeder's current version: voltages, element loading, losses "
+    "and ANSI C84.1 / thermal violations.",
+}
+
+
+@router.post("/feeders/{feeder}/snapshot", **_SNAPSHOT_DOC)
+async def snapshot_post(
+    feeder: Annotated[str, FEEDER_ID], backends: Annotated[Backends, Depends(get_backends)]
+) -> FastJSONResponse:
+    return await _snapshot(feeder, backends)
+
+
+@router.get("/feeders/{feeder}/snapshot", **_SNAPSHOT_DOC)
+async def snapshot_get(
+    feeder: Annotated[str, FEEDER_ID], backends: Annotated[Backends, Depends(get_backends)]
+) -> FastJSONResponse:
+    return await _snapshot(feeder, backends)
+
+
+__all__ = ["router", "snapshot_to_dict"]

@@ -1,0 +1,96 @@
+"""Running the gateway: ``SERVICE`` for ``gridtwin up`` and ``run_gateway`` for one process alone.
+
+uvicorn runs programmatically with ONE worker and no reload, so the all-in-one runner can host it in
+a thread next to the gRPC servers; ``stop_event`` / ``ready_event`` let that thread be driven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import uvicorn
+from gridtwin.config import Settings, get_settings
+from gridtwin.rpc.logging import setup_json_logging
+from gridtwin.rpc.server import ServiceSpec
+
+from gridtwin_gateway.app import SERVICE_NAME, create_app
+
+__all__ = ["SERVICE", "run_gateway"]
+
+log = logging.getLogger(__name__)
+
+# How often the watcher looks at the stop/ready flags; short enough for tests, cheap for the loop.
+_POLL_S = 0.05
+
+
+def _asgi_app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+SERVICE = ServiceSpec(name="gateway", default_port=8000, asgi_app=_asgi_app)
+
+
+def make_server(settings: Settings, host: str | None = None, port: int | None = None) -> uvicorn.Server:
+    """A uvicorn server for the gateway app: one worker, asyncio loop, logs through the root logger."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host or settings.host,
+        port=settings.gateway_port if port is None else port,
+        workers=1,
+        reload=False,
+        loop="asyncio",  # grpc.aio runs on the standard asyncio loop
+        http="httptools",  # C parser: a third of h11's CPU per request
+        lifespan="on",
+        log_config=None,  # keep the JSON handler installed by setup_json_logging
+        access_log=False,  # one OpenTelemetry span per request already records it
+        timeout_graceful_shutdown=20,
+    )
+    return uvicorn.Server(config)
+
+
+async def _watch(
+    server: uvicorn.Server, ready_event: threading.Event | None, stop_event: threading.Event | None
+) -> None:
+    while not server.should_exit:
+        if ready_event is not None and server.started and not ready_event.is_set():
+            ready_event.set()
+        if stop_event is not None and stop_event.is_set():
+            server.should_exit = True
+        await asyncio.sleep(_POLL_S)
+
+
+def run_gateway(
+    settings: Settings | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    ready_event: threading.Event | None = None,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Serve the gateway until SIGTERM/SIGINT (main thread) or ``stop_event`` (any thread).
+
+    ``ready_event`` is set once the socket listens. Runs its own event loop, so call it from a
+    thread of its own when other work shares the process.
+    """
+    settings = settings or get_settings()
+    server = make_server(settings, host, port)
+
+    async def main() -> None:
+        watcher = asyncio.create_task(_watch(server, ready_event, stop_event))
+        try:
+            await server.serve()
+        finally:
+            watcher.cancel()
+
+    log.info("gateway starting", extra={"host": server.config.host, "port": server.config.port})
+    asyncio.run(main())
+    log.info("gateway stopped")
+
+
+def main() -> None:
+    """``python -m gridtwin_gateway``: the gateway alone, back ends at the GRIDTWIN_*_ADDR addresses."""
+    settings = get_settings()
+    setup_json_logging(SERVICE_NAME, settings.log_level)
+    run_gateway(settings)

@@ -1,0 +1,131 @@
+"""Ingestion servicer: an OpenDSS model (server path or uploaded zip) -> twins -> the registry.
+
+Thin: ``gridtwin.ingest.archive`` unpacks uploads safely, ``read_opendss`` builds the feeder model,
+``feeder_to_twins`` the documents, and the registry (over gRPC, so this works split into pods) stores
+them all-or-nothing with ``BulkUpsert``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+from gridtwin.config import Settings
+from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputError, NotFoundError, Report
+from gridtwin.grid.model import FeederModel
+from gridtwin.grid.twins import feeder_to_twins
+from gridtwin.ingest.archive import extracted_zip, find_master
+from gridtwin.ingest.opendss import read_opendss
+from gridtwin.rpc.errors import error_from_rpc_error
+from gridtwin.rpc.v1 import common_pb2, ingestion_pb2, twin_registry_pb2
+from gridtwin.twin.records import FEEDER_RE
+
+__all__ = ["IngestionServicer", "report_to_proto"]
+
+REGISTRY_TIMEOUT_S = 600.0
+
+
+class IngestionServicer:
+    """``registry`` is a TwinRegistry stub."""
+
+    def __init__(self, registry: Any, settings: Settings) -> None:
+        self._registry = registry
+        self._settings = settings
+
+    def _call(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._registry, method)(request, timeout=REGISTRY_TIMEOUT_S)
+        except grpc.RpcError as err:
+            raise error_from_rpc_error(err) from err
+
+    def _read(self, request: Any) -> tuple[FeederModel, Report]:
+        feeder, site = str(request.feeder), str(request.site)
+        source = request.WhichOneof("source")
+        if source == "path":
+            master = find_master(Path(request.path), request.master)
+            return read_opendss(master, feeder, site)
+        if source == "zip":
+            with extracted_zip(request.zip, self._settings) as root:
+                master = find_master(root, request.master)
+                try:
+                    model, report = read_opendss(master, feeder, site)
+                except GridTwinError as exc:
+                    exc.details = [_relative(d, root) for d in exc.details]
+                    raise
+                report.warnings = [_relative(d, root) for d in report.warnings]
+                report.unmapped = [_relative(d, root) for d in report.unmapped]
+                # The report names files inside our temp folder: show them relative to the archive.
+                report.source = f"upload:{master.relative_to(root).as_posix()}"
+                return model, report
+        raise InputError("no model given", [ErrorDetail(where="source", message="set path or zip")])
+
+    def _feeder_exists(self, feeder: str) -> bool:
+        try:
+            self._call("GetTwin", twin_registry_pb2.GetTwinRequest(id=feeder))
+        except NotFoundError:
+            return False
+        return True
+
+    def ImportOpenDss(self, request: Any, context: grpc.ServicerContext) -> Any:
+        feeder = str(request.feeder)
+        if not FEEDER_RE.fullmatch(feeder):
+            raise InputError(
+                "bad feeder id", [ErrorDetail(where="feeder", message="must match [A-Za-z0-9_-]{1,64}")]
+            )
+        if not request.replace and self._feeder_exists(feeder):
+            raise ConflictError(
+                "feeder already exists",
+                [ErrorDetail(where=feeder, message="set replace to overwrite it", code="exists")],
+            )
+        model, report = self._read(request)
+        twins, relationships = feeder_to_twins(model)
+        bulk = twin_registry_pb2.BulkUpsertRequest(
+            twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
+            relationships=[_relationship(r) for r in relationships],
+            replace_feeder=feeder if request.replace else "",
+        )
+        reply = self._call("BulkUpsert", bulk)
+        return ingestion_pb2.ImportOpenDssResponse(
+            feeder=feeder,
+            twins=reply.twins,
+            relationships=reply.relationships,
+            report=report_to_proto(report),
+        )
+
+
+def _relative(detail: ErrorDetail, root: Path) -> ErrorDetail:
+    """Name files inside an upload by their path in the archive, not our private temp folder."""
+    prefix = f"{root}/"
+    if prefix not in detail.where and prefix not in detail.message:
+        return detail
+    return replace(detail, where=detail.where.replace(prefix, ""), message=detail.message.replace(prefix, ""))
+
+
+_REL_HEADER = ("$relationshipId", "$sourceId", "$relationshipName", "$targetId", "$etag")
+
+
+def _relationship(doc: dict[str, Any]) -> Any:
+    props = {k: v for k, v in doc.items() if k not in _REL_HEADER}
+    return twin_registry_pb2.Relationship(
+        id=doc["$relationshipId"],
+        source_id=doc["$sourceId"],
+        name=doc["$relationshipName"],
+        target_id=doc["$targetId"],
+        properties_json=json.dumps(props, separators=(",", ":"), allow_nan=False) if props else "",
+    )
+
+
+def _detail(d: ErrorDetail) -> Any:
+    return common_pb2.ErrorDetail(where=d.where, message=d.message, code=d.code)
+
+
+def report_to_proto(report: Report) -> Any:
+    return common_pb2.ImportReport(
+        source=report.source,
+        counts={k: int(v) for k, v in report.counts.items()},
+        warnings=[_detail(w) for w in report.warnings],
+        unmapped=[_detail(u) for u in report.unmapped],
+    )

@@ -1,0 +1,8 @@
+"""``python -m gridtwin_powerflow``: run the PowerFlow service alone (config from ``GRIDTWIN_*``)."""
+
+from gridtwin.rpc.server import serve
+
+from gridtwin_powerflow.server import SERVICE
+
+if __name__ == "__main__":
+    serve(SERVICE)

@@ -1,0 +1,222 @@
+"""TwinRegistry servicer: protobuf <-> ``gridtwin.twin.registry.TwinRegistry`` calls, nothing more.
+
+JSON payloads travel as strings (their shape is the DTDL interfaces'); a payload that is not JSON is an
+``InputError`` naming the request field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+import pyarrow as pa
+from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.grid.twins import twins_to_feeder
+from gridtwin.rpc.v1 import twin_registry_pb2 as pb
+from gridtwin.twin.records import FeederInfo, ModelInfo, RelationshipRecord, TwinRecord
+from gridtwin.twin.registry import TwinRegistry
+
+__all__ = ["TwinRegistryServicer"]
+
+DEFAULT_PAGE_SIZE = 100
+_REL_HEADER = ("$relationshipId", "$sourceId", "$relationshipName", "$targetId", "$etag")
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            "not valid JSON", [ErrorDetail(where=where, message=str(exc), code="invalid_json")]
+        ) from exc
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _twin(rec: TwinRecord) -> Any:
+    return pb.Twin(
+        id=rec.id,
+        model=rec.model,
+        site=rec.site or "",
+        feeder=rec.feeder or "",
+        etag=rec.etag,
+        json=_dumps(rec.doc),
+    )
+
+
+def _relationship(rec: RelationshipRecord) -> Any:
+    return pb.Relationship(
+        id=rec.id,
+        source_id=rec.source_id,
+        name=rec.name,
+        target_id=rec.target_id,
+        etag=rec.etag,
+        properties_json=_dumps(rec.properties),
+    )
+
+
+def _relationship_doc(msg: Any, where: str) -> dict[str, Any]:
+    props = _json(msg.properties_json, f"{where}.properties_json") if msg.properties_json else {}
+    if not isinstance(props, dict):
+        raise InputError(
+            "bad relationship", [ErrorDetail(where=f"{where}.properties_json", message="not an object")]
+        )
+    doc = {k: v for k, v in props.items() if k not in _REL_HEADER}
+    doc.update(
+        {
+            "$relationshipId": msg.id,
+            "$sourceId": msg.source_id,
+            "$relationshipName": msg.name,
+            "$targetId": msg.target_id,
+        }
+    )
+    return doc
+
+
+def _model(info: ModelInfo) -> Any:
+    return pb.ModelInfo(
+        id=info.id, extends=info.extends, display_name=info.display_name, json=_dumps(info.doc)
+    )
+
+
+def _feeder(info: FeederInfo) -> Any:
+    return pb.FeederInfo(id=info.id, site=info.site or "", twin_count=info.twin_count, version=info.version)
+
+
+def _export_version(table: pa.Table) -> str:
+    meta = table.schema.metadata or {}
+    return meta.get(b"feeder_version", b"").decode()
+
+
+class TwinRegistryServicer:
+    def __init__(self, registry: TwinRegistry) -> None:
+        self._registry = registry
+
+    # -- models
+
+    def UploadModels(self, request: Any, context: grpc.ServicerContext) -> Any:
+        docs = [_json(text, f"models_json[{i}]") for i, text in enumerate(request.models_json)]
+        return pb.UploadModelsResponse(ids=self._registry.upload_models(docs))
+
+    def ListModels(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.ListModelsResponse(models=[_model(m) for m in self._registry.list_models()])
+
+    # -- twins
+
+    def GetTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _twin(self._registry.get(request.id))
+
+    def CreateTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _twin(self._registry.create(_json(request.json, "json")))
+
+    def ReplaceTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
+        doc = _json(request.json, "json")
+        return _twin(self._registry.replace(request.id, doc, request.if_match or None))
+
+    def PatchTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
+        ops = _json(request.json_patch, "json_patch")
+        if not isinstance(ops, list):
+            raise InputError(
+                "bad JSON patch", [ErrorDetail(where="json_patch", message="must be a JSON array")]
+            )
+        return _twin(self._registry.patch(request.id, ops, request.if_match or None))
+
+    def DeleteTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._registry.delete(request.id, request.if_match or None)
+        return pb.DeleteTwinResponse(deleted=1)
+
+    def BulkUpsert(self, request: Any, context: grpc.ServicerContext) -> Any:
+        twins = [_json(text, f"twins_json[{i}]") for i, text in enumerate(request.twins_json)]
+        rels = [_relationship_doc(r, f"relationships[{i}]") for i, r in enumerate(request.relationships)]
+        n_twins, n_rels = self._registry.bulk_upsert(twins, rels)
+        if request.replace_feeder:
+            self._prune(request.replace_feeder, twins, rels)
+        return pb.BulkUpsertResponse(twins=n_twins, relationships=n_rels)
+
+    def _prune(self, feeder: str, twins: list[Any], rels: list[dict[str, Any]]) -> None:
+        """Replace = upsert, then delete what the feeder held that the new batch does not.
+
+        The upsert is all-or-nothing, so a rejected import leaves the old feeder intact; the prune
+        runs after it (the registry has no delete+upsert transaction), so a crash between the two
+        leaves stale twins behind, which the next replace removes.
+        """
+        keep_twins = {t.get("$dtId") for t in twins if isinstance(t, dict)}
+        keep_rels = {(r["$sourceId"], r["$relationshipId"]) for r in rels}
+        stored_twins, stored_rels = self._registry.export_feeder(feeder)
+        sources = [str(v) for v in stored_rels.column("source_id").to_pylist()]
+        rel_ids = [str(v) for v in stored_rels.column("id").to_pylist()]
+        for source_id, rel_id in zip(sources, rel_ids, strict=True):
+            if (source_id, rel_id) not in keep_rels and source_id in keep_twins:
+                self._registry.delete_relationship(source_id, rel_id)
+        for twin_id in (str(v) for v in stored_twins.column("id").to_pylist()):
+            if twin_id not in keep_twins:
+                self._registry.delete(twin_id)
+
+    # -- relationships
+
+    def CreateRelationship(self, request: Any, context: grpc.ServicerContext) -> Any:
+        doc = _relationship_doc(request.relationship, "relationship")
+        return _relationship(self._registry.create_relationship(doc))
+
+    def GetRelationship(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _relationship(self._registry.get_relationship(request.source_id, request.id))
+
+    def DeleteRelationship(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._registry.delete_relationship(request.source_id, request.id, request.if_match or None)
+        return pb.DeleteRelationshipResponse()
+
+    def ListRelationships(self, request: Any, context: grpc.ServicerContext) -> Any:
+        recs = self._registry.list_relationships(request.source_id, request.name or None, request.incoming)
+        return pb.ListRelationshipsResponse(relationships=[_relationship(r) for r in recs])
+
+    # -- queries
+
+    def QueryTwins(self, request: Any, context: grpc.ServicerContext) -> Any:
+        filters = [
+            (f.path, f.op, _json(f.value_json, f"filters[{i}].value_json"))
+            for i, f in enumerate(request.filters)
+        ]
+        records, token = self._registry.query(
+            model=request.model or None,
+            site=request.site or None,
+            feeder=request.feeder or None,
+            filters=filters,
+            exact_model=request.exact_model,
+            page_size=request.page.page_size or DEFAULT_PAGE_SIZE,
+            page_token=request.page.page_token or None,
+        )
+        return pb.QueryTwinsResponse(twins=[_twin(r) for r in records], next_page_token=token or "")
+
+    def Traverse(self, request: Any, context: grpc.ServicerContext) -> Any:
+        records = self._registry.traverse(
+            request.start_id,
+            list(request.relationship_names),
+            request.max_hops or 1,
+            request.direction or "out",
+        )
+        return pb.QueryTwinsResponse(twins=[_twin(r) for r in records])
+
+    # -- feeders
+
+    def ListFeeders(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.ListFeedersResponse(
+            feeders=[_feeder(f) for f in self._registry.list_feeders(request.site or None)]
+        )
+
+    def ExportFeeder(self, request: Any, context: grpc.ServicerContext) -> Any:
+        feeder = request.feeder
+        if not feeder:
+            raise InputError("feeder is required", [ErrorDetail(where="feeder", message="empty")])
+        if request.known_version and self._registry.feeder_version(feeder) == request.known_version:
+            return pb.ExportFeederResponse(feeder=feeder, version=request.known_version, unchanged=True)
+        twins, rels = self._registry.export_feeder(feeder)
+        version = _export_version(twins)
+        model = twins_to_feeder(feeder, twins, rels)
+        model.version = version
+        return pb.ExportFeederResponse(feeder=feeder, version=version, feeder_model_ipc=model.to_ipc())
+
+    def DeleteFeeder(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.DeleteTwinResponse(deleted=self._registry.delete_feeder(request.feeder))
