@@ -1,4 +1,5 @@
-"""Print the OpenDSS round-trip table: every shared model solved as given and after read -> write.
+"""Print the OpenDSS round-trip table: every shared model solved as given and after
+import -> twins -> registry (SQLite, validated bulk upsert) -> export -> write -> solve.
 
 Usage: ``uv run python tests/bench/roundtrip_table.py [feeder ...] [--dump DIR]``. Data come from
 GRIDTWIN_SHARED_DATA (default: ``../shared/data`` beside the repository).
@@ -9,9 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
-from gridtwin.ingest.opendss.roundtrip import roundtrip
+from gridtwin.ingest.opendss.roundtrip import roundtrip, through_registry
+from gridtwin.store.db import make_engine, migrate
 
 CASES: dict[str, str] = {
     "4bus-dy-bal": "IEEETestCases/4Bus-DY-Bal/4Bus-DY-Bal.DSS",
@@ -41,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("feeders", nargs="*", help="subset of feeders (default: all)")
     parser.add_argument("--dump", type=Path, help="write each generated script into this folder")
+    parser.add_argument("--direct", action="store_true", help="skip the registry (read -> write only)")
     args = parser.parse_args(argv)
+    through = None
+    if not args.direct:
+        engine = make_engine(f"sqlite:///{tempfile.mkdtemp(prefix='gridtwin-rt-')}/twins.db")
+        migrate(engine)
+        through = through_registry(engine)
+    print("path:", "read -> write" if args.direct else "read -> twins -> registry -> export -> write")
     base = data_dir() / "opendss"
     header = f"{'feeder':16} {'buses':>5} {'nodes':>5} {'max|dV| pu':>11} {'max|dang| deg':>13} {'loss rel':>9} {'taps':>5} {'read s':>6}  ok"
     print(header)
@@ -49,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for name in args.feeders or list(CASES):
         try:
-            r = roundtrip(base / CASES[name], name)
+            r = roundtrip(base / CASES[name], name, through=through)
         except Exception as exc:  # report and carry on: the table is a diagnostic
             print(f"{name:16} ERROR {type(exc).__name__}: {exc}")
             failed += 1

@@ -1,4 +1,5 @@
-"""The acceptance test: every shared OpenDSS model solves identically after read -> write -> compile.
+"""The acceptance test: every shared OpenDSS model solves identically after import -> twins -> registry
+(bulk upsert, validated against the ontology) -> export -> write -> compile.
 
 Every bus-node voltage within 1e-6 pu and 1e-4 degrees, total losses within 1e-6 relative, and the
 same regulator taps after both sides solve again in snapshot mode.
@@ -7,10 +8,13 @@ same regulator taps after both sides solve again in snapshot mode.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gridtwin.ingest.opendss.roundtrip import roundtrip
+from gridtwin.grid.model import FeederModel
+from gridtwin.ingest.opendss.roundtrip import roundtrip, through_registry
+from gridtwin.store.db import make_engine, migrate
 
 
 def _shared() -> Path:
@@ -46,9 +50,18 @@ CASES = [pytest.param(k, v, id=k) for k, v in FAST.items()] + [
 ]
 
 
+@pytest.fixture(scope="module")
+def registry_path(tmp_path_factory: pytest.TempPathFactory) -> Callable[[FeederModel], FeederModel]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('registry') / 'twins.db'}")
+    migrate(engine)
+    return through_registry(engine)
+
+
 @pytest.mark.parametrize(("feeder", "master"), CASES)
-def test_round_trip_is_exact(feeder: str, master: str) -> None:
-    r = roundtrip(OPENDSS / master, feeder)
+def test_round_trip_is_exact(
+    feeder: str, master: str, registry_path: Callable[[FeederModel], FeederModel]
+) -> None:
+    r = roundtrip(OPENDSS / master, feeder, through=registry_path)
     assert r.missing_nodes == 0
     assert r.max_dv_pu <= 1e-6, r.max_dv_pu
     assert r.max_dangle_deg <= 1e-4, r.max_dangle_deg

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -538,21 +537,6 @@ def test_opendss_feeder_twins_are_valid(dss_model: FeederModel, models: ModelSet
         names = df["name"][df["enabled"].fillna(True).astype(bool)] if "enabled" in df else df["name"]
         for name in names:
             assert f"{dss_model.feeder_id}.{table}.{name}" in connected
-
-
-def test_opendss_feeder_converts_fast(dss_model: FeederModel) -> None:
-    def best(fn: Any) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    twins, rels = feeder_to_twins(dss_model)
-    exported = export(twins, rels)
-    assert best(lambda: feeder_to_twins(dss_model)) < 0.3
-    assert best(lambda: twins_to_feeder(dss_model.feeder_id, *exported)) < 0.3
 
 
 # --- through the real registry (SQLite) ----------------------------------------------------------------

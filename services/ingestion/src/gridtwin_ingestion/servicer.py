@@ -26,6 +26,8 @@ from gridtwin.twin.records import FEEDER_RE
 __all__ = ["IngestionServicer", "report_to_proto"]
 
 REGISTRY_TIMEOUT_S = 600.0
+# Twins must carry a site (access control); an import that names none lands in this one.
+DEFAULT_SITE = "default"
 
 
 class IngestionServicer:
@@ -42,7 +44,7 @@ class IngestionServicer:
             raise error_from_rpc_error(err) from err
 
     def _read(self, request: Any) -> tuple[FeederModel, Report]:
-        feeder, site = str(request.feeder), str(request.site)
+        feeder, site = str(request.feeder), str(request.site) or DEFAULT_SITE
         source = request.WhichOneof("source")
         if source == "path":
             master = find_master(Path(request.path), request.master)

@@ -11,10 +11,10 @@ import os
 import threading
 from pathlib import Path
 
-import gridtwin
 import grpc
 from gridtwin.config import Settings
 from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.grid.ontology import build_interfaces
 from gridtwin.rpc.server import ServiceSpec
 from gridtwin.rpc.stubs import add_servicer
 from gridtwin.rpc.v1 import twin_registry_pb2_grpc
@@ -33,33 +33,40 @@ _engines: list[Engine] = []
 _engines_lock = threading.Lock()
 
 
-def dtdl_dir() -> Path:
-    """``GRIDTWIN_DTDL_DIR``, else ``dtdl/`` at the root of the checkout the package runs from."""
+def dtdl_dir() -> Path | None:
+    """``GRIDTWIN_DTDL_DIR`` when set (a custom ontology folder), else None: the built-in ontology."""
     configured = os.environ.get("GRIDTWIN_DTDL_DIR")
-    if configured:
-        return Path(configured)
-    # The package lives at <root>/libs/gridtwin/src/gridtwin in a checkout: look upwards for dtdl/.
-    package = Path(gridtwin.__file__).resolve().parent
-    for parent in package.parents:
-        if (parent / "dtdl").is_dir():
-            return parent / "dtdl"
-    return package.parents[3] / "dtdl"
+    return Path(configured) if configured else None
 
 
 def ensure_ontology(registry: TwinRegistry, folder: Path | None = None) -> list[str]:
-    """Upload the ontology when the registry has no models; return the DTMIs uploaded."""
-    if registry.list_models():
-        return []
+    """Upload the ontology at start (idempotent: identical models are accepted again).
+
+    The built-in ontology is generated from the feeder-model tables (``gridtwin.grid.ontology``) and is
+    byte-for-byte what ``dtdl/`` holds (a test keeps them equal), so an installed service needs no
+    checkout. A stored model with the same DTMI but another body is a ``ConflictError``: bump the DTMI
+    version when the ontology changes.
+    """
     folder = folder or dtdl_dir()
-    if not folder.is_dir():
-        raise InputError(
-            "DTDL ontology folder not found",
-            [ErrorDetail(where=str(folder), message="set GRIDTWIN_DTDL_DIR to the dtdl/ folder")],
-        )
-    load_model_set([folder])  # validates first, with errors naming the file
-    docs, _ = read_documents([folder])
-    ids: list[str] = list(registry.upload_models([doc for _, doc in docs]))
-    log.info("uploaded the ontology", extra={"models": len(ids), "folder": str(folder)})
+    if folder is None:
+        docs: list[object] = list(build_interfaces().values())
+        source = "built-in ontology"
+    else:
+        if not folder.is_dir():
+            raise InputError(
+                "DTDL ontology folder not found",
+                [
+                    ErrorDetail(
+                        where=str(folder), message="GRIDTWIN_DTDL_DIR must name a folder of DTDL files"
+                    )
+                ],
+            )
+        load_model_set([folder])  # validates first, with errors naming the file
+        read, _ = read_documents([folder])
+        docs = [doc for _, doc in read]
+        source = str(folder)
+    ids: list[str] = list(registry.upload_models(docs))
+    log.info("ontology uploaded", extra={"models": len(ids), "source": source})
     return ids
 
 

@@ -79,8 +79,19 @@ def grpc_status_for(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# gRPC caps metadata (16 KiB by default on the receiving side), so a batch rejected for every one of
+# its 7,000 twins must not send 7,000 details: the first ones and a count locate the problem.
+MAX_DETAILS = 50
+MAX_DETAIL_CHARS = 300
+
+
 def _details_bytes(details: list[ErrorDetail]) -> bytes:
-    return json.dumps([d.to_dict() for d in details]).encode()
+    shown = [{k: v[:MAX_DETAIL_CHARS] for k, v in d.to_dict().items()} for d in details[:MAX_DETAILS]]
+    if len(details) > MAX_DETAILS:
+        shown.append(
+            {"where": "...", "message": f"{len(details) - MAX_DETAILS} more not shown", "code": "more"}
+        )
+    return json.dumps(shown).encode()
 
 
 def abort_with_error(context: grpc.ServicerContext, exc: BaseException) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -268,8 +267,8 @@ def test_relationships(models: ModelSet) -> None:
     assert sub.is_subtype("dtmi:t:BigLoad;1", "dtmi:t:Asset;1")
 
 
-def test_validation_speed(models: ModelSet) -> None:
-    """A typical 15-property twin; the registry needs >= 50k twins/s (asserted with a wide margin)."""
+def test_many_typical_twins_validate(models: ModelSet) -> None:
+    """20k typical 15-property twins all validate (their rate is measured by tests/bench/bench_twins.py)."""
     twins = []
     for i in range(20_000):
         doc = good_load(f"f1.loads.l{i}")
@@ -278,9 +277,4 @@ def test_validation_speed(models: ModelSet) -> None:
         twins.append(doc)
     assert len(twins[0]) - 2 == 15
     validate = models.validate_twin
-    start = time.perf_counter()
-    bad = sum(1 for t in twins if validate(t))
-    rate = len(twins) / (time.perf_counter() - start)
-    print(f"twin validation: {rate:,.0f} twins/s")
-    assert bad == 0
-    assert rate > 10_000  # a floor against regressions only: shared 2-core machines are noisy
+    assert sum(1 for t in twins if validate(t)) == 0

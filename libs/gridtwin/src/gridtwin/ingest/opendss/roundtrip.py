@@ -1,22 +1,30 @@
-"""Round-trip check: solve the source, solve read -> write -> compile, compare node by node.
+"""Round-trip check: solve the source, solve read -> [through] -> write -> compile, compare node by node.
 
-Both sides are solved again in snapshot mode from their compiled state (the source's own script may
+``through`` passes the feeder model through another representation on the way, e.g.
+``through_registry(engine)``: twins -> validated bulk upsert into the registry -> export -> feeder model,
+which is the path every stored feeder takes. Both sides are solved again in snapshot mode from their compiled state (the source's own script may
 already have solved). Used by the round-trip tests and ``tests/bench/roundtrip_table.py``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from gridtwin.grid.dss_writer import write_dss
+from gridtwin.grid.model import FeederModel
+from gridtwin.grid.ontology import build_interfaces
+from gridtwin.grid.twins import feeder_to_twins, twins_to_feeder
 from gridtwin.ingest.opendss.reader import new_engine, read_opendss, run_script
+from gridtwin.twin.registry import TwinRegistry
 
-__all__ = ["RoundTrip", "Solved", "roundtrip", "solve_snapshot"]
+__all__ = ["RoundTrip", "Solved", "roundtrip", "solve_snapshot", "through_registry"]
 
 
 @dataclass
@@ -78,13 +86,30 @@ def _tap(t: Any, winding: int) -> float:
     return float(t.Tap())
 
 
-def roundtrip(master: Path, feeder: str) -> RoundTrip:
+def through_registry(engine: sa.Engine) -> Callable[[FeederModel], FeederModel]:
+    """Store a model as twins in the registry on ``engine`` (migrated) and export it back."""
+    registry = TwinRegistry(engine)
+    registry.upload_models(list(build_interfaces().values()))
+
+    def through(model: FeederModel) -> FeederModel:
+        twins, relationships = feeder_to_twins(model)
+        registry.bulk_upsert(twins, relationships, replace_feeder=model.feeder_id)
+        return twins_to_feeder(model.feeder_id, *registry.export_feeder(model.feeder_id))
+
+    return through
+
+
+def roundtrip(
+    master: Path, feeder: str, through: Callable[[FeederModel], FeederModel] | None = None
+) -> RoundTrip:
     ctx = new_engine()
     run_script(ctx, f'redirect "{Path(master).resolve()}"', str(master))
     original = solve_snapshot(ctx)
     start = time.perf_counter()
-    model, _ = read_opendss(master, feeder)
+    model, _ = read_opendss(master, feeder, site="roundtrip")
     read_s = time.perf_counter() - start
+    if through is not None:
+        model = through(model)
     script = write_dss(model)
     ctx2 = new_engine()
     for number, line in enumerate(script.splitlines(), 1):
