@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from gridtwin.config import Settings, get_settings
 from gridtwin.rpc.telemetry import setup_telemetry
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -50,7 +51,9 @@ def create_app(
             app.state.backends = None
             await backends.close()
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI and ReDoc assets from the package, not a CDN, so /docs
+    # works on an offline planning workstation.
+    app = FastAPIOffline(
         title="GridTwin",
         version="0.1.0",
         description=DESCRIPTION,

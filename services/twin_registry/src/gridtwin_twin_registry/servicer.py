@@ -212,7 +212,8 @@ class TwinRegistryServicer:
             raise InputError("feeder is required", [ErrorDetail(where="feeder", message="empty")])
         if request.known_version and self._registry.feeder_version(feeder) == request.known_version:
             return pb.ExportFeederResponse(feeder=feeder, version=request.known_version, unchanged=True)
-        twins, rels = self._registry.export_feeder(feeder)
+        # The feeder model is rebuilt from the twins' properties alone: skip the relationships.
+        twins, rels = self._registry.export_feeder(feeder, with_relationships=False)
         version = _export_version(twins)
         model = twins_to_feeder(feeder, twins, rels)
         model.version = version

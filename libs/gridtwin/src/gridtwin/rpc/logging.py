@@ -55,3 +55,5 @@ def setup_json_logging(service_name: str, level: str = "INFO") -> None:
     )
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces each of its plug-ins at INFO on every start: keep only its migration lines.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -762,8 +762,11 @@ class TwinRegistry:
             touch_feeders(conn, touched)
         return int(deleted)
 
-    def export_feeder(self, feeder: str) -> tuple[pa.Table, pa.Table]:
+    def export_feeder(self, feeder: str, with_relationships: bool = True) -> tuple[pa.Table, pa.Table]:
         """All twins and relationships (from twins) of ``feeder`` as Arrow tables, one query each.
+
+        ``with_relationships=False`` returns an empty relationships table: the feeder model is rebuilt from
+        the twins' properties alone, so the power-flow path skips reading ~3 relationships per twin.
 
         Both tables carry the feeder version they were read at in their schema metadata
         (``feeder_version``), read in the same consistent snapshot.
@@ -777,12 +780,16 @@ class TwinRegistry:
                 .where(tc.feeder == feeder)
                 .order_by(tc.id)
             ).all()
-            rel_rows = conn.execute(
-                select(rc.id, rc.source_id, rc.name, rc.target_id, rc.properties)
-                .join_from(relationships, twins, tc.id == rc.source_id)
-                .where(tc.feeder == feeder)
-                .order_by(rc.source_id, rc.id)
-            ).all()
+            rel_rows = (
+                conn.execute(
+                    select(rc.id, rc.source_id, rc.name, rc.target_id, rc.properties)
+                    .join_from(relationships, twins, tc.id == rc.source_id)
+                    .where(tc.feeder == feeder)
+                    .order_by(rc.source_id, rc.id)
+                ).all()
+                if with_relationships
+                else []
+            )
         meta: dict[bytes | str, bytes | str] = {
             b"feeder": feeder.encode(),
             b"feeder_version": str(version).encode(),
