@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import grpc
 from gridtwin.config import Settings
-from gridtwin.rpc.client import channel
+from gridtwin.rpc.client import ChannelPool
 from gridtwin.rpc.server import ServiceSpec
 from gridtwin.rpc.stubs import add_servicer, registry_stub
 from gridtwin.rpc.v1 import ingestion_pb2_grpc
@@ -15,23 +13,13 @@ from gridtwin_ingestion.servicer import IngestionServicer
 
 __all__ = ["SERVICE", "add_to_server"]
 
-_channels: list[grpc.Channel] = []
-_channels_lock = threading.Lock()
+_peers = ChannelPool()  # the channel to the registry, closed on stop
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> None:
-    ch = channel(settings.twin_registry_addr, settings)
-    with _channels_lock:
-        _channels.append(ch)
+    ch = _peers.open(settings.twin_registry_addr, settings)
     servicer = IngestionServicer(registry_stub(ch), settings)
     add_servicer(ingestion_pb2_grpc.add_IngestionServicer_to_server, servicer, server)
-
-
-def close() -> None:
-    """Close the registry channels opened by ``add_to_server``."""
-    with _channels_lock:
-        while _channels:
-            _channels.pop().close()
 
 
 SERVICE = ServiceSpec(
@@ -39,5 +27,5 @@ SERVICE = ServiceSpec(
     default_port=50052,
     add_to_server=add_to_server,
     grpc_services=("gridtwin.v1.Ingestion",),
-    on_stop=close,
+    on_stop=_peers.close,
 )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import grpc
 from gridtwin.config import Settings
 from gridtwin.powerflow.limits import ViolationLimits
-from gridtwin.rpc.client import channel
+from gridtwin.rpc.client import ChannelPool
 from gridtwin.rpc.server import ServiceSpec
 from gridtwin.rpc.stubs import add_servicer, registry_stub
 from gridtwin.rpc.v1 import powerflow_pb2_grpc
@@ -16,23 +14,13 @@ from gridtwin_powerflow.servicer import PowerFlowServicer
 
 __all__ = ["SERVICE", "add_to_server"]
 
-_channels: list[grpc.Channel] = []
-_channels_lock = threading.Lock()
+_peers = ChannelPool()  # the channel to the registry, closed on stop
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> None:
-    ch = channel(settings.twin_registry_addr, settings)
-    with _channels_lock:
-        _channels.append(ch)
+    ch = _peers.open(settings.twin_registry_addr, settings)
     servicer = PowerFlowServicer(registry_stub(ch), ViolationLimits.from_settings(settings))
     add_servicer(powerflow_pb2_grpc.add_PowerFlowServicer_to_server, servicer, server)
-
-
-def close() -> None:
-    """Close the registry channels opened by ``add_to_server``."""
-    with _channels_lock:
-        while _channels:
-            _channels.pop().close()
 
 
 SERVICE = ServiceSpec(
@@ -40,5 +28,5 @@ SERVICE = ServiceSpec(
     default_port=50053,
     add_to_server=add_to_server,
     grpc_services=("gridtwin.v1.PowerFlow",),
-    on_stop=close,
+    on_stop=_peers.close,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import cast
 
@@ -12,7 +13,7 @@ from gridtwin.config import Settings
 from gridtwin.rpc.server import grpc_options
 from gridtwin.rpc.telemetry import client_interceptors
 
-__all__ = ["channel"]
+__all__ = ["ChannelPool", "channel"]
 
 
 def channel(addr: str, settings: Settings | None = None) -> grpc.Channel:
@@ -31,3 +32,22 @@ def channel(addr: str, settings: Settings | None = None) -> grpc.Channel:
     # it must be applied with its own intercept_channel.
     intercept = cast(Callable[..., grpc.Channel], grpcext.intercept_channel)
     return intercept(base, *client_interceptors())
+
+
+class ChannelPool:
+    """The channels a service opens to its peers at start, closed together when it stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: list[grpc.Channel] = []
+
+    def open(self, addr: str, settings: Settings | None = None) -> grpc.Channel:
+        ch = channel(addr, settings)
+        with self._lock:
+            self._channels.append(ch)
+        return ch
+
+    def close(self) -> None:
+        with self._lock:
+            while self._channels:
+                self._channels.pop().close()
