@@ -131,29 +131,11 @@ class TwinRegistryServicer:
     def BulkUpsert(self, request: Any, context: grpc.ServicerContext) -> Any:
         twins = [_json(text, f"twins_json[{i}]") for i, text in enumerate(request.twins_json)]
         rels = [_relationship_doc(r, f"relationships[{i}]") for i, r in enumerate(request.relationships)]
-        n_twins, n_rels = self._registry.bulk_upsert(twins, rels)
-        if request.replace_feeder:
-            self._prune(request.replace_feeder, twins, rels)
+        # replace_feeder: the feeder's twins missing from the batch go in the same transaction.
+        n_twins, n_rels = self._registry.bulk_upsert(
+            twins, rels, replace_feeder=request.replace_feeder or None
+        )
         return pb.BulkUpsertResponse(twins=n_twins, relationships=n_rels)
-
-    def _prune(self, feeder: str, twins: list[Any], rels: list[dict[str, Any]]) -> None:
-        """Replace = upsert, then delete what the feeder held that the new batch does not.
-
-        The upsert is all-or-nothing, so a rejected import leaves the old feeder intact; the prune
-        runs after it (the registry has no delete+upsert transaction), so a crash between the two
-        leaves stale twins behind, which the next replace removes.
-        """
-        keep_twins = {t.get("$dtId") for t in twins if isinstance(t, dict)}
-        keep_rels = {(r["$sourceId"], r["$relationshipId"]) for r in rels}
-        stored_twins, stored_rels = self._registry.export_feeder(feeder)
-        sources = [str(v) for v in stored_rels.column("source_id").to_pylist()]
-        rel_ids = [str(v) for v in stored_rels.column("id").to_pylist()]
-        for source_id, rel_id in zip(sources, rel_ids, strict=True):
-            if (source_id, rel_id) not in keep_rels and source_id in keep_twins:
-                self._registry.delete_relationship(source_id, rel_id)
-        for twin_id in (str(v) for v in stored_twins.column("id").to_pylist()):
-            if twin_id not in keep_twins:
-                self._registry.delete(twin_id)
 
     # -- relationships
 

@@ -2,7 +2,8 @@
 
 SQLite: WAL journal (readers never block the writer), foreign keys on, a busy timeout, and write
 transactions opened with ``BEGIN IMMEDIATE`` (see ``WRITE``) so two writers queue on the busy timeout
-instead of failing on a lock upgrade. MySQL: ``mysql+mysqldb://`` with utf8mb4 and pool_pre_ping.
+instead of failing on a lock upgrade. MySQL: ``mysql+mysqldb://`` with utf8mb4, pool_pre_ping and LOCAL INFILE
+allowed (bulk loads).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(query=query)
         return create_engine(
             parsed,
+            # LOAD DATA LOCAL INFILE for bulk writes (store.bulk); libmariadb allows it by default,
+            # libmysqlclient does not. It lets the server read client files it names: ours is trusted.
+            connect_args={"local_infile": 1},
             pool_pre_ping=True,
             pool_recycle=3600,
             isolation_level="READ COMMITTED",
