@@ -3,7 +3,8 @@
 Prints figures, asserts nothing. Twins are synthetic feeder assets (buses, line segments, loads) of
 the real ontology in ``dtdl/``, validated by the real DTDL model set, as the registry service does.
 MySQL uses database ``gridtwin_bench`` on 127.0.0.1:3306 (created and dropped here); set
-GRIDTWIN_BENCH_MYSQL=0 to skip it.
+GRIDTWIN_BENCH_MYSQL=0 to skip it. MySQL figures vary by +-20% from run to run (the server's page
+cleaner and the previous run's DROP DATABASE compete for the 2 cores); compare a few runs.
 
     uv run python tests/bench/bench_registry.py [--twins 100000] [--feeder-twins 7000]
 """
@@ -152,6 +153,11 @@ def run(backend: str, make: Callable[[], Any], n_twins: int, feeder_twins: int) 
     rels = [r for r in rels if r["$sourceId"] in kept and r["$targetId"] in kept]
     with make() as engine:
         migrate(engine)
+        if engine.dialect.name != "sqlite":
+            with engine.connect() as conn:
+                local = conn.exec_driver_sql("SELECT @@local_infile").scalar()
+            path = "LOAD DATA LOCAL INFILE" if local else "executemany (server local_infile=OFF)"
+            print(f"{backend:6s} bulk write path: {path}")
         reg = TwinRegistry(engine, catalog=catalog)
         secs, _ = timed(lambda: reg.bulk_upsert(twins, []))
         print(

@@ -17,6 +17,7 @@ import pytest
 from gridtwin.errors import InputError, NotFoundError
 from gridtwin.grid.model import TABLES, FeederModel
 from gridtwin.grid.twins import feeder_to_twins, twins_to_feeder
+from gridtwin.ingest.opendss import read_opendss
 from gridtwin.twin.dtdl import ModelSet, load_model_set
 
 REPO = Path(__file__).resolve().parents[4]
@@ -511,14 +512,10 @@ FEEDERS = {
 
 @pytest.fixture(scope="module", params=sorted(FEEDERS))
 def dss_model(request: pytest.FixtureRequest) -> FeederModel:
-    opendss = pytest.importorskip("gridtwin.ingest.opendss")
-    if not hasattr(opendss, "read_opendss"):
-        pytest.skip("gridtwin.ingest.opendss.read_opendss is not there yet")
     master = _shared_data() / FEEDERS[request.param]
     if not master.exists():
         pytest.skip(f"{master} not found")
-    read: Any = opendss.read_opendss
-    model, _report = read(master, request.param, "demo")
+    model, _report = read_opendss(master, request.param, "demo")
     assert isinstance(model, FeederModel)
     return model
 

@@ -72,7 +72,7 @@ def ensure_ontology(registry: TwinRegistry, folder: Path | None = None) -> list[
 
 def add_to_server(server: grpc.Server, settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
     migrate(engine)
     with _engines_lock:
         _engines.append(engine)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite under data_dir"
     )
+    mysql_local_infile: bool = Field(
+        default=True, description="bulk writes by LOAD DATA LOCAL INFILE (the server may then ask for files)"
+    )
     redis_url: str | None = Field(default=None, description="redis://...; default: in-process stand-in")
 
     # gRPC service addresses (host:port). The all-in-one mode fills these with localhost ports.

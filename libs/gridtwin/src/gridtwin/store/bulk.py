@@ -18,6 +18,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["ChunkWriter", "Upsert", "select_in", "tsv_bytes"]
+__all__ = ["ChunkWriter", "Prepared", "Upsert", "select_in", "tsv_bytes"]
 
 # Server/client error codes meaning "LOAD DATA LOCAL is not allowed here": fall back to executemany.
 # 1148 ER_NOT_ALLOWED_COMMAND, 2068 CR_LOAD_DATA_LOCAL_INFILE_REJECTED, 3948 ER_CLIENT_LOCAL_FILES_DISABLED,
@@ -39,6 +40,8 @@ def _escape(value: Any) -> str:
     """One field in LOAD DATA's default escaping (backslash, tab, newline, CR, NUL; NULL as \\N)."""
     if value is None:
         return _NULL
+    if isinstance(value, bool):
+        return "1" if value else "0"
     text = value if isinstance(value, str) else str(value)
     return (
         text.replace("\\", "\\\\")
@@ -79,6 +82,14 @@ def tsv_bytes(rows: Sequence[tuple[Any, ...]]) -> bytes:
     return "\n".join(lines).encode("utf-8")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Rows in primary-key order and, when they will go through LOAD DATA, their file contents."""
+
+    rows: list[tuple[Any, ...]]
+    tsv: bytes | None
+
+
 class Upsert:
     """Upsert ``columns`` of ``table``: ``LOAD DATA ... REPLACE`` or ``INSERT ... ON DUPLICATE KEY UPDATE``
     (MySQL), ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite)."""
@@ -107,11 +118,15 @@ class Upsert:
         self.pk_len = len(pk)
         if self.pk_len and list(columns[: self.pk_len]) != pk:
             raise RuntimeError(f"rows must start with the primary key {pk}")
-        # REPLACE equals the upsert only when the row is rewritten whole: every column given, every
-        # non-key column updated (and no foreign key points at the table: none does, see tables.py).
+        # REPLACE equals the upsert only when the row is rewritten whole (every column given, every
+        # non-key column updated) and no foreign key points at the table: InnoDB then updates in place;
+        # with one it would delete and re-insert, cascading to the referencing rows.
         whole = set(columns) == set(table.c.keys()) and set(update_cols) == set(columns) - set(pk)
+        referenced = any(
+            fk.column.table is table for t in table.metadata.tables.values() for fk in t.foreign_keys
+        )
         self.load_sql: str | None = None
-        if not self.sqlite and whole:
+        if not self.sqlite and whole and not referenced:
             quote = conn.dialect.identifier_preparer
             cols = ", ".join(quote.quote(c) for c in columns)
             # The file name is a bound parameter: mysqlclient quotes it as a string literal.
@@ -120,30 +135,36 @@ class Upsert:
                 f"CHARACTER SET utf8mb4 ({cols})"
             )
 
-    def run(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
-        """Write ``rows`` (sorted in place); the driver's affected-row count. On MySQL that tells
-        inserts (1 each) from updates (2 each: etags always change; LOAD DATA counts a replaced row as
-        inserted + deleted), so ``== len(rows)`` means every row was new. SQLite counts 1 either way."""
-        if not rows:
-            return 0
+    def prepare(self, rows: list[tuple[Any, ...]]) -> Prepared:
+        """Sort ``rows`` (in place) and encode them for LOAD DATA: the CPU part of a write, which a
+        caller feeding a writer thread does itself so that thread only waits on the server."""
         # Primary-key order: InnoDB appends to its clustered index instead of splitting pages.
         rows.sort(key=lambda r: r[: self.pk_len])
+        return Prepared(rows, tsv_bytes(rows) if self.load_sql is not None else None)
+
+    def run(self, conn: Connection, rows: list[tuple[Any, ...]] | Prepared) -> int:
+        """Write ``rows``; the driver's affected-row count. On MySQL that tells inserts (1 each) from
+        updates (2 each: etags always change; LOAD DATA counts a replaced row as inserted + deleted),
+        so ``== len(rows)`` means every row was new. SQLite counts 1 either way."""
+        batch = rows if isinstance(rows, Prepared) else self.prepare(rows)
+        if not batch.rows:
+            return 0
         if self.load_sql is not None:
             try:
-                return self._load(conn, rows)
+                return self._load(conn, batch.tsv or tsv_bytes(batch.rows), len(batch.rows))
             except DBAPIError as exc:
                 code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
                 if code not in LOAD_REFUSED:
                     raise
                 self.load_sql = None  # refused before any row was read: use executemany from now on
-        return int(conn.exec_driver_sql(self.sql, rows).rowcount)
+        return int(conn.exec_driver_sql(self.sql, batch.rows).rowcount)
 
-    def _load(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    def _load(self, conn: Connection, data: bytes, n_rows: int) -> int:
         assert self.load_sql is not None
         fd, path = tempfile.mkstemp(prefix="gridtwin-bulk-", suffix=".tsv")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(tsv_bytes(rows))
+                fh.write(data)
             count = int(conn.exec_driver_sql(self.load_sql, (path,)).rowcount)
         finally:
             os.unlink(path)
@@ -151,7 +172,7 @@ class Upsert:
         warnings = conn.connection.dbapi_connection.warning_count()  # type: ignore[union-attr]
         if warnings:
             shown = conn.exec_driver_sql("SHOW WARNINGS LIMIT 3").fetchall()
-            raise RuntimeError(f"bulk load of {len(rows)} rows gave {warnings} warnings: {shown}")
+            raise RuntimeError(f"bulk load of {n_rows} rows gave {warnings} warnings: {shown}")
         return count
 
 

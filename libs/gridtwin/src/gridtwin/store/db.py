@@ -25,8 +25,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE = "gridtwin_write"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``: ``sqlite:///path`` or ``mysql://`` / ``mysql+mysqldb://`` / ``mariadb://``."""
+def make_engine(url: str, *, mysql_local_infile: bool = True) -> Engine:
+    """An engine for ``url``: ``sqlite:///path`` or ``mysql://`` / ``mysql+mysqldb://`` / ``mariadb://``.
+
+    ``mysql_local_infile`` lets bulk writes use ``LOAD DATA LOCAL INFILE`` (about twice as fast); it also
+    lets the server ask this client for files, so turn it off (``GRIDTWIN_MYSQL_LOCAL_INFILE=false``) for a
+    database server you do not trust: bulk writes then fall back to multi-row upserts.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -41,8 +46,8 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             parsed,
             # LOAD DATA LOCAL INFILE for bulk writes (store.bulk); libmariadb allows it by default,
-            # libmysqlclient does not. It lets the server read client files it names: ours is trusted.
-            connect_args={"local_infile": 1},
+            # libmysqlclient does not, so say it explicitly either way.
+            connect_args={"local_infile": 1 if mysql_local_infile else 0},
             pool_pre_ping=True,
             pool_recycle=3600,
             isolation_level="READ COMMITTED",

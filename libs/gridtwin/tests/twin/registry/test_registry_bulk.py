@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 from gridtwin.errors import NotFoundError, TwinValidationError
+from gridtwin.store.db import make_engine
 from gridtwin.twin.registry import TwinRegistry
-from registry_docs import rel, twin
+from registry_docs import TEST_MODELS, rel, twin
+from sqlalchemy import Engine
 
 
 def _feeder(registry: TwinRegistry, feeder: str = "f1", n: int = 20) -> None:
@@ -248,3 +250,50 @@ def test_bulk_move_between_feeders_bumps_both(registry: TwinRegistry) -> None:
 
 
 WRITE_BATCH_PLUS = 5003
+
+
+TRICKY = [
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "nul\x00byte",
+    "\\N",
+    "NULL",
+    "",
+    "ünïcødé ✓ 電力",
+    "quote \" and ' apostrophe",
+    "\\t not a tab",
+]
+
+
+def test_bulk_write_keeps_every_character(registry: TwinRegistry) -> None:
+    """Bulk writes go through TSV + LOAD DATA on MySQL: escapes must survive exactly, on both backends."""
+    twins = [twin("f1", model="Feeder", feeder="f1")]
+    twins += [twin(f"f1.bus.t{i}", feeder="f1", note=text) for i, text in enumerate(TRICKY)]
+    # enough rows that the batch is written in more than one chunk
+    twins += [twin(f"f1.bus.x{i}", feeder="f1", note=TRICKY[i % len(TRICKY)]) for i in range(12_000)]
+    registry.bulk_upsert(twins, [])
+    for i, text in enumerate(TRICKY):
+        assert registry.get(f"f1.bus.t{i}").doc["note"] == text
+    exported, _ = registry.export_feeder("f1")
+    notes = {
+        row["id"]: json.loads(row["properties_json"]).get("note")
+        for row in exported.to_pylist()
+        if row["id"].startswith("f1.bus.t")
+    }
+    assert notes == {f"f1.bus.t{i}": text for i, text in enumerate(TRICKY)}
+
+
+def test_bulk_write_without_local_infile(engine: Engine) -> None:
+    """With LOAD DATA LOCAL off (an untrusted MySQL server) bulk writes fall back to upserts, same result."""
+    strict = make_engine(engine.url.render_as_string(hide_password=False), mysql_local_infile=False)
+    try:
+        registry = TwinRegistry(strict)
+        registry.upload_models(TEST_MODELS)
+        twins = [twin("f2", model="Feeder", feeder="f2")]
+        twins += [twin(f"f2.bus.t{i}", feeder="f2", note=text) for i, text in enumerate(TRICKY)]
+        assert registry.bulk_upsert(twins, []) == (len(twins), 0)
+        assert [registry.get(f"f2.bus.t{i}").doc["note"] for i in range(len(TRICKY))] == TRICKY
+    finally:
+        strict.dispose()

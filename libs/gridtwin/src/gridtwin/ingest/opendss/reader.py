@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from gridtwin._dsslib import opendssdirect as dss  # pins environ before the library loads
-from gridtwin.errors import DssInputError, ErrorDetail, Report
+from gridtwin.errors import DssInputError, EngineError, ErrorDetail, Report
 from gridtwin.grid.model import TABLES, FeederModel
 from gridtwin.ingest.opendss.properties import COVERED, DROP
 
@@ -133,7 +133,15 @@ class _Reader:
         if self.ctx.ActiveClass.Count() == 0:
             return []
         flags = _JSON_LOWER | (_JSON_FULL if full else 0)
-        raw: list[dict[str, Any]] = json.loads(self.ctx.ActiveClass.ToJSON(flags))
+        text = self.ctx.ActiveClass.ToJSON(flags)
+        try:
+            raw: list[dict[str, Any]] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            around = text[max(0, exc.pos - 120) : exc.pos + 60]
+            raise EngineError(
+                "OpenDSS returned invalid JSON",
+                [ErrorDetail(where=f"{cls} (char {exc.pos})", message=f"{exc.msg}: ...{around!r}...")],
+            ) from exc
         data = [{_key(k): v for k, v in row.items()} for row in raw]
         for row in data:
             row["name"] = str(row["name"]).lower()
