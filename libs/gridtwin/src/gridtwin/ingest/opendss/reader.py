@@ -31,6 +31,12 @@ from gridtwin.ingest.opendss.properties import COVERED, DROP
 
 __all__ = ["UNITS_TO_M", "new_engine", "read_opendss", "run_script"]
 
+# The engine (Free Pascal) writes non-finite doubles as Nan / +Inf / -Inf, which is not JSON; Python's
+# json reads NaN / Infinity. They do occur: with Full, a Capacitor's never-set matrix property is exported
+# from uninitialised memory (denormals and an occasional Nan). Such properties are never kept: extras
+# come only from what the source set (the non-Full export), typed columns never read them.
+_FPC_SPECIAL = re.compile(r"(?<=[\[,:\s])(Nan|[+]Inf|-Inf)(?=[\],}\s])")
+_JSON_SPECIAL = {"Nan": "NaN", "+Inf": "Infinity", "-Inf": "-Infinity"}
 _JSON_FULL = 1  # dss.enums.DSSJSONFlags.Full: every property, resolved
 _JSON_LOWER = 128  # DSSJSONFlags.LowercaseKeys
 
@@ -133,7 +139,7 @@ class _Reader:
         if self.ctx.ActiveClass.Count() == 0:
             return []
         flags = _JSON_LOWER | (_JSON_FULL if full else 0)
-        text = self.ctx.ActiveClass.ToJSON(flags)
+        text = _FPC_SPECIAL.sub(lambda m: _JSON_SPECIAL[m.group(1)], self.ctx.ActiveClass.ToJSON(flags))
         try:
             raw: list[dict[str, Any]] = json.loads(text)
         except json.JSONDecodeError as exc:
