@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gridtwin._dsslib import OpenDSSDirect, opendssdirect
 from gridtwin.powerflow import Engine
-from gridtwin.powerflow._dsslib import OpenDSSDirect, opendssdirect
 
 CASES = {
     "ckt5": "EPRITestCircuits/ckt5/Master_ckt5.dss",
