@@ -17,12 +17,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, and_, func, not_, or_, type_coerce
+from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, func, not_, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnClause
 
 from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.store.feeders import IN_CHUNK, chunks
 
-__all__ = ["OPS", "PropertyFilter", "decode_page_token", "encode_page_token", "filter_clause", "to_filters"]
+__all__ = [
+    "OPS",
+    "PropertyFilter",
+    "decode_page_token",
+    "encode_page_token",
+    "filter_clause",
+    "reachable_ids",
+    "to_filters",
+]
 
 OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 # DTDL names: letters, digits, underscores; we allow a dotted path into object properties.
@@ -148,3 +157,36 @@ def decode_page_token(token: str) -> str:
         raise InputError(
             "bad page token", [ErrorDetail("page_token", "not a token this registry issued")]
         ) from exc
+
+
+def reachable_ids(
+    conn: Connection, relationships: Table, start_id: str, names: Iterable[str], max_hops: int, direction: str
+) -> list[str]:
+    """Twin ids reachable from ``start_id`` within ``max_hops`` (nearest hop first, by id within a hop).
+
+    One SQL query per hop over the whole frontier (chunked for IN lists); ``names`` limits the
+    relationship names followed; ``direction`` is out, in or both.
+    """
+    wanted = sorted(set(names))
+    rc = relationships.c
+    seen = {start_id}
+    order: list[str] = []
+    frontier = [start_id]
+    for _ in range(max_hops):
+        found: set[str] = set()
+        for chunk in chunks(frontier, IN_CHUNK):
+            steps = []
+            if direction in ("out", "both"):
+                steps.append(select(rc.target_id).where(rc.source_id.in_(chunk)))
+            if direction in ("in", "both"):
+                steps.append(select(rc.source_id).where(rc.target_id.in_(chunk)))
+            for stmt in steps:
+                if wanted:
+                    stmt = stmt.where(rc.name.in_(wanted))
+                found.update(conn.execute(stmt.distinct()).scalars())
+        frontier = sorted(found - seen)
+        if not frontier:
+            break
+        seen.update(frontier)
+        order.extend(frontier)
+    return order

@@ -39,6 +39,7 @@ from gridtwin.twin.query import (
     decode_page_token,
     encode_page_token,
     filter_clause,
+    reachable_ids,
     to_filters,
 )
 from gridtwin.twin.records import (
@@ -683,30 +684,9 @@ class TwinRegistry:
             )
         if not isinstance(max_hops, int) or not 1 <= max_hops <= MAX_HOPS:
             raise InputError("bad max_hops", [ErrorDetail("max_hops", f"must be 1..{MAX_HOPS}")])
-        wanted = sorted(set(names))
-        rc = relationships.c
         with self._engine.connect() as conn:
             self._load_twin(conn, start_id)
-            seen = {start_id}
-            order: list[str] = []
-            frontier = [start_id]
-            for _ in range(max_hops):
-                found: set[str] = set()
-                for chunk in chunks(frontier, IN_CHUNK):
-                    steps = []
-                    if direction in ("out", "both"):
-                        steps.append(select(rc.target_id).where(rc.source_id.in_(chunk)))
-                    if direction in ("in", "both"):
-                        steps.append(select(rc.source_id).where(rc.target_id.in_(chunk)))
-                    for stmt in steps:
-                        if wanted:
-                            stmt = stmt.where(rc.name.in_(wanted))
-                        found.update(conn.execute(stmt.distinct()).scalars())
-                frontier = sorted(found - seen)
-                if not frontier:
-                    break
-                seen.update(frontier)
-                order.extend(frontier)
+            order = reachable_ids(conn, relationships, start_id, names, max_hops, direction)
             rank = {tid: i for i, tid in enumerate(order)}
             records: list[TwinRecord] = []
             for chunk in chunks(order, IN_CHUNK):
