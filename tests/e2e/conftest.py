@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import Stack, free_port
+from e2e_support import SHARED_DATA, Stack, free_port
 from gridtwin.config import Settings
 from gridtwin.rpc.runner import discover_services, start_grpc_services, stop_grpc_services
 from gridtwin.rpc.telemetry import setup_telemetry
@@ -21,6 +21,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         twin_registry_addr=f"127.0.0.1:{free_port()}",
         ingestion_addr=f"127.0.0.1:{free_port()}",
         powerflow_addr=f"127.0.0.1:{free_port()}",
+        import_roots=[SHARED_DATA],
     )
     found = discover_services()
     wanted = [s for s in found.specs if s.name in ("twin_registry", "ingestion", "powerflow")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -171,3 +172,19 @@ def test_import_folder_path_finds_the_master(stack: Stack) -> None:
     assert reply.report.counts["loads"] == 91  # IEEE123Loads.DSS defines 91
     snap = _snapshot(stack, "ieee123")
     assert snap.converged and len(snap.voltages) == 278
+
+
+def test_import_path_outside_the_roots_is_refused(stack: Stack, tmp_path: Path) -> None:
+    """Server paths are read only under GRIDTWIN_IMPORT_ROOTS (here the shared data), symlinks resolved."""
+    escape = tmp_path / "escape"
+    escape.symlink_to(IEEE13_DIR)  # points inside the roots, but the link itself lives outside
+    inside_link = IEEE13_DIR.parent  # a real folder inside the roots
+    assert inside_link.is_dir()
+    for path in ("/etc", str(IEEE13_DIR / ".." / ".." / ".." / ".."), str(tmp_path)):
+        with pytest.raises(grpc.RpcError) as err:
+            _import(stack, feeder="nope", site="demo", path=path)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, path
+        assert "outside the import roots" in (err.value.details() or "")
+    # a link out of the roots is judged by where it points: here back inside, so it is allowed
+    reply = _import(stack, feeder="via-link", site="demo", path=str(escape), master="IEEE13Nodeckt.dss")
+    assert reply.twins > 0

@@ -42,6 +42,7 @@ def addr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         twin_registry_addr=f"127.0.0.1:{_free_port()}",
         ingestion_addr=f"127.0.0.1:{_free_port()}",
         powerflow_addr=f"127.0.0.1:{_free_port()}",
+        import_roots=[SHARED_DATA],
     )
     specs = [s for s in discover_services().specs if s.name in ("twin_registry", "ingestion", "powerflow")]
     running = start_grpc_services(specs, settings)

@@ -6,6 +6,7 @@
     │   ├── DtdlError              a DTDL model set that breaks the language's rules
     │   ├── TwinValidationError    a twin (or batch) that does not match its interface
     │   └── UnsafeArchiveError     zip bombs, path traversal, symlinks, oversize uploads
+    ├── AccessDeniedError          the caller may not do this (e.g. read a server path outside the allowed roots)
     ├── NotFoundError              a twin, model, feeder or job that does not exist
     ├── ConflictError              an etag mismatch or an id that already exists
     └── EngineError                OpenDSS failed at run time
@@ -64,6 +65,10 @@ class TwinValidationError(InputError):
 
 
 class UnsafeArchiveError(InputError):
+    pass
+
+
+class AccessDeniedError(GridTwinError):
     pass
 
 

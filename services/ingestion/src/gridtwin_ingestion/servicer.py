@@ -14,7 +14,15 @@ from typing import Any
 
 import grpc
 from gridtwin.config import Settings
-from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputError, NotFoundError, Report
+from gridtwin.errors import (
+    AccessDeniedError,
+    ConflictError,
+    ErrorDetail,
+    GridTwinError,
+    InputError,
+    NotFoundError,
+    Report,
+)
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import extracted_zip, find_master
@@ -47,7 +55,7 @@ class IngestionServicer:
         feeder, site = str(request.feeder), str(request.site) or DEFAULT_SITE
         source = request.WhichOneof("source")
         if source == "path":
-            master = find_master(Path(request.path), request.master)
+            master = find_master(self._allowed_path(str(request.path)), request.master)
             return read_opendss(master, feeder, site)
         if source == "zip":
             with extracted_zip(request.zip, self._settings) as root:
@@ -63,6 +71,22 @@ class IngestionServicer:
                 report.source = f"upload:{master.relative_to(root).as_posix()}"
                 return model, report
         raise InputError("no model given", [ErrorDetail(where="source", message="set path or zip")])
+
+    def _allowed_path(self, text: str) -> Path:
+        """The server path, resolved (symlinks too), if it lies under one of ``settings.import_roots``.
+
+        Reading arbitrary server files would let any gateway user probe the host (parser errors quote
+        the offending line), so only configured folders can be imported by path.
+        """
+        path = Path(text).resolve()
+        roots = [Path(r).resolve() for r in self._settings.import_roots]
+        if not any(path == root or root in path.parents for root in roots):
+            allowed = ", ".join(str(r) for r in roots) or "none: set GRIDTWIN_IMPORT_ROOTS, or upload a zip"
+            raise AccessDeniedError(
+                "path not allowed",
+                [ErrorDetail(where="path", message=f"{text} is outside the import roots ({allowed})")],
+            )
+        return path
 
     def _feeder_exists(self, feeder: str) -> bool:
         try:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     grpc_port: int = Field(default=0, description="port this service listens on; 0 = its default")
 
+    # Server-side folders an import may read by path (the REST/gRPC "import-path"); empty = none. Uploads
+    # need no path; `gridtwin up` on a laptop allows the whole filesystem of its own user.
+    import_roots: list[Path] = Field(default_factory=list)
+
     # Limits for untrusted input.
     max_upload_bytes: int = 200 * 1024 * 1024
     max_unzipped_bytes: int = 1024 * 1024 * 1024

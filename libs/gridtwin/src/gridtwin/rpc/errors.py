@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from gridtwin.errors import (
+    AccessDeniedError,
     ConflictError,
     EngineError,
     ErrorDetail,
@@ -65,6 +66,8 @@ def grpc_status_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(exc, NotFoundError):
         return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, AccessDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, ConflictError):
         # An etag mismatch is a failed optimistic write; anything else is a duplicate id.
         if exc.context.get("kind") == "etag" or any(d.code.startswith("etag") for d in exc.details):
@@ -196,6 +199,7 @@ def details_from_rpc_error(err: grpc.RpcError) -> list[dict[str, str]]:
 _BY_CODE: dict[grpc.StatusCode, type[GridTwinError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InputError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
     grpc.StatusCode.ABORTED: ConflictError,
     grpc.StatusCode.ALREADY_EXISTS: ConflictError,
     grpc.StatusCode.FAILED_PRECONDITION: NotConvergedError,
