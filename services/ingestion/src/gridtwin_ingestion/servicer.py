@@ -26,6 +26,7 @@ from gridtwin.errors import (
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import extracted_zip, find_master
+from gridtwin.ingest.isolated import run_isolated
 from gridtwin.ingest.opendss import read_opendss
 from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.v1 import common_pb2, ingestion_pb2, twin_registry_pb2
@@ -56,12 +57,12 @@ class IngestionServicer:
         source = request.WhichOneof("source")
         if source == "path":
             master = find_master(self._allowed_path(str(request.path)), request.master)
-            return read_opendss(master, feeder, site)
+            return self._read_isolated(master, feeder, site)
         if source == "zip":
             with extracted_zip(request.zip, self._settings) as root:
                 master = find_master(root, request.master)
                 try:
-                    model, report = read_opendss(master, feeder, site)
+                    model, report = self._read_isolated(master, feeder, site)
                 except GridTwinError as exc:
                     exc.details = [_relative(d, root) for d in exc.details]
                     raise
@@ -71,6 +72,11 @@ class IngestionServicer:
                 report.source = f"upload:{master.relative_to(root).as_posix()}"
                 return model, report
         raise InputError("no model given", [ErrorDetail(where="source", message="set path or zip")])
+
+    def _read_isolated(self, master: Path, feeder: str, site: str) -> tuple[FeederModel, Report]:
+        """The reader in a child process with the import time limit: the script may solve for hours."""
+        timeout_s = self._settings.import_timeout_s
+        return run_isolated(read_opendss, master, feeder, site, timeout_s=timeout_s, where=master.name)
 
     def _allowed_path(self, text: str) -> Path:
         """The server path, resolved (symlinks too), if it lies under one of ``settings.import_roots``.

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     # Server-side folders an import may read by path (the REST/gRPC "import-path"); empty = none. Uploads
     # need no path; `gridtwin up` on a laptop allows the whole filesystem of its own user.
     import_roots: list[Path] = Field(default_factory=list)
+    import_timeout_s: float = Field(default=600.0, gt=0, description="an import's time limit (it may solve)")
 
     # Limits for untrusted input.
     max_upload_bytes: int = 200 * 1024 * 1024
