@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gridtwin.grid.model import FeederModel
@@ -27,17 +28,26 @@ __all__ = ["write_dss"]
 _PHASE_WORDS = {-1: "avg", -2: "max", -3: "min"}
 
 
-def write_dss(model: FeederModel, *, pin_kv_bases: bool = True) -> str:
+def write_dss(
+    model: FeederModel,
+    *,
+    pin_kv_bases: bool = True,
+    profiles: Mapping[str, np.ndarray] | None = None,
+) -> str:
     """One OpenDSS script reproducing ``model`` (no external files, no ``solve``, no ``cd``).
 
     ``pin_kv_bases`` writes each bus's base kV after ``calcvoltagebases`` (exact per-unit voltages
-    even where the estimate depends on tap positions); turn it off after editing voltage levels."""
+    even where the estimate depends on tap positions); turn it off after editing voltage levels.
+
+    Load shapes backed by the profile store (``profile`` set, ``mult`` empty) are written inline when
+    ``profiles`` (reference -> values) holds them; otherwise as ``npts``/``interval`` only, and the
+    caller loads the values through the engine API (QSTS does: no text to format or parse)."""
     out: list[str] = ["clear"]
     c = model.circuit
     out.append(f"set defaultbasefrequency={_num(c.get('default_base_frequency_hz', 60.0))}")
     out.extend(_sources(model.table("sources"), str(c.get("name") or model.feeder_id)))
     out.extend(_options(c))
-    out.extend(_loadshapes(model.table("loadshapes")))
+    out.extend(_loadshapes(model.table("loadshapes"), profiles or {}))
     out.extend(_linecodes(model.table("linecodes")))
     out.extend(_lines(model.table("lines"), model.table("linecodes")))
     out.extend(_transformers(model.table("transformers")))
@@ -180,7 +190,7 @@ def _options(c: dict[str, Any]) -> list[str]:
     return [f"set {' '.join(parts)}"] if parts else []
 
 
-def _loadshapes(df: pd.DataFrame) -> list[str]:
+def _loadshapes(df: pd.DataFrame, profiles: Mapping[str, np.ndarray]) -> list[str]:
     out = []
     for r in _rows(df):
         npts = int(r["npts"])
@@ -188,8 +198,18 @@ def _loadshapes(df: pd.DataFrame) -> list[str]:
             f"interval={_num(r['interval_h'])}" if float(r["interval_h"]) > 0 else f"hour={_arr(r['hours'])}"
         )
         q = f" qmult={_arr(r['qmult'])}" if len(r["qmult"] or []) else ""
+        mult = r["mult"]
+        ref = str(r.get("profile") or "")
+        if ref and not len(mult or []):
+            if ref not in profiles:  # values come later through the engine API
+                out.append(
+                    f"new loadshape.{r['name']} npts={npts} {timing}"
+                    f" useactual={_num(bool(r['use_actual']))}{_extra(r)}"
+                )
+                continue
+            mult = np.asarray(profiles[ref], dtype=np.float64).tolist()
         out.append(
-            f"new loadshape.{r['name']} npts={npts} {timing} mult={_arr(r['mult'])}{q}"
+            f"new loadshape.{r['name']} npts={npts} {timing} mult={_arr(mult)}{q}"
             f" useactual={_num(bool(r['use_actual']))}{_extra(r)}"
         )
     return out

@@ -406,6 +406,13 @@ TABLES: dict[str, TableSpec] = {
             Column("qmult", LF64),
             Column("hours", LF64, "", "explicit hours when the interval is 0"),
             Column("use_actual", BOOL),
+            Column(
+                "profile",
+                STR,
+                "",
+                "profile store reference kind/partition/name; when set, mult is empty and the values are"
+                " loaded at run time",
+            ),
         ),
     )
 }

@@ -551,6 +551,7 @@ class _Reader:
                     "qmult": list(e.get("qmult") or []),
                     "hours": list(e.get("hour") or []) if interval == 0 else [],
                     "use_actual": bool(e["useactual"]),
+                    "profile": "",
                     "dss_extra_json": _dump(extra),
                 }
             )
