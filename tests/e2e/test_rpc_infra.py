@@ -47,7 +47,7 @@ RAISES: dict[str, BaseException] = {
 }
 
 
-class _Servicer:
+class _Servicer(powerflow_pb2_grpc.PowerFlowServicer):  # type: ignore[misc]
     def Snapshot(self, request: Any, context: grpc.ServicerContext) -> Any:
         if request.feeder in RAISES:
             raise RAISES[request.feeder]

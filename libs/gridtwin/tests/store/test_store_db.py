@@ -43,7 +43,8 @@ def test_migrate_from_empty_creates_the_schema(empty_engine: Engine) -> None:
     assert inspect(empty_engine).get_table_names() == []
     migrate(empty_engine)
     insp = inspect(empty_engine)
-    assert set(insp.get_table_names()) == {"alembic_version", "models", "twins", "relationships", "feeders"}
+    assert set(insp.get_table_names()) == {"alembic_version", *metadata.tables}
+    assert {"models", "twins", "relationships", "feeders", "jobs", "job_tasks"} <= set(metadata.tables)
     twin_indexes = {tuple(ix["column_names"]) for ix in insp.get_indexes("twins")}
     assert {("model",), ("feeder",), ("site",)} <= twin_indexes
     rel_indexes = {tuple(ix["column_names"]) for ix in insp.get_indexes("relationships")}
@@ -53,7 +54,10 @@ def test_migrate_from_empty_creates_the_schema(empty_engine: Engine) -> None:
     for table in metadata.sorted_tables:
         assert {c["name"] for c in insp.get_columns(table.name)} == set(table.columns.keys())
     with empty_engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001_twin_graph"
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            == "0002_jobs_and_results"
+        )
 
 
 def test_migrate_is_idempotent_and_reversible(empty_engine: Engine) -> None:

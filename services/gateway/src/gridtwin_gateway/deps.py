@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import Request
 from gridtwin.config import Settings
+from starlette.requests import HTTPConnection
 
 from gridtwin_gateway.clients import Backends
 
 __all__ = ["get_backends", "get_settings_dep"]
 
 
-async def get_backends(request: Request) -> Backends:
-    """The back ends' channels, opened on first use on the loop that serves requests."""
+async def get_backends(request: HTTPConnection) -> Backends:
+    """The back ends' channels, opened on first use on the loop that serves requests (HTTP and WebSocket)."""
     state = request.app.state
     backends: Backends | None = state.backends
     if backends is None:
@@ -22,6 +22,6 @@ async def get_backends(request: Request) -> Backends:
     return backends
 
 
-async def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
+import grpc
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
 from gridtwin.config import Settings
 from gridtwin.rpc.v1 import ingestion_pb2, powerflow_pb2, twin_registry_pb2
+from pydantic import BaseModel, Field
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -26,6 +30,7 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 IMPORT_TIMEOUT_S = 1800.0
 REGISTRY_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 600.0
+SYNTHETIC_TIMEOUT_S = 6 * 3600.0
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input; details say where"},
@@ -333,3 +338,48 @@ async def snapshot_get(
 
 
 __all__ = ["router", "snapshot_to_dict"]
+
+
+class SyntheticIn(BaseModel):
+    feeders: int = Field(default=20, ge=1, le=5000, description="how many feeders")
+    seed: int = Field(default=42, ge=0, le=2**62, description="same seed -> same utility, byte for byte")
+    site: str = Field(default="synth", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+@router.post(
+    "/feeders/synthetic",
+    responses=ERRORS,
+    summary="Make a synthetic utility (feeders as twins, load and weather profiles)",
+    description="Streams one JSON line per feeder written (application/x-ndjson): "
+    '{"done", "total", "feeder", "twins", "elapsed_s"}; an error mid-way arrives as {"error": {...}}.',
+    response_class=StreamingResponse,
+)
+async def make_synthetic(
+    body: SyntheticIn, backends: Annotated[Backends, Depends(get_backends)]
+) -> StreamingResponse:
+    request = ingestion_pb2.GenerateSyntheticRequest(feeders=body.feeders, seed=body.seed, site=body.site)
+    call = backends.ingestion_stub.GenerateSynthetic(request, timeout=SYNTHETIC_TIMEOUT_S)
+    # Read the first message before answering, so a bad request fails with a proper status code.
+    first = await call.read()
+
+    async def lines() -> AsyncGenerator[bytes, None]:
+        message = first
+        try:
+            while message is not grpc.aio.EOF:
+                yield (
+                    orjson.dumps(
+                        {
+                            "done": message.done,
+                            "total": message.total,
+                            "feeder": message.feeder,
+                            "twins": message.twins,
+                            "elapsed_s": message.elapsed_s,
+                        }
+                    )
+                    + b"\n"
+                )
+                message = await call.read()
+        except grpc.aio.AioRpcError as err:
+            yield orjson.dumps({"error": {"code": err.code().name, "message": err.details() or ""}}) + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -43,6 +43,7 @@ def make_server(settings: Settings, host: str | None = None, port: int | None = 
         reload=False,
         loop="asyncio",  # grpc.aio runs on the standard asyncio loop
         http="httptools",  # C parser: a third of h11's CPU per request
+        ws="websockets-sansio",  # job events; uvicorn's "websockets" uses the deprecated legacy API
         lifespan="on",
         log_config=None,  # keep the JSON handler installed by setup_json_logging
         access_log=False,  # one OpenTelemetry span per request already records it

@@ -8,6 +8,10 @@ them all-or-nothing with ``BulkUpsert``.
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,12 +28,14 @@ from gridtwin.errors import (
     Report,
 )
 from gridtwin.grid.model import FeederModel
+from gridtwin.grid.synth import write_synthetic_utility
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import extracted_zip, find_master
 from gridtwin.ingest.isolated import run_isolated
 from gridtwin.ingest.opendss import read_opendss
 from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.v1 import common_pb2, ingestion_pb2, twin_registry_pb2
+from gridtwin.store.profiles import ProfileStore
 from gridtwin.twin.records import FEEDER_RE
 
 __all__ = ["IngestionServicer", "report_to_proto"]
@@ -37,6 +43,8 @@ __all__ = ["IngestionServicer", "report_to_proto"]
 REGISTRY_TIMEOUT_S = 600.0
 # Twins must carry a site (access control); an import that names none lands in this one.
 DEFAULT_SITE = "default"
+SYNTH_SITE = "synth"
+MAX_SYNTH_FEEDERS = 5000
 
 
 class IngestionServicer:
@@ -126,6 +134,77 @@ class IngestionServicer:
             relationships=reply.relationships,
             report=report_to_proto(report),
         )
+
+    def GenerateSynthetic(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        """Write a synthetic utility, streaming one progress message per feeder written.
+
+        ``write_synthetic_utility`` runs in a worker thread against a registry adapter that stores each
+        feeder through ``BulkUpsert`` (all or nothing per feeder); its progress callback feeds the stream.
+        """
+        feeders, seed, site = int(request.feeders), int(request.seed), str(request.site) or SYNTH_SITE
+        details = []
+        if not 1 <= feeders <= MAX_SYNTH_FEEDERS:
+            details.append(
+                ErrorDetail(where="feeders", message=f"must be 1..{MAX_SYNTH_FEEDERS}, not {feeders}")
+            )
+        if seed < 0:
+            details.append(ErrorDetail(where="seed", message="must be >= 0"))
+        if not site.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(site) > 128:
+            details.append(ErrorDetail(where="site", message="must match [A-Za-z0-9_.-]{1,128}"))
+        if details:
+            raise InputError("bad synthetic utility request", details)
+        registry = _RegistryOverGrpc(self)
+        store = ProfileStore(self._settings.data_dir / "profiles")
+        events: queue.Queue[tuple[int, str] | BaseException | None] = queue.Queue()
+        started = time.perf_counter()
+
+        def progress(done: int, total: int, feeder: str) -> None:
+            if not context.is_active():
+                raise InputError("cancelled", [ErrorDetail(where="GenerateSynthetic", message="client left")])
+            events.put((done, feeder))
+
+        def work() -> None:
+            try:
+                write_synthetic_utility(registry, store, feeders, seed, site=site, progress=progress)
+                events.put(None)
+            except BaseException as exc:  # handed to the streaming thread, which raises it there
+                events.put(exc)
+
+        threading.Thread(target=work, name="synthetic-utility", daemon=True).start()
+        while (item := events.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            done, feeder = item
+            yield ingestion_pb2.SyntheticProgress(
+                done=done,
+                total=feeders,
+                feeder=feeder,
+                twins=registry.twins,
+                elapsed_s=time.perf_counter() - started,
+            )
+
+
+class _RegistryOverGrpc:
+    """The one ``TwinRegistry`` method the synthetic utility writer needs, over the registry's gRPC."""
+
+    def __init__(self, servicer: IngestionServicer) -> None:
+        self._servicer = servicer
+        self.twins = 0
+
+    def bulk_upsert(
+        self,
+        twin_docs: Sequence[Any],
+        relationship_docs: Sequence[Any] = (),
+        replace_feeder: str | None = None,
+    ) -> tuple[int, int]:
+        bulk = twin_registry_pb2.BulkUpsertRequest(
+            twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twin_docs],
+            relationships=[_relationship(r) for r in relationship_docs],
+            replace_feeder=replace_feeder or "",
+        )
+        reply = self._servicer._call("BulkUpsert", bulk)
+        self.twins += int(reply.twins)
+        return int(reply.twins), int(reply.relationships)
 
 
 def _relative(detail: ErrorDetail, root: Path) -> ErrorDetail:

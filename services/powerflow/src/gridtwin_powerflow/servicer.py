@@ -26,6 +26,8 @@ from gridtwin.powerflow.results import SnapshotResult
 from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.v1 import powerflow_pb2, twin_registry_pb2
 
+from gridtwin_powerflow.jobs import QstsJobs
+
 __all__ = ["PowerFlowServicer", "snapshot_to_proto"]
 
 # Scripts kept in memory (a 3,000-bus feeder's script is ~1 MB).
@@ -37,9 +39,15 @@ class PowerFlowServicer:
     """``registry`` is a TwinRegistry stub; ``engine`` returns the process's OpenDSS engine."""
 
     def __init__(
-        self, registry: Any, limits: ViolationLimits, engine: Callable[[], Engine] = get_engine
+        self,
+        registry: Any,
+        limits: ViolationLimits,
+        engine: Callable[[], Engine] = get_engine,
+        *,
+        jobs: QstsJobs | None = None,
     ) -> None:
         self._registry = registry
+        self._jobs = jobs
         self._limits = limits
         self._engine = engine
         self._scripts: OrderedDict[str, tuple[str, str]] = OrderedDict()  # feeder -> (version, script)
@@ -79,6 +87,33 @@ class PowerFlowServicer:
             recompiled = engine.load_script(feeder, version, script)
             result = engine.snapshot(self._limits)
         return snapshot_to_proto(result, version, recompiled)
+
+    # -- QSTS jobs (gridtwin_powerflow.jobs) ------------------------------------------------
+
+    def _qsts(self) -> QstsJobs:
+        if self._jobs is None:
+            raise InputError(
+                "jobs are not enabled here", [ErrorDetail(where="powerflow", message="no job store")]
+            )
+        return self._jobs
+
+    def RunQSTS(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._qsts().run(request)
+
+    def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._qsts().get(request)
+
+    def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._qsts().list(request)
+
+    def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._qsts().cancel(request)
+
+    def GetQstsResults(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._qsts().results_table(request)
+
+    def CompareJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._qsts().compare(request)
 
 
 def _rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:

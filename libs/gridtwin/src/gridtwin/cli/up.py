@@ -87,12 +87,60 @@ def _http_runner(
     return uvicorn_runner
 
 
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def run_demo(url: str, feeders: int, seed: int, stop: threading.Event) -> None:
+    """The main job's demo: a synthetic utility, an 8760-hour QSTS over all of it, the worst results."""
+    from gridtwin.cli import jobs_cmds  # the demo talks to the gateway like any client
+    from gridtwin.cli.client_cmds import API, _call
+
+    try:
+        typer.echo(f"making a synthetic utility of {feeders} feeders (seed {seed}) ...")
+        made = jobs_cmds.synth_remote(url, feeders, seed, "synth")
+        if stop.is_set():
+            return
+        typer.echo(f"running an 8760-hour QSTS over {len(made)} feeders on Dask ...")
+        job = _call("POST", url, f"{API}/jobs", json={"feeders": made, "hours": 8760})
+        job = jobs_cmds.follow_job(url, job)
+        typer.echo(
+            f"job {job['id']}: {job['status']}, {job['done_tasks']} feeders done, {job['failed_tasks']} failed"
+        )
+        if job["done_tasks"]:
+            jobs_cmds.print_worst(_call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
+        typer.echo(
+            "\nLook at:\n"
+            f"  {url}/docs                                   the REST API\n"
+            f"  {url}/api/v1/jobs/{job['id']}                 the job\n"
+            f"  {url}/api/v1/jobs/{job['id']}/worst           worst feeders and assets\n"
+            f"  {url}/api/v1/jobs/{job['id']}/results?level=elements   every element, worst first\n"
+            f"  {url}/api/v1/feeders                          the feeders\n"
+            "Ctrl-C to stop."
+        )
+    except (typer.Exit, SystemExit):
+        typer.echo("the demo stopped on the error above; the services keep running", err=True)
+    except Exception as exc:  # the demo must never take the services down
+        log.exception("demo failed")
+        typer.echo(f"the demo failed: {exc}; the services keep running", err=True)
+
+
 def up(
     port: Annotated[int, typer.Option("--port", help="gateway HTTP port")] = 8000,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="where the SQLite file and data live")] = Path(
         ".gridtwin"
     ),
     host: Annotated[str, typer.Option("--host", help="interface every service listens on")] = "127.0.0.1",
+    demo_feeders: Annotated[
+        int,
+        typer.Option(
+            "--demo-feeders",
+            min=0,
+            max=5000,
+            help="make a synthetic utility of N feeders and run a QSTS on it",
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the demo's synthetic utility")] = 42,
 ) -> None:
     """Run every service on localhost until SIGTERM or Ctrl-C."""
     settings = embedded_settings(data_dir, host, port)
@@ -135,6 +183,14 @@ def up(
         typer.echo(
             "GridTwin is up:\n" + "\n".join(lines) + f"\n  data in {settings.data_dir}\nCtrl-C to stop."
         )
+        if demo_feeders and http_threads:
+            demo = threading.Thread(
+                target=run_demo,
+                args=(f"http://{_client_host(host)}:{port}", demo_feeders, seed, stop),
+                name="demo",
+                daemon=True,
+            )
+            demo.start()
         # Wait for a signal, or for the gateway thread to die (then there is nothing left to serve).
         while not stop.wait(0.5):
             if http_threads and not all(t.is_alive() for _, t in http_threads):

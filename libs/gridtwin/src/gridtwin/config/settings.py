@@ -51,6 +51,26 @@ class Settings(BaseSettings):
     range_b_max_pu: float = 1.0583
     thermal_limit_pct: float = 100.0
 
+    # Jobs on Dask (gridtwin.compute): "local" (LocalCluster), "kubernetes" (KubeCluster) or an existing
+    # scheduler address "tcp://host:port".
+    dask: str = Field(default="local", description="local | kubernetes | tcp://host:port")
+    dask_workers: int | None = Field(default=None, ge=1, description="worker processes; default: cores")
+    dask_image: str = Field(default="ghcr.io/gridtwin/gridtwin:latest", description="worker/scheduler image")
+    dask_namespace: str | None = Field(default=None, description="Kubernetes namespace; default: current")
+    dask_cluster_name: str = Field(default="gridtwin-qsts", description="DaskCluster resource name")
+    dask_worker_memory: str = Field(default="4Gi", description="memory request and limit per worker pod")
+    dask_worker_cpu: str = Field(default="1", description="CPU request per worker pod (one thread each)")
+    dask_data_pvc: str = Field(
+        default="gridtwin-data", description="PersistentVolumeClaim holding data_dir, shared by the workers"
+    )
+    dask_data_mount: str = Field(default="/data", description="where the data volume is mounted in pods")
+    dask_max_in_flight: int | None = Field(
+        default=None, ge=1, description="feeder tasks outstanding at once; default 2 x workers"
+    )
+    task_retries: int = Field(
+        default=2, ge=0, description="retries of a feeder task that raised unexpectedly"
+    )
+
     # Observability.
     otel_exporter: str = Field(default="none", description="none | console | otlp")
     log_level: str = "INFO"

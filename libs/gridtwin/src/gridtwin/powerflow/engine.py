@@ -214,6 +214,17 @@ class Engine:
 
         self._call(str(resolved), compile_)
 
+    def call(self, where: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the OpenDSS thread with this engine's error mapping (for sibling modules
+        such as QSTS that drive the context directly through ``dss``)."""
+        return self._call(where, fn, *args)
+
+    def mark_changed(self) -> None:
+        """Forget that the circuit matches a loaded script: the next ``load_script`` recompiles and the
+        next snapshot re-reads the layout (QSTS moves taps and time; callers on the OpenDSS thread)."""
+        self._loaded = None
+        self._layout = None
+
     def run_command(self, text: str) -> str:
         """Run OpenDSS commands on the loaded circuit (escape hatch for QSTS/hosting code and tests).
 

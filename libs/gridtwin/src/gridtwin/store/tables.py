@@ -10,21 +10,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Double, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
 
 __all__ = [
+    "ELEMENT_KIND_MAX",
+    "ELEMENT_RESULT_COLUMNS",
     "FEEDER_ID_MAX",
+    "FEEDER_RESULT_COLUMNS",
     "ID_MAX",
+    "JOB_ID_MAX",
+    "JOB_KIND_MAX",
     "MODEL_MAX",
     "NAME_MAX",
     "SITE_MAX",
+    "STATUS_MAX",
+    "TASK_KEY_MAX",
+    "VERSION_MAX",
+    "WORKER_MAX",
     "feeders",
+    "job_tasks",
+    "jobs",
     "json_text",
     "metadata",
     "models",
+    "qsts_element_results",
+    "qsts_feeder_results",
+    "real",
     "relationships",
     "twins",
+    "utc_time",
 ]
 
 # Column widths; the registry checks input against them so the database never truncates or errors.
@@ -105,5 +120,139 @@ feeders = Table(
     Column("twin_count", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=False), nullable=False),
     Index("ix_feeders_site", "site"),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+# --- Jobs and QSTS results (migration 0002) ---------------------------------------------------------
+
+JOB_ID_MAX = 64
+JOB_KIND_MAX = 64
+STATUS_MAX = 16
+TASK_KEY_MAX = 255
+WORKER_MAX = 255
+VERSION_MAX = 64
+ELEMENT_KIND_MAX = 32
+
+
+def utc_time() -> DateTime:
+    """A naive-UTC timestamp with microseconds: plain DATETIME on MySQL keeps whole seconds only, which
+    would tie jobs created in the same second (list order) and drop sub-second task times."""
+    return DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def real() -> Double[float]:
+    """A double-precision float: SQLAlchemy's ``Float`` is single precision (FLOAT) on MySQL."""
+    return Double()
+
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(JOB_ID_MAX), primary_key=True),
+    Column("kind", String(JOB_KIND_MAX), nullable=False),
+    Column("status", String(STATUS_MAX), nullable=False),
+    Column("site", String(SITE_MAX), nullable=False),
+    Column("params_json", json_text(), nullable=False),
+    Column("created_at", utc_time(), nullable=False),
+    Column("started_at", utc_time(), nullable=True),
+    Column("finished_at", utc_time(), nullable=True),
+    Column("total_tasks", Integer, nullable=False),
+    Column("done_tasks", Integer, nullable=False),
+    Column("failed_tasks", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_jobs_created", "created_at"),
+    Index("ix_jobs_status_created", "status", "created_at"),
+    Index("ix_jobs_kind_created", "kind", "created_at"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# One row per unit of work of a job (a feeder for QSTS). No foreign key: the job store deletes both.
+job_tasks = Table(
+    "job_tasks",
+    metadata,
+    Column("job_id", String(JOB_ID_MAX), primary_key=True),
+    Column("task_key", String(TASK_KEY_MAX), primary_key=True),
+    Column("status", String(STATUS_MAX), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error_json", json_text(), nullable=True),  # list of {where, message, code}
+    Column("started_at", utc_time(), nullable=True),
+    Column("finished_at", utc_time(), nullable=True),
+    Column("duration_s", real(), nullable=True),
+    Column("worker", String(WORKER_MAX), nullable=False),
+    Index("ix_job_tasks_job_status", "job_id", "status"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Typed columns of gridtwin.powerflow.qsts_results.FEEDER_SUMMARY_COLUMNS / ELEMENT_COLUMNS, in that
+# order (a test checks they agree). Spelled here because SQL needs types and importing qsts_results
+# would load the OpenDSS engine (gridtwin.powerflow's __init__) whenever the schema is imported.
+FEEDER_RESULT_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("feeder", String(FEEDER_ID_MAX)),
+    ("version", String(VERSION_MAX)),
+    ("steps", Integer),
+    ("step_minutes", Integer),
+    ("unconverged_steps", Integer),
+    ("delivered_kwh", real()),
+    ("source_kvarh", real()),
+    ("losses_kwh", real()),
+    ("line_losses_kwh", real()),
+    ("xfmr_load_losses_kwh", real()),
+    ("xfmr_noload_losses_kwh", real()),
+    ("loss_pct", real()),
+    ("peak_kw", real()),
+    ("peak_step", Integer),
+    ("vmin_pu", real()),
+    ("vmin_bus", String(NAME_MAX)),
+    ("vmin_step", Integer),
+    ("vmax_pu", real()),
+    ("vmax_bus", String(NAME_MAX)),
+    ("vmax_step", Integer),
+    ("buses", Integer),
+    ("buses_outside_a", Integer),
+    ("buses_outside_b", Integer),
+    ("bus_hours_outside_a", real()),
+    ("bus_hours_outside_b", real()),
+    ("elements", Integer),
+    ("elements_over_normal", Integer),
+    ("elements_over_emergency", Integer),
+    ("max_loading_pct", real()),
+    ("max_loading_element", String(NAME_MAX)),
+    ("max_aging_factor", real()),
+    ("max_aging_element", String(NAME_MAX)),
+    ("solve_s", real()),
+    ("total_s", real()),
+)
+
+ELEMENT_RESULT_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("element", String(NAME_MAX)),
+    ("kind", String(ELEMENT_KIND_MAX)),
+    ("hours_over_normal", real()),
+    ("hours_over_emergency", real()),
+    ("max_loading_pct", real()),
+    ("max_loading_step", Integer),
+    ("equivalent_aging_factor", real()),
+    ("loss_of_life_h", real()),
+)
+
+qsts_feeder_results = Table(
+    "qsts_feeder_results",
+    metadata,
+    Column("job_id", String(JOB_ID_MAX), primary_key=True),
+    *(Column(name, type_, primary_key=name == "feeder") for name, type_ in FEEDER_RESULT_COLUMNS),
+    # InnoDB secondary indexes end with the primary key, so (job_id, metric) also orders ties by feeder.
+    Index("ix_qsts_feeder_results_bus_hours_a", "job_id", "bus_hours_outside_a"),
+    Index("ix_qsts_feeder_results_loading", "job_id", "max_loading_pct"),
+    **MYSQL_TABLE_ARGS,
+)
+
+qsts_element_results = Table(
+    "qsts_element_results",
+    metadata,
+    Column("job_id", String(JOB_ID_MAX), primary_key=True),
+    Column("feeder", String(FEEDER_ID_MAX), primary_key=True),
+    *(Column(name, type_, primary_key=name == "element") for name, type_ in ELEMENT_RESULT_COLUMNS),
+    Index("ix_qsts_element_results_loading", "job_id", "max_loading_pct"),
+    Index("ix_qsts_element_results_kind_loading", "job_id", "kind", "max_loading_pct"),
     **MYSQL_TABLE_ARGS,
 )

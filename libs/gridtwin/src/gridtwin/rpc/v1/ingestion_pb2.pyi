@@ -6,6 +6,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GenerateSyntheticRequest(_message.Message):
+    __slots__ = ("feeders", "seed", "site")
+    FEEDERS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    feeders: int
+    seed: int
+    site: str
+    def __init__(self, feeders: _Optional[int] = ..., seed: _Optional[int] = ..., site: _Optional[str] = ...) -> None: ...
+
+class SyntheticProgress(_message.Message):
+    __slots__ = ("done", "total", "feeder", "twins", "elapsed_s")
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    TWINS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    done: int
+    total: int
+    feeder: str
+    twins: int
+    elapsed_s: float
+    def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ..., feeder: _Optional[str] = ..., twins: _Optional[int] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
+
 class ImportOpenDssRequest(_message.Message):
     __slots__ = ("feeder", "site", "path", "zip", "master", "replace")
     FEEDER_FIELD_NUMBER: _ClassVar[int]

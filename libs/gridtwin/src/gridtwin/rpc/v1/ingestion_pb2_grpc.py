@@ -39,6 +39,11 @@ class IngestionStub:
                 request_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.FromString,
                 _registered_method=True)
+        self.GenerateSynthetic = channel.unary_stream(
+                '/gridtwin.v1.Ingestion/GenerateSynthetic',
+                request_serializer=gridtwin_dot_v1_dot_ingestion__pb2.GenerateSyntheticRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.SyntheticProgress.FromString,
+                _registered_method=True)
 
 
 class IngestionServicer:
@@ -52,6 +57,14 @@ class IngestionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateSynthetic(self, request, context):
+        """Generate the project's synthetic utility (feeders, twins and profiles); one progress message
+        per feeder written, the last one with done == total.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +72,11 @@ def add_IngestionServicer_to_server(servicer, server):
                     servicer.ImportOpenDss,
                     request_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssRequest.FromString,
                     response_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.SerializeToString,
+            ),
+            'GenerateSynthetic': grpc.unary_stream_rpc_method_handler(
+                    servicer.GenerateSynthetic,
+                    request_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.GenerateSyntheticRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_ingestion__pb2.SyntheticProgress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +106,33 @@ class Ingestion:
             '/gridtwin.v1.Ingestion/ImportOpenDss',
             gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssRequest.SerializeToString,
             gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateSynthetic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gridtwin.v1.Ingestion/GenerateSynthetic',
+            gridtwin_dot_v1_dot_ingestion__pb2.GenerateSyntheticRequest.SerializeToString,
+            gridtwin_dot_v1_dot_ingestion__pb2.SyntheticProgress.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,160 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class QstsPeriod(_message.Message):
+    __slots__ = ("hours", "start_hour", "step_minutes")
+    HOURS_FIELD_NUMBER: _ClassVar[int]
+    START_HOUR_FIELD_NUMBER: _ClassVar[int]
+    STEP_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    hours: int
+    start_hour: int
+    step_minutes: int
+    def __init__(self, hours: _Optional[int] = ..., start_hour: _Optional[int] = ..., step_minutes: _Optional[int] = ...) -> None: ...
+
+class RunQstsRequest(_message.Message):
+    __slots__ = ("feeders", "site", "feeder_glob", "period", "job_id", "ambient_c")
+    FEEDERS_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    AMBIENT_C_FIELD_NUMBER: _ClassVar[int]
+    feeders: _containers.RepeatedScalarFieldContainer[str]
+    site: str
+    feeder_glob: str
+    period: QstsPeriod
+    job_id: str
+    ambient_c: float
+    def __init__(self, feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., job_id: _Optional[str] = ..., ambient_c: _Optional[float] = ...) -> None: ...
+
+class JobTask(_message.Message):
+    __slots__ = ("feeder", "status", "attempts", "error_json", "duration_s", "worker")
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_JSON_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    feeder: str
+    status: str
+    attempts: int
+    error_json: str
+    duration_s: float
+    worker: str
+    def __init__(self, feeder: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., error_json: _Optional[str] = ..., duration_s: _Optional[float] = ..., worker: _Optional[str] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("id", "kind", "status", "site", "params_json", "created_at", "started_at", "finished_at", "total_tasks", "done_tasks", "failed_tasks", "message", "eta_s", "tasks")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TASKS_FIELD_NUMBER: _ClassVar[int]
+    DONE_TASKS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_TASKS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ETA_S_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: str
+    status: str
+    site: str
+    params_json: str
+    created_at: str
+    started_at: str
+    finished_at: str
+    total_tasks: int
+    done_tasks: int
+    failed_tasks: int
+    message: str
+    eta_s: float
+    tasks: _containers.RepeatedCompositeFieldContainer[JobTask]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., site: _Optional[str] = ..., params_json: _Optional[str] = ..., created_at: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., total_tasks: _Optional[int] = ..., done_tasks: _Optional[int] = ..., failed_tasks: _Optional[int] = ..., message: _Optional[str] = ..., eta_s: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[JobTask, _Mapping]]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id", "with_tasks")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    WITH_TASKS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    with_tasks: bool
+    def __init__(self, job_id: _Optional[str] = ..., with_tasks: _Optional[bool] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("status", "kind", "limit", "offset")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    kind: str
+    limit: int
+    offset: int
+    def __init__(self, status: _Optional[str] = ..., kind: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "total")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    total: int
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class QstsResultsRequest(_message.Message):
+    __slots__ = ("job_id", "level", "feeder", "kind", "order_by", "ascending", "limit", "offset")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    ASCENDING_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    level: str
+    feeder: str
+    kind: str
+    order_by: str
+    ascending: bool
+    limit: int
+    offset: int
+    def __init__(self, job_id: _Optional[str] = ..., level: _Optional[str] = ..., feeder: _Optional[str] = ..., kind: _Optional[str] = ..., order_by: _Optional[str] = ..., ascending: _Optional[bool] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ResultTable(_message.Message):
+    __slots__ = ("arrow_ipc", "total", "level")
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    arrow_ipc: bytes
+    total: int
+    level: str
+    def __init__(self, arrow_ipc: _Optional[bytes] = ..., total: _Optional[int] = ..., level: _Optional[str] = ...) -> None: ...
+
+class CompareJobsRequest(_message.Message):
+    __slots__ = ("job_id", "base_job_id", "level", "order_by", "limit", "offset")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    BASE_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    base_job_id: str
+    level: str
+    order_by: str
+    limit: int
+    offset: int
+    def __init__(self, job_id: _Optional[str] = ..., base_job_id: _Optional[str] = ..., level: _Optional[str] = ..., order_by: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
 class SnapshotRequest(_message.Message):
     __slots__ = ("feeder",)
     FEEDER_FIELD_NUMBER: _ClassVar[int]

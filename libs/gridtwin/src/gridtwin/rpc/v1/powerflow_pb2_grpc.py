@@ -39,12 +39,83 @@ class PowerFlowStub:
                 request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.SnapshotRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.SnapshotResponse.FromString,
                 _registered_method=True)
+        self.RunQSTS = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/RunQSTS',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.RunQstsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/GetJob',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+                _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/ListJobs',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/CancelJob',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetQstsResults = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/GetQstsResults',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.QstsResultsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.FromString,
+                _registered_method=True)
+        self.CompareJobs = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/CompareJobs',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.CompareJobsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.FromString,
+                _registered_method=True)
 
 
 class PowerFlowServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Snapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunQSTS(self, request, context):
+        """Quasi-static time series over many feeders as a job (one task per feeder on Dask). Returns at
+        once with the job; progress by GetJob or the Redis events the gateway streams over WebSocket.
+        Submitting with the id of an existing job resumes it: feeders already finished are skipped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQstsResults(self, request, context):
+        """Result rows as one Arrow IPC stream (columnar: a feeder's 8760 hours or thousands of elements
+        cross in one message without per-row protobuf objects).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareJobs(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +128,36 @@ def add_PowerFlowServicer_to_server(servicer, server):
                     servicer.Snapshot,
                     request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.SnapshotRequest.FromString,
                     response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.SnapshotResponse.SerializeToString,
+            ),
+            'RunQSTS': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunQSTS,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.RunQstsRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.GetJobRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ListJobsRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.CancelJobRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.SerializeToString,
+            ),
+            'GetQstsResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQstsResults,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.QstsResultsRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.SerializeToString,
+            ),
+            'CompareJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareJobs,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.CompareJobsRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +187,168 @@ class PowerFlow:
             '/gridtwin.v1.PowerFlow/Snapshot',
             gridtwin_dot_v1_dot_powerflow__pb2.SnapshotRequest.SerializeToString,
             gridtwin_dot_v1_dot_powerflow__pb2.SnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunQSTS(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/RunQSTS',
+            gridtwin_dot_v1_dot_powerflow__pb2.RunQstsRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/GetJob',
+            gridtwin_dot_v1_dot_powerflow__pb2.GetJobRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/ListJobs',
+            gridtwin_dot_v1_dot_powerflow__pb2.ListJobsRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/CancelJob',
+            gridtwin_dot_v1_dot_powerflow__pb2.CancelJobRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQstsResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/GetQstsResults',
+            gridtwin_dot_v1_dot_powerflow__pb2.QstsResultsRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/CompareJobs',
+            gridtwin_dot_v1_dot_powerflow__pb2.CompareJobsRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.FromString,
             options,
             channel_credentials,
             insecure,

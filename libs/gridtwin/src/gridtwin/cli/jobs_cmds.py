@@ -1,0 +1,352 @@
+"""Commands for QSTS jobs and the synthetic utility, through the gateway's REST API.
+
+``gridtwin synth --feeders N --seed S`` makes a synthetic utility (progress streamed by the gateway);
+``gridtwin qsts run ... [--wait]`` submits a job and follows it with a progress bar;
+``gridtwin jobs list|show|results|worst|cancel|compare`` read and steer jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, _base_url, _call, _fail, out
+
+__all__ = ["follow_job", "print_worst", "register", "synth_remote"]
+
+qsts_app = typer.Typer(
+    help="Quasi-static time-series power flow (8760 h) over many feeders.", no_args_is_help=True
+)
+jobs_app = typer.Typer(
+    help="Jobs: status, results, worst feeders and assets, comparison.", no_args_is_help=True
+)
+
+TERMINAL = ("succeeded", "partial", "failed", "cancelled")
+POLL_S = 1.0
+SYNTH_TIMEOUT = httpx.Timeout(30.0, read=None)
+
+FEEDER_COLUMNS = (
+    ("feeder", "feeder", "{}"),
+    ("bus_hours_outside_a", "bus-h out A", "{:.0f}"),
+    ("buses_outside_a", "buses out A", "{}"),
+    ("vmin_pu", "vmin pu", "{:.4f}"),
+    ("vmax_pu", "vmax pu", "{:.4f}"),
+    ("max_loading_pct", "max load %", "{:.1f}"),
+    ("elements_over_normal", "elem > 100%", "{}"),
+    ("delivered_kwh", "MWh", "{:.0f}"),
+    ("loss_pct", "loss %", "{:.2f}"),
+    ("unconverged_steps", "unconv", "{}"),
+)
+ELEMENT_COLUMNS = (
+    ("feeder", "feeder", "{}"),
+    ("element", "element", "{}"),
+    ("max_loading_pct", "max load %", "{:.1f}"),
+    ("hours_over_normal", "h > normal", "{:.0f}"),
+    ("hours_over_emergency", "h > emerg", "{:.0f}"),
+    ("equivalent_aging_factor", "F_EQA", "{:.3g}"),
+)
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if value is None:
+        return "-"
+    try:
+        return pattern.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str, str], ...], title: str) -> Table:
+    table = Table(*(label for _, label, _ in columns), title=title)
+    for row in rows:
+        cells = []
+        for key, _, pattern in columns:
+            value = row.get(key)
+            if key == "delivered_kwh" and isinstance(value, (int, float)):
+                value = value / 1000.0
+            cells.append(_fmt(value, pattern))
+        table.add_row(*cells)
+    return table
+
+
+def print_worst(worst: dict[str, Any]) -> None:
+    out.print(_table(worst["feeders"], FEEDER_COLUMNS, "worst feeders (bus-hours outside ANSI Range A)"))
+    out.print(_table(worst["elements"], ELEMENT_COLUMNS, "most loaded elements"))
+    if worst.get("aging"):
+        out.print(_table(worst["aging"], ELEMENT_COLUMNS, "transformer aging (IEEE C57.91 F_EQA)"))
+
+
+def follow_job(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
+    """Poll a job until it ends, with a progress bar (feeders done, elapsed, ETA); the final job."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out, transient=False) as bar:
+        task = bar.add_task(f"QSTS {job['id']}", total=job["total_tasks"] or None, extra="")
+        while True:
+            done = job["done_tasks"] + job["failed_tasks"]
+            eta = job.get("eta_s")
+            extra = f"failed {job['failed_tasks']}  " if job["failed_tasks"] else ""
+            extra += f"ETA {eta:.0f}s" if eta is not None else job["status"]
+            bar.update(task, completed=done, total=job["total_tasks"] or None, extra=extra)
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(POLL_S)
+            job = _call("GET", url, f"{API}/jobs/{job['id']}")
+
+
+def _print_job(job: dict[str, Any]) -> None:
+    out.print(
+        f"job [bold]{job['id']}[/] ({job['kind']}): [bold]{job['status']}[/], "
+        f"{job['done_tasks']}/{job['total_tasks']} done, {job['failed_tasks']} failed"
+        + (f" — {job['message']}" if job.get("message") else "")
+    )
+    params = job.get("params") or {}
+    if params:
+        out.print(f"  params: {json.dumps(params, sort_keys=True)[:300]}", markup=False, highlight=False)
+    for t in job.get("tasks") or []:
+        line = f"  {t['feeder']}: {t['status']} ({t['attempts']} attempts, {t['duration_s']:.1f}s)"
+        out.print(line, markup=False, highlight=False)
+        for d in t.get("error") or []:
+            out.print(f"      {d.get('where', '')}: {d.get('message', '')}", markup=False, highlight=False)
+
+
+@qsts_app.command("run")
+def qsts_run(
+    feeders: Annotated[
+        list[str] | None,
+        typer.Option("--feeders", "--feeder", help="feeder id (repeatable, or comma-separated)"),
+    ] = None,
+    site: Annotated[str, typer.Option("--site", help="every feeder of this site")] = "",
+    glob: Annotated[
+        str, typer.Option("--glob", help="feeder ids matching this pattern, e.g. 'synth-s42-*'")
+    ] = "",
+    hours: Annotated[int, typer.Option("--hours", min=1, max=8784)] = 8760,
+    start_hour: Annotated[int, typer.Option("--start-hour", min=0, max=8783)] = 0,
+    step_minutes: Annotated[int, typer.Option("--step-minutes", help="60 or 15")] = 60,
+    ambient_c: Annotated[
+        float | None, typer.Option("--ambient-c", help="ambient when no weather profile")
+    ] = None,
+    job_id: Annotated[str, typer.Option("--job-id", help="resume this job (finished feeders skipped)")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow the job with a progress bar until it ends")
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Submit an 8760-hour QSTS job over feeders (ids, a site or a pattern)."""
+    ids = [f.strip() for item in feeders or [] for f in item.split(",") if f.strip()]
+    body: dict[str, Any] = {
+        "feeders": ids,
+        "site": site,
+        "feeder_glob": glob,
+        "hours": hours,
+        "start_hour": start_hour,
+        "step_minutes": step_minutes,
+        "job_id": job_id,
+    }
+    if ambient_c is not None:
+        body["ambient_c"] = ambient_c
+    job = _call("POST", url, f"{API}/jobs", json=body)
+    if wait:
+        job = follow_job(url, job)
+    if as_json:
+        out.print_json(data=job)
+        return
+    _print_job(job)
+    if wait and job["done_tasks"]:
+        print_worst(_call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
+    if job["status"] in ("failed",):
+        raise typer.Exit(code=1)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str, typer.Option("--status")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """List jobs, newest first."""
+    result = _call("GET", url, f"{API}/jobs", params={"status": status, "limit": limit})
+    if as_json:
+        out.print_json(data=result)
+        return
+    table = Table(
+        "job", "kind", "status", "done", "failed", "total", "created", title=f"{result['total']} jobs"
+    )
+    for j in result["jobs"]:
+        table.add_row(
+            j["id"],
+            j["kind"],
+            j["status"],
+            str(j["done_tasks"]),
+            str(j["failed_tasks"]),
+            str(j["total_tasks"]),
+            j["created_at"][:19],
+        )
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="job id")],
+    tasks: Annotated[bool, typer.Option("--tasks", help="list every task")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="follow until the job ends")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """A job's status, progress and failures."""
+    job = _call("GET", url, f"{API}/jobs/{job_id}", params={"tasks": str(tasks).lower()})
+    if wait:
+        job = follow_job(url, job)
+    if as_json:
+        out.print_json(data=job)
+        return
+    _print_job(job)
+
+
+@jobs_app.command("results")
+def jobs_results(
+    job_id: Annotated[str, typer.Argument(help="job id")],
+    level: Annotated[str, typer.Option("--level", help="feeders | elements | buses | hourly")] = "feeders",
+    feeder: Annotated[str, typer.Option("--feeder")] = "",
+    kind: Annotated[str, typer.Option("--kind", help="elements: line | transformer")] = "",
+    order_by: Annotated[str, typer.Option("--order-by")] = "",
+    ascending: Annotated[bool, typer.Option("--ascending")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Result rows of a job, worst first."""
+    params: dict[str, Any] = {
+        "level": level,
+        "limit": limit,
+        "offset": offset,
+        "ascending": str(ascending).lower(),
+    }
+    params.update({k: v for k, v in (("feeder", feeder), ("kind", kind), ("order_by", order_by)) if v})
+    page = _call("GET", url, f"{API}/jobs/{job_id}/results", params=params)
+    if as_json:
+        out.print_json(data=page)
+        return
+    rows = page["rows"]
+    if not rows:
+        out.print(f"no rows ({page['total']} in all)")
+        return
+    keys = list(rows[0])[:12]
+    table = Table(*keys, title=f"{level}: rows {offset + 1}-{offset + len(rows)} of {page['total']}")
+    for row in rows:
+        table.add_row(*(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys))
+    out.print(table)
+
+
+@jobs_app.command("worst")
+def jobs_worst(
+    job_id: Annotated[str, typer.Argument(help="job id")],
+    n: Annotated[int, typer.Option("-n", min=1, max=1000)] = 10,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """The worst feeders and assets of a job."""
+    worst = _call("GET", url, f"{API}/jobs/{job_id}/worst", params={"n": n})
+    if as_json:
+        out.print_json(data=worst)
+        return
+    print_worst(worst)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id")], url: UrlOption = None) -> None:
+    """Cancel a job (finished feeders keep their results)."""
+    _print_job(_call("POST", url, f"{API}/jobs/{job_id}/cancel"))
+
+
+@jobs_app.command("compare")
+def jobs_compare(
+    job_id: Annotated[str, typer.Argument(help="job id")],
+    base_job_id: Annotated[str, typer.Argument(help="the job to compare against")],
+    level: Annotated[str, typer.Option("--level", help="feeders | elements")] = "feeders",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
+    url: UrlOption = None,
+) -> None:
+    """Per feeder (or element): this job's value, the base job's, and the delta."""
+    page = _call(
+        "GET", url, f"{API}/jobs/{job_id}/compare/{base_job_id}", params={"level": level, "limit": limit}
+    )
+    out.print_json(data=page)
+
+
+def synth_remote(url: str | None, feeders: int, seed: int, site: str) -> list[str]:
+    """Ask the gateway to make a synthetic utility; a progress bar from its streamed progress lines."""
+    base = _base_url(url)
+    made: list[str] = []
+    body = {"feeders": feeders, "seed": seed, "site": site}
+    try:
+        with (
+            httpx.stream("POST", f"{base}{API}/feeders/synthetic", json=body, timeout=SYNTH_TIMEOUT) as resp,
+            Progress(
+                TextColumn("[bold]synthetic utility"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=out,
+            ) as bar,
+        ):
+            if not resp.is_success:
+                resp.read()
+                try:
+                    error = resp.json()["error"]
+                except (ValueError, KeyError, TypeError):
+                    raise _fail(f"{resp.status_code}: {resp.text[:300]}") from None
+                raise _fail(error.get("message", "failed"), error.get("details") or [])
+            task = bar.add_task("feeders", total=feeders)
+            for line in resp.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if "error" in event:
+                    raise _fail(event["error"].get("message", "failed"), event["error"].get("details") or [])
+                made.append(event["feeder"])
+                bar.update(task, completed=event["done"])
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the gateway at {base}: {exc}") from None
+    return made
+
+
+def synth(
+    feeders: Annotated[int, typer.Option("--feeders", min=1, max=5000, help="how many feeders")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="same seed -> same utility, byte for byte")] = 42,
+    site: Annotated[str, typer.Option("--site")] = "synth",
+    local: Annotated[
+        bool, typer.Option("--local", help="write straight into the local database, no services")
+    ] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="with --local: the data folder")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Make the project's synthetic utility: feeders as twins, load and weather profiles."""
+    if local:
+        from gridtwin.cli import synth as local_synth  # the local path needs no gateway
+
+        local_synth.synth(feeders=feeders, seed=seed, site=site, local=True, data_dir=data_dir)
+        return
+    made = synth_remote(url, feeders, seed, site)
+    out.print(f"wrote {len(made)} feeders: {made[0]} .. {made[-1]}" if made else "no feeders written")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(qsts_app, name="qsts")
+    app.add_typer(jobs_app, name="jobs")
+    app.command("synth", help="Make a synthetic utility (feeders, twins, profiles).")(synth)

@@ -1,0 +1,255 @@
+"""The per-feeder QSTS task that runs on a Dask worker process.
+
+A worker keeps one warm OpenDSS engine (``get_engine()``, one per process, its own private temp data
+path, so models that write files beside themselves never collide between workers) and an LRU cache
+of resolved profiles (feeders of one utility share most of their load shapes and the weather year).
+The task writes the Parquet files itself (pure filesystem, the data directory is shared) and returns
+the small part — the summary row and the element table — for the runner to checkpoint in SQL.
+
+Errors: a ``GridTwinError`` (bad profile, missing ref, a model that does not compile) is a property
+of the input, so retrying cannot help: it comes back as a failed ``TaskOutcome`` carrying its details
+(they pickle fine, but an outcome keeps the retry decision here). Anything else (an unexpected
+Python error) is raised, and Dask retries it; a worker that dies is rescheduled by the scheduler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import resource
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridtwin.errors import ErrorDetail, GridTwinError, InputError
+from gridtwin.powerflow.qsts_results import QstsSpec
+
+__all__ = ["FeederTask", "ProfileCache", "TaskOutcome", "feeder_profile_refs", "run_feeder_qsts"]
+
+PROFILE_CACHE_BYTES = 256 * 1024 * 1024  # about 3,600 hourly year profiles (float64) per worker
+
+
+@dataclass(frozen=True)
+class FeederTask:
+    """Everything one feeder's run needs; small enough to ship (a model IPC is a few MB at most)."""
+
+    job_id: str
+    feeder: str
+    model_ipc: bytes
+    spec: QstsSpec
+    profile_root: str
+    results_root: str
+
+
+@dataclass
+class TaskOutcome:
+    """What a worker returns. ``error`` set means the feeder failed (details, not retried)."""
+
+    feeder: str
+    version: str
+    summary: dict[str, Any]
+    elements: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    worker: str = ""
+    peak_rss_mb: float = 0.0
+    error: list[dict[str, str]] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return float(peak) / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)  # bytes vs KiB
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except ValueError:  # not on a Dask worker (tests call the function directly)
+        return f"pid-{os.getpid()}"
+
+
+class ProfileCache:
+    """Resolved profiles by (root, ref), least recently used evicted past a byte budget.
+
+    Hand-written (an OrderedDict) because misses are resolved in one batch per feeder through
+    ``ProfileStore.resolve`` (one Parquet read per partition), which ``functools.lru_cache`` cannot
+    express. Entries are keyed also by the partition file's mtime and size, so a partition replaced
+    by ``ProfileStore.write`` is read again.
+    """
+
+    def __init__(self, max_bytes: int = PROFILE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str, tuple[int, int]], np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def _stamp(root: Path, ref: str) -> tuple[int, int]:
+        parts = ref.split("/")
+        if len(parts) != 3:
+            return (0, 0)  # the store names the bad ref when resolving it
+        kind, partition, _ = parts
+        try:
+            st = (root / f"kind={kind}" / f"partition={partition}" / "profiles.parquet").stat()
+        except OSError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_size)
+
+    def resolve(self, root: Path, refs: Iterable[str]) -> dict[str, np.ndarray]:
+        from gridtwin.store.profiles import ProfileStore
+
+        wanted = sorted(set(refs))
+        out: dict[str, np.ndarray] = {}
+        missing: list[str] = []
+        keys = {ref: (str(root), ref, self._stamp(root, ref)) for ref in wanted}
+        with self._lock:
+            for ref in wanted:
+                hit = self._items.get(keys[ref])
+                if hit is None:
+                    missing.append(ref)
+                else:
+                    self._items.move_to_end(keys[ref])
+                    out[ref] = hit
+            self.hits += len(out)
+            self.misses += len(missing)
+        if missing:
+            resolved = ProfileStore(root).resolve(missing)
+            with self._lock:
+                for ref, values in resolved.items():
+                    arr = np.asarray(values, dtype=np.float64)
+                    arr.setflags(write=False)  # shared between feeders: nobody may change it
+                    out[ref] = arr
+                    key = keys.get(ref, (str(root), ref, (0, 0)))
+                    if key not in self._items:
+                        self._items[key] = arr
+                        self._bytes += arr.nbytes
+                while self._bytes > self.max_bytes and self._items:
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+_CACHE = ProfileCache()  # one per worker process
+
+
+def feeder_profile_refs(model: Any) -> tuple[list[str], str]:
+    """The profile refs a model's load shapes use, and its ambient-temperature ref ("" if none)."""
+    shapes = model.table("loadshapes")
+    refs: list[str] = []
+    if "profile" in shapes:
+        refs = sorted({str(r) for r in shapes["profile"].dropna() if str(r)})
+    ambient = str(model.circuit.get("ambient_profile") or "")
+    return refs, ambient
+
+
+def _ambient_for_run(values: np.ndarray, spec: QstsSpec, ref: str) -> np.ndarray:
+    """The run's hours of an hourly ambient profile (wrapping around the end of the year)."""
+    if values.ndim != 1 or not len(values):
+        raise InputError(
+            "ambient profile is empty",
+            [ErrorDetail(where=f"circuit.ambient_profile={ref}", message="no values")],
+        )
+    if not np.all(np.isfinite(values)):
+        raise InputError(
+            "ambient profile has NaN/inf",
+            [ErrorDetail(where=f"circuit.ambient_profile={ref}", message="non-finite values")],
+        )
+    hours = np.arange(spec.start_hour, spec.start_hour + spec.hours)
+    return np.take(values, hours, mode="wrap")
+
+
+@functools.lru_cache(maxsize=8)
+def _files_store(results_root: str) -> Any:
+    """A result store used for its files only: workers never touch SQL, so its engine is an
+    in-memory SQLite that is never connected (SQLAlchemy connects lazily)."""
+    import sqlalchemy as sa
+
+    from gridtwin.store.results import QstsResultStore
+
+    return QstsResultStore(sa.create_engine("sqlite://"), Path(results_root))
+
+
+def _failed(task: FeederTask, version: str, exc: GridTwinError, timings: dict[str, float]) -> TaskOutcome:
+    details = [d.to_dict() for d in exc.details] or [
+        {"where": task.feeder, "message": exc.message, "code": type(exc).__name__}
+    ]
+    # The error's own message first, so a reader sees what kind of failure it was.
+    details.insert(0, {"where": task.feeder, "message": str(exc.message), "code": type(exc).__name__})
+    return TaskOutcome(
+        feeder=task.feeder,
+        version=version,
+        summary={},
+        elements=pd.DataFrame(),
+        timings=timings,
+        worker=_worker_name(),
+        peak_rss_mb=_peak_rss_mb(),
+        error=details,
+    )
+
+
+def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
+    """Run one feeder's QSTS on this worker's engine and write its Parquet files."""
+    from gridtwin.grid.model import FeederModel
+    from gridtwin.powerflow.engine import get_engine
+    from gridtwin.powerflow.qsts import run_qsts
+
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    version = ""
+    try:
+        model = FeederModel.from_ipc(task.model_ipc)
+        version = model.version
+        timings["load_model"] = time.perf_counter() - start
+        t = time.perf_counter()
+        refs, ambient_ref = feeder_profile_refs(model)
+        profile_root = Path(task.profile_root)
+        profiles = _CACHE.resolve(profile_root, [*refs, *([ambient_ref] if ambient_ref else [])])
+        spec = task.spec
+        if ambient_ref:
+            spec = dataclasses.replace(
+                spec, ambient_c=_ambient_for_run(profiles[ambient_ref], spec, ambient_ref)
+            )
+        timings["profiles"] = time.perf_counter() - t
+        t = time.perf_counter()
+        result = run_qsts(get_engine(), model, spec, profiles={r: profiles[r] for r in refs})
+        timings["qsts"] = time.perf_counter() - t
+        t = time.perf_counter()
+        # Files only: the store's SQL side runs in the runner, in the checkpoint transaction.
+        _files_store(task.results_root).write_feeder_files(task.job_id, result)
+        timings["write_files"] = time.perf_counter() - t
+        summary = result.summary()
+        elements = result.elements
+    except GridTwinError as exc:
+        timings["total"] = time.perf_counter() - start
+        return _failed(task, version, exc, timings)
+    timings["total"] = time.perf_counter() - start
+    return TaskOutcome(
+        feeder=task.feeder,
+        version=version,
+        summary=summary,
+        elements=elements,
+        timings=timings,
+        worker=_worker_name(),
+        peak_rss_mb=_peak_rss_mb(),
+    )

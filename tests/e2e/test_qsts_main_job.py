@@ -1,0 +1,232 @@
+"""The main job end to end, as a user runs it: ``gridtwin up --demo-feeders N`` makes a synthetic
+utility, runs an 8760-hour QSTS over it on a Dask LocalCluster, prints the worst feeders and assets and
+keeps serving. Then the REST job API (results, worst, paging, compare, cancel, bad input), the
+WebSocket events and the CLI run against that live process, and SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e_support import free_port
+from websockets.sync.client import connect
+
+pytestmark = pytest.mark.slow
+
+FEEDERS = 2
+SEED = 7
+
+
+class Live:
+    def __init__(self, proc: subprocess.Popen[str], url: str, env: dict[str, str]) -> None:
+        self.proc = proc
+        self.url = url
+        self.env = env
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def close(self) -> None:
+        self._reader.join(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output:
+            assert self.proc.poll() is None, self.output
+            assert time.monotonic() < deadline, f"{text!r} never appeared:\n{self.output}"
+            time.sleep(0.5)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=60, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    data_dir = tmp_path_factory.mktemp("main-job")
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
+        "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
+        "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
+        "GRIDTWIN_DASK_WORKERS": "2",
+        "COLUMNS": "200",
+    }
+    env.pop("GRIDTWIN_DATABASE_URL", None)
+    env.pop("GRIDTWIN_REDIS_URL", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "gridtwin.cli.main",
+        "up",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--demo-feeders",
+        str(FEEDERS),
+        "--seed",
+        str(SEED),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    live = Live(proc, f"http://127.0.0.1:{port}", env)
+    try:
+        live.wait_for("Look at:", timeout_s=600)
+        yield live
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        live.close()
+
+
+def _demo_job(live: Live) -> dict[str, Any]:
+    jobs = live.api("GET", "/jobs", params={"limit": 1000}).json()["jobs"]
+    assert jobs
+    return dict(jobs[-1])  # newest first: the demo's job is the oldest
+
+
+def test_demo_prints_the_worst_feeders_and_assets(live: Live) -> None:
+    out = live.output
+    assert "synthetic utility" in out and "worst feeders" in out and "most loaded elements" in out, out
+    job = _demo_job(live)
+    assert job["status"] == "succeeded", job
+    assert job["done_tasks"] == FEEDERS and job["failed_tasks"] == 0
+
+
+def test_results_worst_and_paging(live: Live) -> None:
+    job = _demo_job(live)
+    feeders = live.api("GET", f"/jobs/{job['id']}/results", params={"level": "feeders"}).json()
+    assert feeders["total"] == FEEDERS
+    row = feeders["rows"][0]
+    assert row["steps"] == 8760 and row["delivered_kwh"] > 0 and row["losses_kwh"] > 0
+    page1 = live.api("GET", f"/jobs/{job['id']}/results", params={"level": "elements", "limit": 5}).json()
+    page2 = live.api(
+        "GET", f"/jobs/{job['id']}/results", params={"level": "elements", "limit": 5, "offset": 5}
+    ).json()
+    assert page1["total"] > 10 and len(page1["rows"]) == 5 and len(page2["rows"]) == 5
+    loads = [r["max_loading_pct"] for r in page1["rows"] + page2["rows"]]
+    assert loads == sorted(loads, reverse=True)  # worst first, stable across pages
+    worst = live.api("GET", f"/jobs/{job['id']}/worst", params={"n": 3}).json()
+    assert len(worst["feeders"]) == FEEDERS and len(worst["elements"]) == 3
+    assert all(r["equivalent_aging_factor"] is not None for r in worst["aging"])
+    hourly = live.api(
+        "GET", f"/jobs/{job['id']}/results", params={"level": "hourly", "feeder": row["feeder"], "limit": 24}
+    ).json()
+    assert hourly["total"] == 8760 and len(hourly["rows"]) == 24
+    buses = live.api("GET", f"/jobs/{job['id']}/results", params={"level": "buses", "feeder": row["feeder"]})
+    assert buses.status_code == 200 and buses.json()["total"] > 10
+
+
+def test_second_job_events_over_websocket_and_compare(live: Live) -> None:
+    feeders = [f["id"] for f in live.api("GET", "/feeders").json()["feeders"]]
+    body = {"feeders": feeders, "hours": 168, "start_hour": 4000}
+    reply = live.api("POST", "/jobs", json=body)
+    assert reply.status_code == 202, reply.text
+    job_id = reply.json()["id"]
+    ws_url = live.url.replace("http://", "ws://") + f"/api/v1/jobs/{job_id}/events"
+    seen: list[dict[str, Any]] = []
+    with connect(ws_url, open_timeout=30) as ws:
+        while True:
+            event = json.loads(ws.recv(timeout=300))
+            seen.append(event)
+            if event.get("type") in ("finished", "cancelled") or (
+                event.get("type") == "status" and event["job"]["status"] in ("succeeded", "partial", "failed")
+            ):
+                break
+    kinds = [e.get("type") for e in seen]
+    assert kinds[0] == "status" and kinds[-1] in ("finished", "status"), kinds
+    final = live.api("GET", f"/jobs/{job_id}").json()
+    assert final["status"] == "succeeded" and final["done_tasks"] == FEEDERS
+    demo = _demo_job(live)
+    diff = live.api("GET", f"/jobs/{job_id}/compare/{demo['id']}").json()
+    assert diff["total"] == FEEDERS
+    assert all(r["delivered_kwh_delta"] < 0 for r in diff["rows"])  # a week delivers less than a year
+
+
+def test_bad_requests_are_located(live: Live) -> None:
+    bad_period = live.api("POST", "/jobs", json={"feeders": ["x"], "step_minutes": 5})
+    assert bad_period.status_code == 422
+    nothing = live.api("POST", "/jobs", json={})
+    assert nothing.status_code == 400 and nothing.json()["error"]["details"][0]["where"] == "feeders"
+    glob = live.api("POST", "/jobs", json={"feeder_glob": "no-such-*"})
+    assert glob.status_code == 400 and glob.json()["error"]["details"][0]["where"] == "feeder_glob"
+    missing = live.api("GET", "/jobs/nojob")
+    assert missing.status_code == 404
+    order = live.api("GET", f"/jobs/{_demo_job(live)['id']}/results", params={"order_by": "nope"})
+    assert order.status_code == 400 and order.json()["error"]["details"][0]["where"] == "order_by"
+
+
+def test_unknown_feeder_fails_alone_and_cancel(live: Live) -> None:
+    known = live.api("GET", "/feeders").json()["feeders"][0]["id"]
+    reply = live.api("POST", "/jobs", json={"feeders": [known, "no-such-feeder"], "hours": 24})
+    job_id = reply.json()["id"]
+    deadline = time.monotonic() + 300
+    job = reply.json()
+    while job["status"] not in ("succeeded", "partial", "failed", "cancelled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+        job = live.api("GET", f"/jobs/{job_id}").json()
+    assert job["status"] == "partial" and job["done_tasks"] == 1 and job["failed_tasks"] == 1
+    failed = job["tasks"][0]
+    assert failed["feeder"] == "no-such-feeder" and failed["error"], failed
+    # A long job cancelled at once ends cancelled, not running.
+    long = live.api("POST", "/jobs", json={"feeders": [known], "hours": 8760}).json()
+    cancelled = live.api("POST", f"/jobs/{long['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+
+
+def test_cli_against_the_live_gateway(live: Live, tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gridtwin.cli.main", "--url", live.url, *args],
+            env=live.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    run = cli("qsts", "run", "--glob", f"synth-s{SEED}-*", "--hours", "48", "--wait")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "succeeded" in run.stdout and "worst feeders" in run.stdout
+    listed = cli("jobs", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)["total"] >= 2
+    demo = _demo_job(live)
+    shown = cli("jobs", "worst", demo["id"], "-n", "3")
+    assert shown.returncode == 0 and "most loaded elements" in shown.stdout
+    missing = cli("jobs", "show", "nojob")
+    assert missing.returncode == 1 and "not found" in missing.stderr.lower()
+
+
+def test_sigterm_stops_cleanly(live: Live) -> None:
+    live.proc.send_signal(signal.SIGTERM)
+    live.proc.wait(timeout=90)
+    time.sleep(0.5)
+    assert live.proc.returncode == 0, live.output[-3000:]
+    assert "GridTwin stopped (SIGTERM)" in live.output
