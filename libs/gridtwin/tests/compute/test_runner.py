@@ -4,12 +4,14 @@ write files beside themselves."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from compute_support import PARTITION, Env, with_profile_shape
 from gridtwin.compute.qsts_task import FeederTask, TaskOutcome, run_feeder_qsts
@@ -194,3 +196,41 @@ def test_models_writing_beside_themselves_do_not_collide(
     assert set(os.listdir(os.getcwd())) == cwd_before  # nothing written into the working directory
     assert not list(tmp_path.rglob("*.csv"))  # nor beside the data
     assert len(workers) >= 1
+
+
+def _inline_shape(base: FeederModel, feeder_id: str, mult: list[float]) -> FeederModel:
+    model = with_profile_shape(base, feeder_id, "unused/x/y")
+    shapes = model.tables["loadshapes"]
+    shapes["profile"] = ""
+    shapes["mult"] = [mult]
+    return model
+
+
+def test_bad_models_and_profiles_fail_alone_with_located_errors(env: Env, make_runner: MakeRunner) -> None:
+    """The issue's bad input, per feeder in one year-long job: a script OpenDSS refuses, a profile one
+    hour short, NaN and negative multipliers. Each fails with details naming where; the good one runs."""
+    good = env.models["f0"]
+    broken = with_profile_shape(good, "broken", f"loadshape/{PARTITION}/daily")
+    broken.tables["loads"]["dss_extra_json"] = json.dumps({"nosuchproperty": "1"})
+    env.models["broken"] = broken
+    env.profiles.write("loadshape", "bad-s1", ["short"], np.full((1, 8759), 0.5))
+    env.models["short"] = with_profile_shape(good, "short", "loadshape/bad-s1/short")
+    env.models["nan"] = _inline_shape(good, "nan", [float("nan")] * 8760)
+    env.models["negative"] = _inline_shape(good, "negative", [-0.5] * 8760)
+    runner = make_runner()
+    runner.submit_qsts(["f0", "broken", "short", "nan", "negative"], QstsSpec(hours=8760), job_id="badin")
+    record = runner.wait("badin", WAIT_S)
+
+    assert (record.status, record.done_tasks, record.failed_tasks) == ("partial", 1, 4)
+    tasks = {t.task_key: t for t in env.jobs.tasks("badin")}
+    assert tasks["f0"].status == "done"
+    for feeder, needle in (
+        ("broken", "nosuchproperty"),
+        ("short", "short"),
+        ("nan", "daily"),
+        ("negative", "daily"),
+    ):
+        task = tasks[feeder]
+        assert task.status == "failed" and task.error, (feeder, task)
+        text = json.dumps(task.error).lower()
+        assert needle in text, (feeder, task.error)
