@@ -73,7 +73,7 @@ def _local_client(settings: Settings) -> distributed.Client:
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: a second cluster (or anything on 8787) must not clash
             silence_logs=logging.WARNING,
             # Workers must not sit in the service's working directory (spill files, OpenDSS output).
             local_directory=None,
