@@ -224,6 +224,85 @@ def test_cli_against_the_live_gateway(live: Live, tmp_path: Path) -> None:
     assert missing.returncode == 1 and "not found" in missing.stderr.lower()
 
 
+def test_cli_imports_a_cyme_export_and_solves_it(live: Live) -> None:
+    """CYME through the whole path: files zipped by the CLI, uploaded, read, stored as twins, solved."""
+    from e2e_support import SHARED_DATA
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gridtwin.cli.main", "--url", live.url, *args],
+            env=live.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    done = cli("import", "cyme", str(SHARED_DATA / "cyme" / "ieee_13node"), "--feeder", "cyme13", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["twins"] > 20 and report["report"]["counts"].get("loads", 0) > 0
+    solved = cli("powerflow", "snapshot", "--feeder", "cyme13", "--json")
+    assert solved.returncode == 0, solved.stdout + solved.stderr
+    assert json.loads(solved.stdout)["converged"]
+    again = cli("import", "cyme", str(SHARED_DATA / "cyme" / "ieee_13node"), "--feeder", "cyme13")
+    assert again.returncode == 1 and "exists" in again.stderr  # no silent overwrite
+
+
+def test_cli_gis_dry_run_and_validate_against(live: Live, tmp_path: Path) -> None:
+    feeder = f"synth-s{SEED}-f0000"
+    xfmrs = live.api(
+        "GET",
+        "/twins",
+        params={"feeder": feeder, "model": "dtmi:gridtwin:PowerTransformer;1", "page_size": 5},
+    ).json()["twins"]
+    xf = next(t for t in xfmrs if not t["name"].startswith("sub"))
+    bus = live.api("GET", f"/twins/{feeder}.buses.{xf['buses'][0].split('.')[0]}").json()
+    layer = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"ASSETID": xf["name"].upper(), "KVA": xf["kvas_kva"][0]},
+                "geometry": {"type": "Point", "coordinates": [bus["x"], bus["y"]]},
+            }
+        ],
+    }
+    (tmp_path / "xfmrs.geojson").write_text(json.dumps(layer))
+    (tmp_path / "map.yaml").write_text("layers:\n  xfmrs:\n    asset: transformer\n")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gridtwin.cli.main", "--url", live.url, *args],
+            env=live.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    gis = cli(
+        "import", "gis", str(tmp_path / "xfmrs.geojson"), "--feeder", feeder,
+        "--mapping", str(tmp_path / "map.yaml"), "--dry-run", "--json",
+    )  # fmt: skip
+    assert gis.returncode == 0, gis.stdout + gis.stderr
+    result = json.loads(gis.stdout)
+    assert result["matched"] == 1 and not result["applied"] and result["twins"] == 0
+
+    snap = live.api("POST", f"/feeders/{feeder}/snapshot").json()
+    rows = ["bus,phase,v_pu"] + [
+        f"{v['bus']},{'ABC'[v['node'] - 1]},{v['pu'] * 1.002:.6f}"
+        for v in snap["voltages"]
+        if 1 <= v["node"] <= 3
+    ]
+    (tmp_path / "theirs.csv").write_text("\n".join(rows) + "\n")
+    checked = cli("validate-against", str(tmp_path / "theirs.csv"), "--feeder", feeder, "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["voltage_rows"] == len(rows) - 1 and 0.001 < report["voltage_max_dev_pu"] < 0.003
+    bad = cli("validate-against", str(tmp_path / "map.yaml"), "--feeder", feeder)
+    assert bad.returncode == 1 and "map.yaml" in bad.stderr
+
+
 def test_sigterm_stops_cleanly(live: Live) -> None:
     live.proc.send_signal(signal.SIGTERM)
     live.proc.wait(timeout=90)

@@ -236,6 +236,80 @@ async def import_path(
     return _import_out(reply)
 
 
+_CYME_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "feeder"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "zip of the CYMDIST ASCII export (network, equipment, load files)",
+                        },
+                        "feeder": {"type": "string", "description": "feeder id, [A-Za-z0-9_-]{1,64}"},
+                        "site": {"type": "string"},
+                        "replace": {"type": "boolean", "description": "replace an existing feeder"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/feeders/import-cyme",
+    response_model=ImportOut,
+    responses={**ERRORS, 413: {"model": ErrorBody, "description": "archive over max_upload_bytes"}},
+    openapi_extra=_CYME_UPLOAD_SCHEMA,
+    summary="Import a CYME feeder from an uploaded zip of its ASCII export",
+    description="Multipart upload (fields file, feeder, site, replace). Transactional; the report lists "
+    "every element that could not be mapped, by file, section and line.",
+)
+async def import_cyme_upload(
+    request: Request,
+    backends: Annotated[Backends, Depends(get_backends)],
+    settings: Annotated[Settings, Depends(get_settings_dep)],
+) -> dict[str, Any]:
+    fields, data, _name = await _read_upload(request, settings.max_upload_bytes)
+    feeder = fields.get("feeder", "")
+    if not feeder:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            "the request is not valid",
+            [{"where": "body.feeder", "message": "required"}],
+        )
+    req = ingestion_pb2.ImportCymeRequest(
+        feeder=feeder,
+        site=fields.get("site", ""),
+        zip=data,
+        replace=_as_bool(fields.get("replace", ""), "body.replace"),
+    )
+    reply = await backends.ingestion_stub.ImportCyme(req, timeout=IMPORT_TIMEOUT_S)
+    return _import_out(reply)
+
+
+@router.post(
+    "/feeders/import-cyme-path",
+    response_model=ImportOut,
+    responses=ERRORS,
+    summary="Import a CYME feeder from a folder (or file) on the server",
+)
+async def import_cyme_path(
+    body: ImportPathIn, backends: Annotated[Backends, Depends(get_backends)]
+) -> dict[str, Any]:
+    req = ingestion_pb2.ImportCymeRequest(
+        feeder=body.feeder, site=body.site, path=body.path, replace=body.replace
+    )
+    reply = await backends.ingestion_stub.ImportCyme(req, timeout=IMPORT_TIMEOUT_S)
+    return _import_out(reply)
+
+
 @router.get("/feeders", response_model=FeederList, responses=ERRORS, summary="List feeders")
 async def list_feeders(
     backends: Annotated[Backends, Depends(get_backends)],

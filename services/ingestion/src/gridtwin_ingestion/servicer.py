@@ -11,7 +11,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from gridtwin.grid.model import FeederModel
 from gridtwin.grid.synth import write_synthetic_utility
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import extracted_zip, find_master
+from gridtwin.ingest.cyme import read_cyme
+from gridtwin.ingest.gis.pipeline import gis_sources, import_gis, parse_mapping_text, parse_overrides_text
 from gridtwin.ingest.isolated import run_isolated
 from gridtwin.ingest.opendss import read_opendss
 from gridtwin.rpc.errors import error_from_rpc_error
@@ -41,6 +43,9 @@ from gridtwin.twin.records import FEEDER_RE
 __all__ = ["IngestionServicer", "report_to_proto"]
 
 REGISTRY_TIMEOUT_S = 600.0
+# A reader: (path, feeder id, site) -> (feeder model, report); runs in a spawned child (picklable).
+Reader = Callable[[Path, str, str], tuple[FeederModel, Report]]
+
 # Twins must carry a site (access control); an import that names none lands in this one.
 DEFAULT_SITE = "default"
 SYNTH_SITE = "synth"
@@ -60,31 +65,41 @@ class IngestionServicer:
         except grpc.RpcError as err:
             raise error_from_rpc_error(err) from err
 
-    def _read(self, request: Any) -> tuple[FeederModel, Report]:
+    def _read(self, request: Any, reader: Reader = read_opendss) -> tuple[FeederModel, Report]:
+        """Read the request's model (server path or uploaded zip) with ``reader`` in a child process.
+
+        OpenDSS imports start from a master file; CYME imports from the folder of export files (or one
+        file), so for them the path or the archive's root is handed to the reader as it is.
+        """
         feeder, site = str(request.feeder), str(request.site) or DEFAULT_SITE
+        is_dss = reader is read_opendss
         source = request.WhichOneof("source")
         if source == "path":
-            master = find_master(self._allowed_path(str(request.path)), request.master)
-            return self._read_isolated(master, feeder, site)
+            path = self._allowed_path(str(request.path))
+            start = find_master(path, request.master) if is_dss else path
+            return self._read_isolated(reader, start, feeder, site)
         if source == "zip":
             with extracted_zip(request.zip, self._settings) as root:
-                master = find_master(root, request.master)
+                start = find_master(root, request.master) if is_dss else root
                 try:
-                    model, report = self._read_isolated(master, feeder, site)
+                    model, report = self._read_isolated(reader, start, feeder, site)
                 except GridTwinError as exc:
                     exc.details = [_relative(d, root) for d in exc.details]
                     raise
                 report.warnings = [_relative(d, root) for d in report.warnings]
                 report.unmapped = [_relative(d, root) for d in report.unmapped]
                 # The report names files inside our temp folder: show them relative to the archive.
-                report.source = f"upload:{master.relative_to(root).as_posix()}"
+                report.source = f"upload:{start.relative_to(root).as_posix() or '.'}"
                 return model, report
         raise InputError("no model given", [ErrorDetail(where="source", message="set path or zip")])
 
-    def _read_isolated(self, master: Path, feeder: str, site: str) -> tuple[FeederModel, Report]:
-        """The reader in a child process with the import time limit: the script may solve for hours."""
+    def _read_isolated(
+        self, reader: Reader, start: Path, feeder: str, site: str
+    ) -> tuple[FeederModel, Report]:
+        """The reader in a child process with the import time limit: a script may solve for hours, and
+        a hostile file must not take the service down."""
         timeout_s = self._settings.import_timeout_s
-        return run_isolated(read_opendss, master, feeder, site, timeout_s=timeout_s, where=master.name)
+        return run_isolated(reader, start, feeder, site, timeout_s=timeout_s, where=start.name or "upload")
 
     def _allowed_path(self, text: str) -> Path:
         """The server path, resolved (symlinks too), if it lies under one of ``settings.import_roots``.
@@ -110,6 +125,12 @@ class IngestionServicer:
         return True
 
     def ImportOpenDss(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._import(request, read_opendss)
+
+    def ImportCyme(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._import(request, read_cyme)
+
+    def _import(self, request: Any, reader: Reader) -> Any:
         feeder = str(request.feeder)
         if not FEEDER_RE.fullmatch(feeder):
             raise InputError(
@@ -120,7 +141,7 @@ class IngestionServicer:
                 "feeder already exists",
                 [ErrorDetail(where=feeder, message="set replace to overwrite it", code="exists")],
             )
-        model, report = self._read(request)
+        model, report = self._read(request, reader)
         twins, relationships = feeder_to_twins(model)
         bulk = twin_registry_pb2.BulkUpsertRequest(
             twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
@@ -133,6 +154,81 @@ class IngestionServicer:
             twins=reply.twins,
             relationships=reply.relationships,
             report=report_to_proto(report),
+        )
+
+    def ImportGis(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """GIS layers onto a feeder: export it, read + reconcile in a child, store it back in one go."""
+        feeder = str(request.feeder)
+        if not FEEDER_RE.fullmatch(feeder):
+            raise InputError(
+                "bad feeder id", [ErrorDetail(where="feeder", message="must match [A-Za-z0-9_-]{1,64}")]
+            )
+        mapping = parse_mapping_text(str(request.mapping_yaml))
+        saved_path = self._settings.data_dir / "gis" / feeder / "overrides.json"
+        saved: dict[str, str] = json.loads(saved_path.read_text()) if saved_path.is_file() else {}
+        overrides = {**saved, **parse_overrides_text(str(request.overrides))}
+        exported = self._call("ExportFeeder", twin_registry_pb2.ExportFeederRequest(feeder=feeder))
+        timeout_s = self._settings.import_timeout_s
+        source = request.WhichOneof("source")
+        if source == "path":
+            sources = gis_sources(self._allowed_path(str(request.path)))
+            model_ipc, report = run_isolated(
+                import_gis,
+                exported.feeder_model_ipc,
+                sources,
+                mapping,
+                overrides,
+                timeout_s=timeout_s,
+                where=feeder,
+            )
+        elif source == "zip":
+            with extracted_zip(request.zip, self._settings) as root:
+                try:
+                    sources = gis_sources(root)
+                    model_ipc, report = run_isolated(
+                        import_gis,
+                        exported.feeder_model_ipc,
+                        sources,
+                        mapping,
+                        overrides,
+                        timeout_s=timeout_s,
+                        where=feeder,
+                    )
+                except GridTwinError as exc:
+                    exc.details = [_relative(d, root) for d in exc.details]
+                    raise
+                report.warnings = [_relative(d, root) for d in report.warnings]
+                report.unmapped = [_relative(d, root) for d in report.unmapped]
+                report.conflicts = [_relative(d, root) for d in report.conflicts]
+        else:
+            raise InputError("no GIS data given", [ErrorDetail(where="source", message="set path or zip")])
+        methods: list[str] = [str(m) for m in report.matches["method"]] if len(report.matches) else []
+        matched = int(sum(1 for m in methods if m not in ("unmatched", "conflict", "ignored", "filtered")))
+        unmatched = int(sum(1 for m in methods if m == "unmatched"))
+        twins_written = 0
+        if not request.dry_run:
+            model = FeederModel.from_ipc(model_ipc)
+            twins, relationships = feeder_to_twins(model)
+            reply = self._call(
+                "BulkUpsert",
+                twin_registry_pb2.BulkUpsertRequest(
+                    twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
+                    relationships=[_relationship(r) for r in relationships],
+                    replace_feeder=feeder,
+                ),
+            )
+            twins_written = int(reply.twins)
+            if overrides != saved:  # kept only once the import they shaped has landed
+                saved_path.parent.mkdir(parents=True, exist_ok=True)
+                saved_path.write_text(json.dumps(overrides, indent=1, sort_keys=True))
+        return ingestion_pb2.ImportGisResponse(
+            feeder=feeder,
+            twins=twins_written,
+            matched=matched,
+            unmatched=unmatched,
+            conflicts=len(report.conflicts),
+            applied=not request.dry_run,
+            report_json=json.dumps(report.to_dict(), allow_nan=False, default=str),
         )
 
     def GenerateSynthetic(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

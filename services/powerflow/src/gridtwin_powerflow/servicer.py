@@ -8,17 +8,21 @@ only when the (feeder, version) it holds differs.
 
 from __future__ import annotations
 
+import json
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pandas as pd
-from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.errors import ErrorDetail, GridTwinError, InputError
 from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import FeederModel
+from gridtwin.ingest.gis.baseline import compare_baseline
 from gridtwin.powerflow import get_engine
 from gridtwin.powerflow.engine import Engine
 from gridtwin.powerflow.limits import ViolationLimits
@@ -30,6 +34,7 @@ from gridtwin_powerflow.jobs import QstsJobs
 
 __all__ = ["PowerFlowServicer", "snapshot_to_proto"]
 
+BASELINE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls")
 # Scripts kept in memory (a 3,000-bus feeder's script is ~1 MB).
 SCRIPT_CACHE_SIZE = 32
 REGISTRY_TIMEOUT_S = 120.0
@@ -87,6 +92,40 @@ class PowerFlowServicer:
             recompiled = engine.load_script(feeder, version, script)
             result = engine.snapshot(self._limits)
         return snapshot_to_proto(result, version, recompiled)
+
+    def ValidateAgainst(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Our snapshot against another tool's results table (a validation baseline)."""
+        feeder = str(request.feeder)
+        if not feeder:
+            raise InputError("feeder is required", [ErrorDetail(where="feeder", message="empty")])
+        name = Path(str(request.filename) or "results.csv").name
+        if Path(name).suffix.lower() not in BASELINE_SUFFIXES:
+            raise InputError(
+                "unsupported results file",
+                [ErrorDetail(where="filename", message=f"{name}: expected {', '.join(BASELINE_SUFFIXES)}")],
+            )
+        if not request.table:
+            raise InputError("empty results file", [ErrorDetail(where=name, message="no bytes")])
+        version, script = self._script(feeder)
+        engine = self._engine()
+        with self._solve_lock:
+            engine.load_script(feeder, version, script)
+            result = engine.snapshot(self._limits)
+        with tempfile.TemporaryDirectory(prefix="gridtwin-baseline-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(request.table)
+            try:
+                report = compare_baseline(result, path)
+            except GridTwinError as exc:  # name the upload, not our temp folder
+                exc.details = [
+                    ErrorDetail(d.where.replace(str(path), name), d.message.replace(str(path), name), d.code)
+                    for d in exc.details
+                ]
+                raise
+        report.source = name
+        return powerflow_pb2.ValidateAgainstResponse(
+            report_json=json.dumps(report.to_dict(), allow_nan=False, default=str)
+        )
 
     # -- QSTS jobs (gridtwin_powerflow.jobs) ------------------------------------------------
 

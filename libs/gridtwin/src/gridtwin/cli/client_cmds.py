@@ -195,6 +195,10 @@ def import_opendss(
         }
         files = {"file": (f"{feeder}.zip", data, "application/zip")}
         result = _call("POST", url, f"{API}/feeders/import", data=form, files=files, timeout=SLOW_TIMEOUT)
+    _print_import(result, as_json)
+
+
+def _print_import(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         out.print_json(data=result)
         return
@@ -215,6 +219,155 @@ def import_opendss(
                 out.print(f"  {d['where']}: {d['message']}", markup=False, highlight=False)
             if len(items) > 20:
                 out.print(f"  ... {len(items) - 20} more (use --json)")
+
+
+@import_app.command("cyme")
+def import_cyme(
+    paths: Annotated[
+        list[Path], typer.Argument(help="the export's folder, or its files (network, equipment, load)")
+    ],
+    feeder: Annotated[str, typer.Option("--feeder", help="feeder id, [A-Za-z0-9_-]{1,64}")],
+    site: Annotated[str, typer.Option("--site", help="site (access control group)")] = "",
+    replace: Annotated[bool, typer.Option("--replace", help="replace an existing feeder of that id")] = False,
+    server_path: Annotated[
+        bool,
+        typer.Option("--server-path", help="send the folder for the server to read instead of uploading"),
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Import a CYMDIST ASCII export: its files zipped and uploaded, or read by the server (--server-path)."""
+    if server_path:
+        if len(paths) != 1:
+            raise _fail("--server-path takes one folder or file")
+        body = {"path": str(paths[0]), "feeder": feeder, "site": site, "replace": replace}
+        result = _call("POST", url, f"{API}/feeders/import-cyme-path", json=body, timeout=SLOW_TIMEOUT)
+    else:
+        files: list[Path] = []
+        for path in paths:
+            if path.is_dir():
+                files += sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
+            elif path.is_file():
+                files.append(path)
+            else:
+                raise _fail(f"{path} is neither a folder nor a file")
+        if not files:
+            raise _fail("no files to upload")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for file in files:
+                zf.write(file, file.name)
+        form = {"feeder": feeder, "site": site, "replace": str(replace).lower()}
+        upload = {"file": (f"{feeder}.zip", buf.getvalue(), "application/zip")}
+        result = _call(
+            "POST", url, f"{API}/feeders/import-cyme", data=form, files=upload, timeout=SLOW_TIMEOUT
+        )
+    _print_import(result, as_json)
+
+
+GIS_SINGLE_FILES = (".geojson", ".json", ".csv", ".gpkg")
+
+
+@import_app.command("gis")
+def import_gis_cmd(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="GIS files (.shp with its sidecars, .geojson, .csv, .gpkg) or .gdb folders"),
+    ],
+    feeder: Annotated[str, typer.Option("--feeder", help="the feeder the layers belong to")],
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="YAML mapping of layers/columns to assets")
+    ] = None,
+    overrides: Annotated[
+        Path | None, typer.Option("--overrides", help="CSV gis_id,twin_id or YAML override table")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="match and report, write nothing")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Attach GIS layers to a feeder's twins: matched by id, then by place, type and phase."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in paths:
+            if path.is_dir():  # a file geodatabase is a folder
+                for file in sorted(path.rglob("*")):
+                    if file.is_file():
+                        zf.write(file, (Path(path.name) / file.relative_to(path)).as_posix())
+            elif path.is_file():
+                siblings = [path]
+                if path.suffix.lower() == ".shp":  # a shapefile is several files
+                    siblings = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file())
+                for file in siblings:
+                    zf.write(file, file.name)
+            else:
+                raise _fail(f"{path} is neither a file nor a folder")
+    form = {
+        "mapping": mapping.read_text(encoding="utf-8") if mapping else "",
+        "overrides": overrides.read_text(encoding="utf-8") if overrides else "",
+        "dry_run": str(dry_run).lower(),
+    }
+    upload = {"file": ("gis.zip", buf.getvalue(), "application/zip")}
+    result = _call("POST", url, f"{API}/feeders/{feeder}/gis", data=form, files=upload, timeout=SLOW_TIMEOUT)
+    if as_json:
+        out.print_json(data=result)
+        return
+    state = "applied" if result["applied"] else "dry run, nothing written"
+    out.print(
+        f"feeder [bold]{result['feeder']}[/]: {result['matched']} matched, {result['unmatched']} unmatched, "
+        f"{result['conflicts']} conflicts ({state})"
+    )
+    report = result["report"]
+    for label in ("conflicts", "warnings", "unmapped"):
+        items = report.get(label) or []
+        if items:
+            out.print(f"{len(items)} {label}:")
+            for d in items[:20]:
+                out.print(f"  {d['where']}: {d['message']}", markup=False, highlight=False)
+
+
+def validate_against(
+    results: Annotated[
+        Path,
+        typer.Argument(help="the other tool's results: CSV of bus, phase, voltage pu; element, loading %"),
+    ],
+    feeder: Annotated[str, typer.Option("--feeder", help="feeder id")],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Compare our snapshot of a feeder with another tool's results: RMSE, max deviation, worst buses."""
+    if not results.is_file():
+        raise _fail(f"{results} is not a file")
+    upload = {"file": (results.name, results.read_bytes(), "text/csv")}
+    report = _call("POST", url, f"{API}/feeders/{feeder}/validate", files=upload, timeout=SLOW_TIMEOUT)
+    if as_json:
+        out.print_json(data=report)
+        return
+
+    def num(value: Any, unit: str) -> str:
+        return "-" if value is None else f"{value:.4g} {unit}"
+
+    out.print(f"feeder [bold]{feeder}[/] against {report['source']}")
+    summary = Table("quantity", "rows", "RMSE", "max deviation")
+    summary.add_row(
+        "voltage",
+        str(report["voltage_rows"]),
+        num(report["voltage_rmse_pu"], "pu"),
+        num(report["voltage_max_dev_pu"], "pu"),
+    )
+    summary.add_row(
+        "loading",
+        str(report["loading_rows"]),
+        num(report["loading_rmse_pct"], "%"),
+        num(report["loading_max_dev_pct"], "%"),
+    )
+    out.print(summary)
+    worst = report.get("worst_buses") or []
+    if worst:
+        keys = list(worst[0])
+        table = Table(*keys, title="worst buses")
+        for row in worst[:10]:
+            table.add_row(*(f"{row[k]:.5g}" if isinstance(row[k], float) else str(row[k]) for k in keys))
+        out.print(table)
 
 
 @feeders_app.command("list")
@@ -337,5 +490,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(feeders_app, name="feeders")
     app.add_typer(twin_app, name="twin")
     app.add_typer(powerflow_app, name="powerflow")
+    app.command("validate-against", help="Compare a snapshot with another tool's results.")(validate_against)
     if app.registered_callback is None:
         app.callback()(_global_url)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from gridtwin.rpc.v1 import common_pb2 as gridtwin_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgridtwin/v1/ingestion.proto\x12\x0bgridtwin.v1\x1a\x18gridtwin/v1/common.proto\"G\n\x18GenerateSyntheticRequest\x12\x0f\n\x07\x66\x65\x65\x64\x65rs\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x0c\n\x04site\x18\x03 \x01(\t\"b\n\x11SyntheticProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x05\x12\r\n\x05total\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x03 \x01(\t\x12\r\n\x05twins\x18\x04 \x01(\x03\x12\x11\n\telapsed_s\x18\x05 \x01(\x01\"~\n\x14ImportOpenDssRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0e\n\x04path\x18\x03 \x01(\tH\x00\x12\r\n\x03zip\x18\x04 \x01(\x0cH\x00\x12\x0e\n\x06master\x18\x05 \x01(\t\x12\x0f\n\x07replace\x18\x06 \x01(\x08\x42\x08\n\x06source\"x\n\x15ImportOpenDssResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\r\n\x05twins\x18\x02 \x01(\x03\x12\x15\n\rrelationships\x18\x03 \x01(\x03\x12)\n\x06report\x18\x04 \x01(\x0b\x32\x19.gridtwin.v1.ImportReport2\xc1\x01\n\tIngestion\x12V\n\rImportOpenDss\x12!.gridtwin.v1.ImportOpenDssRequest\x1a\".gridtwin.v1.ImportOpenDssResponse\x12\\\n\x11GenerateSynthetic\x12%.gridtwin.v1.GenerateSyntheticRequest\x1a\x1e.gridtwin.v1.SyntheticProgress0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgridtwin/v1/ingestion.proto\x12\x0bgridtwin.v1\x1a\x18gridtwin/v1/common.proto\"G\n\x18GenerateSyntheticRequest\x12\x0f\n\x07\x66\x65\x65\x64\x65rs\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x0c\n\x04site\x18\x03 \x01(\t\"b\n\x11SyntheticProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x05\x12\r\n\x05total\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x03 \x01(\t\x12\r\n\x05twins\x18\x04 \x01(\x03\x12\x11\n\telapsed_s\x18\x05 \x01(\x01\"~\n\x14ImportOpenDssRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0e\n\x04path\x18\x03 \x01(\tH\x00\x12\r\n\x03zip\x18\x04 \x01(\x0cH\x00\x12\x0e\n\x06master\x18\x05 \x01(\t\x12\x0f\n\x07replace\x18\x06 \x01(\x08\x42\x08\n\x06source\"k\n\x11ImportCymeRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0e\n\x04path\x18\x03 \x01(\tH\x00\x12\r\n\x03zip\x18\x04 \x01(\x0cH\x00\x12\x0f\n\x07replace\x18\x06 \x01(\x08\x42\x08\n\x06source\"\x85\x01\n\x10ImportGisRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0e\n\x04path\x18\x02 \x01(\tH\x00\x12\r\n\x03zip\x18\x03 \x01(\x0cH\x00\x12\x14\n\x0cmapping_yaml\x18\x04 \x01(\t\x12\x11\n\toverrides\x18\x05 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\x42\x08\n\x06source\"\x8f\x01\n\x11ImportGisResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\r\n\x05twins\x18\x02 \x01(\x03\x12\x0f\n\x07matched\x18\x03 \x01(\x05\x12\x11\n\tunmatched\x18\x04 \x01(\x05\x12\x11\n\tconflicts\x18\x05 \x01(\x05\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\x08\x12\x13\n\x0breport_json\x18\x07 \x01(\t\"x\n\x15ImportOpenDssResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\r\n\x05twins\x18\x02 \x01(\x03\x12\x15\n\rrelationships\x18\x03 \x01(\x03\x12)\n\x06report\x18\x04 \x01(\x0b\x32\x19.gridtwin.v1.ImportReport2\xdf\x02\n\tIngestion\x12V\n\rImportOpenDss\x12!.gridtwin.v1.ImportOpenDssRequest\x1a\".gridtwin.v1.ImportOpenDssResponse\x12P\n\nImportCyme\x12\x1e.gridtwin.v1.ImportCymeRequest\x1a\".gridtwin.v1.ImportOpenDssResponse\x12J\n\tImportGis\x12\x1d.gridtwin.v1.ImportGisRequest\x1a\x1e.gridtwin.v1.ImportGisResponse\x12\\\n\x11GenerateSynthetic\x12%.gridtwin.v1.GenerateSyntheticRequest\x1a\x1e.gridtwin.v1.SyntheticProgress0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNTHETICPROGRESS']._serialized_end=241
   _globals['_IMPORTOPENDSSREQUEST']._serialized_start=243
   _globals['_IMPORTOPENDSSREQUEST']._serialized_end=369
-  _globals['_IMPORTOPENDSSRESPONSE']._serialized_start=371
-  _globals['_IMPORTOPENDSSRESPONSE']._serialized_end=491
-  _globals['_INGESTION']._serialized_start=494
-  _globals['_INGESTION']._serialized_end=687
+  _globals['_IMPORTCYMEREQUEST']._serialized_start=371
+  _globals['_IMPORTCYMEREQUEST']._serialized_end=478
+  _globals['_IMPORTGISREQUEST']._serialized_start=481
+  _globals['_IMPORTGISREQUEST']._serialized_end=614
+  _globals['_IMPORTGISRESPONSE']._serialized_start=617
+  _globals['_IMPORTGISRESPONSE']._serialized_end=760
+  _globals['_IMPORTOPENDSSRESPONSE']._serialized_start=762
+  _globals['_IMPORTOPENDSSRESPONSE']._serialized_end=882
+  _globals['_INGESTION']._serialized_start=885
+  _globals['_INGESTION']._serialized_end=1236
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,54 @@ class ImportOpenDssRequest(_message.Message):
     replace: bool
     def __init__(self, feeder: _Optional[str] = ..., site: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., master: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
 
+class ImportCymeRequest(_message.Message):
+    __slots__ = ("feeder", "site", "path", "zip", "replace")
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ZIP_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    feeder: str
+    site: str
+    path: str
+    zip: bytes
+    replace: bool
+    def __init__(self, feeder: _Optional[str] = ..., site: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class ImportGisRequest(_message.Message):
+    __slots__ = ("feeder", "path", "zip", "mapping_yaml", "overrides", "dry_run")
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ZIP_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_YAML_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    feeder: str
+    path: str
+    zip: bytes
+    mapping_yaml: str
+    overrides: str
+    dry_run: bool
+    def __init__(self, feeder: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., mapping_yaml: _Optional[str] = ..., overrides: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ImportGisResponse(_message.Message):
+    __slots__ = ("feeder", "twins", "matched", "unmatched", "conflicts", "applied", "report_json")
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    TWINS_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    UNMATCHED_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    REPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    feeder: str
+    twins: int
+    matched: int
+    unmatched: int
+    conflicts: int
+    applied: bool
+    report_json: str
+    def __init__(self, feeder: _Optional[str] = ..., twins: _Optional[int] = ..., matched: _Optional[int] = ..., unmatched: _Optional[int] = ..., conflicts: _Optional[int] = ..., applied: _Optional[bool] = ..., report_json: _Optional[str] = ...) -> None: ...
+
 class ImportOpenDssResponse(_message.Message):
     __slots__ = ("feeder", "twins", "relationships", "report")
     FEEDER_FIELD_NUMBER: _ClassVar[int]

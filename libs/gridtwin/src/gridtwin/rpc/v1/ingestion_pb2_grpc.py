@@ -39,6 +39,16 @@ class IngestionStub:
                 request_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.FromString,
                 _registered_method=True)
+        self.ImportCyme = channel.unary_unary(
+                '/gridtwin.v1.Ingestion/ImportCyme',
+                request_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportCymeRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.FromString,
+                _registered_method=True)
+        self.ImportGis = channel.unary_unary(
+                '/gridtwin.v1.Ingestion/ImportGis',
+                request_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportGisRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportGisResponse.FromString,
+                _registered_method=True)
         self.GenerateSynthetic = channel.unary_stream(
                 '/gridtwin.v1.Ingestion/GenerateSynthetic',
                 request_serializer=gridtwin_dot_v1_dot_ingestion__pb2.GenerateSyntheticRequest.SerializeToString,
@@ -52,6 +62,23 @@ class IngestionServicer:
     def ImportOpenDss(self, request, context):
         """Import an OpenDSS model into the registry: either a folder on the server's filesystem or an
         uploaded zip. The import is transactional: on any error the registry is unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportCyme(self, request, context):
+        """Import a CYMDIST ASCII export (network, equipment and load files): a folder or file on the
+        server, or an uploaded zip of the files. Transactional like ImportOpenDss.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportGis(self, request, context):
+        """Attach GIS layers (shapefile, GeoJSON, file geodatabase, GeoPackage, CSV) to a feeder's twins:
+        features matched by id, then by proximity + type + phase; coordinates written in one
+        transaction. Overrides given are kept per feeder and respected by later imports.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +99,16 @@ def add_IngestionServicer_to_server(servicer, server):
                     servicer.ImportOpenDss,
                     request_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssRequest.FromString,
                     response_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.SerializeToString,
+            ),
+            'ImportCyme': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportCyme,
+                    request_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportCymeRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.SerializeToString,
+            ),
+            'ImportGis': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportGis,
+                    request_deserializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportGisRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_ingestion__pb2.ImportGisResponse.SerializeToString,
             ),
             'GenerateSynthetic': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateSynthetic,
@@ -106,6 +143,60 @@ class Ingestion:
             '/gridtwin.v1.Ingestion/ImportOpenDss',
             gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssRequest.SerializeToString,
             gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportCyme(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.Ingestion/ImportCyme',
+            gridtwin_dot_v1_dot_ingestion__pb2.ImportCymeRequest.SerializeToString,
+            gridtwin_dot_v1_dot_ingestion__pb2.ImportOpenDssResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportGis(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.Ingestion/ImportGis',
+            gridtwin_dot_v1_dot_ingestion__pb2.ImportGisRequest.SerializeToString,
+            gridtwin_dot_v1_dot_ingestion__pb2.ImportGisResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,45 +24,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgridtwin/v1/powerflow.proto\x12\x0bgridtwin.v1\"E\n\nQstsPeriod\x12\r\n\x05hours\x18\x01 \x01(\x05\x12\x12\n\nstart_hour\x18\x02 \x01(\x05\x12\x14\n\x0cstep_minutes\x18\x03 \x01(\x05\"\xa3\x01\n\x0eRunQstsRequest\x12\x0f\n\x07\x66\x65\x65\x64\x65rs\x18\x01 \x03(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x65r_glob\x18\x03 \x01(\t\x12\'\n\x06period\x18\x04 \x01(\x0b\x32\x17.gridtwin.v1.QstsPeriod\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x16\n\tambient_c\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\x0c\n\n_ambient_c\"s\n\x07JobTask\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x12\n\nerror_json\x18\x04 \x01(\t\x12\x12\n\nduration_s\x18\x05 \x01(\x01\x12\x0e\n\x06worker\x18\x06 \x01(\t\"\x93\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04site\x18\x04 \x01(\t\x12\x13\n\x0bparams_json\x18\x05 \x01(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x13\n\x0btotal_tasks\x18\t \x01(\x05\x12\x12\n\ndone_tasks\x18\n \x01(\x05\x12\x14\n\x0c\x66\x61iled_tasks\x18\x0b \x01(\x05\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\r\n\x05\x65ta_s\x18\r \x01(\x01\x12#\n\x05tasks\x18\x0e \x03(\x0b\x32\x14.gridtwin.v1.JobTask\"3\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nwith_tasks\x18\x02 \x01(\x08\"N\n\x0fListJobsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x05\"A\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.gridtwin.v1.Job\x12\r\n\x05total\x18\x02 \x01(\x03\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x95\x01\n\x12QstsResultsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\x12\x11\n\tascending\x18\x06 \x01(\x08\x12\r\n\x05limit\x18\x07 \x01(\x05\x12\x0e\n\x06offset\x18\x08 \x01(\x05\">\n\x0bResultTable\x12\x11\n\tarrow_ipc\x18\x01 \x01(\x0c\x12\r\n\x05total\x18\x02 \x01(\x03\x12\r\n\x05level\x18\x03 \x01(\t\"y\n\x12\x43ompareJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62\x61se_job_id\x18\x02 \x01(\t\x12\r\n\x05level\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\x05\"!\n\x0fSnapshotRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\"c\n\nBusVoltage\x12\x0b\n\x03\x62us\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\x05\x12\n\n\x02pu\x18\x03 \x01(\x01\x12\n\n\x02kv\x18\x04 \x01(\x01\x12\x11\n\tangle_deg\x18\x05 \x01(\x01\x12\x0f\n\x07\x62\x61se_kv\x18\x06 \x01(\x01\"\xa6\x01\n\rElementResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcurrent_a\x18\x02 \x01(\x01\x12\x13\n\x0bloading_pct\x18\x03 \x01(\x01\x12\x19\n\x11loading_emerg_pct\x18\x04 \x01(\x01\x12\x11\n\tlosses_kw\x18\x05 \x01(\x01\x12\x13\n\x0blosses_kvar\x18\x06 \x01(\x01\x12\x0c\n\x04p_kw\x18\x07 \x01(\x01\x12\x0e\n\x06q_kvar\x18\x08 \x01(\x01\"H\n\tViolation\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07\x65lement\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\r\n\x05limit\x18\x04 \x01(\x01\"\x8c\x03\n\x10SnapshotResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tconverged\x18\x03 \x01(\x08\x12\x12\n\niterations\x18\x04 \x01(\x05\x12\x11\n\tlosses_kw\x18\x05 \x01(\x01\x12\x13\n\x0blosses_kvar\x18\x06 \x01(\x01\x12\x16\n\x0eline_losses_kw\x18\x07 \x01(\x01\x12\x1d\n\x15transformer_losses_kw\x18\x08 \x01(\x01\x12\x11\n\tsource_kw\x18\t \x01(\x01\x12\x13\n\x0bsource_kvar\x18\n \x01(\x01\x12)\n\x08voltages\x18\x0b \x03(\x0b\x32\x17.gridtwin.v1.BusVoltage\x12,\n\x08\x65lements\x18\x0c \x03(\x0b\x32\x1a.gridtwin.v1.ElementResult\x12*\n\nviolations\x18\r \x03(\x0b\x32\x16.gridtwin.v1.Violation\x12\x10\n\x08solve_ms\x18\x0e \x01(\x01\x12\x12\n\nrecompiled\x18\x0f \x01(\x08\x32\xe4\x03\n\tPowerFlow\x12G\n\x08Snapshot\x12\x1c.gridtwin.v1.SnapshotRequest\x1a\x1d.gridtwin.v1.SnapshotResponse\x12\x38\n\x07RunQSTS\x12\x1b.gridtwin.v1.RunQstsRequest\x1a\x10.gridtwin.v1.Job\x12\x36\n\x06GetJob\x12\x1a.gridtwin.v1.GetJobRequest\x1a\x10.gridtwin.v1.Job\x12G\n\x08ListJobs\x12\x1c.gridtwin.v1.ListJobsRequest\x1a\x1d.gridtwin.v1.ListJobsResponse\x12<\n\tCancelJob\x12\x1d.gridtwin.v1.CancelJobRequest\x1a\x10.gridtwin.v1.Job\x12K\n\x0eGetQstsResults\x12\x1f.gridtwin.v1.QstsResultsRequest\x1a\x18.gridtwin.v1.ResultTable\x12H\n\x0b\x43ompareJobs\x12\x1f.gridtwin.v1.CompareJobsRequest\x1a\x18.gridtwin.v1.ResultTableb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgridtwin/v1/powerflow.proto\x12\x0bgridtwin.v1\"I\n\x16ValidateAgainstRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\x0c\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\".\n\x17ValidateAgainstResponse\x12\x13\n\x0breport_json\x18\x01 \x01(\t\"E\n\nQstsPeriod\x12\r\n\x05hours\x18\x01 \x01(\x05\x12\x12\n\nstart_hour\x18\x02 \x01(\x05\x12\x14\n\x0cstep_minutes\x18\x03 \x01(\x05\"\xa3\x01\n\x0eRunQstsRequest\x12\x0f\n\x07\x66\x65\x65\x64\x65rs\x18\x01 \x03(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x65r_glob\x18\x03 \x01(\t\x12\'\n\x06period\x18\x04 \x01(\x0b\x32\x17.gridtwin.v1.QstsPeriod\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x16\n\tambient_c\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\x0c\n\n_ambient_c\"s\n\x07JobTask\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x12\n\nerror_json\x18\x04 \x01(\t\x12\x12\n\nduration_s\x18\x05 \x01(\x01\x12\x0e\n\x06worker\x18\x06 \x01(\t\"\x93\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04site\x18\x04 \x01(\t\x12\x13\n\x0bparams_json\x18\x05 \x01(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x13\n\x0btotal_tasks\x18\t \x01(\x05\x12\x12\n\ndone_tasks\x18\n \x01(\x05\x12\x14\n\x0c\x66\x61iled_tasks\x18\x0b \x01(\x05\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\r\n\x05\x65ta_s\x18\r \x01(\x01\x12#\n\x05tasks\x18\x0e \x03(\x0b\x32\x14.gridtwin.v1.JobTask\"3\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nwith_tasks\x18\x02 \x01(\x08\"N\n\x0fListJobsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x05\"A\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.gridtwin.v1.Job\x12\r\n\x05total\x18\x02 \x01(\x03\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x95\x01\n\x12QstsResultsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\x12\x11\n\tascending\x18\x06 \x01(\x08\x12\r\n\x05limit\x18\x07 \x01(\x05\x12\x0e\n\x06offset\x18\x08 \x01(\x05\">\n\x0bResultTable\x12\x11\n\tarrow_ipc\x18\x01 \x01(\x0c\x12\r\n\x05total\x18\x02 \x01(\x03\x12\r\n\x05level\x18\x03 \x01(\t\"y\n\x12\x43ompareJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62\x61se_job_id\x18\x02 \x01(\t\x12\r\n\x05level\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\x05\"!\n\x0fSnapshotRequest\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\"c\n\nBusVoltage\x12\x0b\n\x03\x62us\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\x05\x12\n\n\x02pu\x18\x03 \x01(\x01\x12\n\n\x02kv\x18\x04 \x01(\x01\x12\x11\n\tangle_deg\x18\x05 \x01(\x01\x12\x0f\n\x07\x62\x61se_kv\x18\x06 \x01(\x01\"\xa6\x01\n\rElementResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcurrent_a\x18\x02 \x01(\x01\x12\x13\n\x0bloading_pct\x18\x03 \x01(\x01\x12\x19\n\x11loading_emerg_pct\x18\x04 \x01(\x01\x12\x11\n\tlosses_kw\x18\x05 \x01(\x01\x12\x13\n\x0blosses_kvar\x18\x06 \x01(\x01\x12\x0c\n\x04p_kw\x18\x07 \x01(\x01\x12\x0e\n\x06q_kvar\x18\x08 \x01(\x01\"H\n\tViolation\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07\x65lement\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\r\n\x05limit\x18\x04 \x01(\x01\"\x8c\x03\n\x10SnapshotResponse\x12\x0e\n\x06\x66\x65\x65\x64\x65r\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tconverged\x18\x03 \x01(\x08\x12\x12\n\niterations\x18\x04 \x01(\x05\x12\x11\n\tlosses_kw\x18\x05 \x01(\x01\x12\x13\n\x0blosses_kvar\x18\x06 \x01(\x01\x12\x16\n\x0eline_losses_kw\x18\x07 \x01(\x01\x12\x1d\n\x15transformer_losses_kw\x18\x08 \x01(\x01\x12\x11\n\tsource_kw\x18\t \x01(\x01\x12\x13\n\x0bsource_kvar\x18\n \x01(\x01\x12)\n\x08voltages\x18\x0b \x03(\x0b\x32\x17.gridtwin.v1.BusVoltage\x12,\n\x08\x65lements\x18\x0c \x03(\x0b\x32\x1a.gridtwin.v1.ElementResult\x12*\n\nviolations\x18\r \x03(\x0b\x32\x16.gridtwin.v1.Violation\x12\x10\n\x08solve_ms\x18\x0e \x01(\x01\x12\x12\n\nrecompiled\x18\x0f \x01(\x08\x32\xc2\x04\n\tPowerFlow\x12G\n\x08Snapshot\x12\x1c.gridtwin.v1.SnapshotRequest\x1a\x1d.gridtwin.v1.SnapshotResponse\x12\x38\n\x07RunQSTS\x12\x1b.gridtwin.v1.RunQstsRequest\x1a\x10.gridtwin.v1.Job\x12\x36\n\x06GetJob\x12\x1a.gridtwin.v1.GetJobRequest\x1a\x10.gridtwin.v1.Job\x12G\n\x08ListJobs\x12\x1c.gridtwin.v1.ListJobsRequest\x1a\x1d.gridtwin.v1.ListJobsResponse\x12<\n\tCancelJob\x12\x1d.gridtwin.v1.CancelJobRequest\x1a\x10.gridtwin.v1.Job\x12K\n\x0eGetQstsResults\x12\x1f.gridtwin.v1.QstsResultsRequest\x1a\x18.gridtwin.v1.ResultTable\x12H\n\x0b\x43ompareJobs\x12\x1f.gridtwin.v1.CompareJobsRequest\x1a\x18.gridtwin.v1.ResultTable\x12\\\n\x0fValidateAgainst\x12#.gridtwin.v1.ValidateAgainstRequest\x1a$.gridtwin.v1.ValidateAgainstResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridtwin.v1.powerflow_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QSTSPERIOD']._serialized_start=44
-  _globals['_QSTSPERIOD']._serialized_end=113
-  _globals['_RUNQSTSREQUEST']._serialized_start=116
-  _globals['_RUNQSTSREQUEST']._serialized_end=279
-  _globals['_JOBTASK']._serialized_start=281
-  _globals['_JOBTASK']._serialized_end=396
-  _globals['_JOB']._serialized_start=399
-  _globals['_JOB']._serialized_end=674
-  _globals['_GETJOBREQUEST']._serialized_start=676
-  _globals['_GETJOBREQUEST']._serialized_end=727
-  _globals['_LISTJOBSREQUEST']._serialized_start=729
-  _globals['_LISTJOBSREQUEST']._serialized_end=807
-  _globals['_LISTJOBSRESPONSE']._serialized_start=809
-  _globals['_LISTJOBSRESPONSE']._serialized_end=874
-  _globals['_CANCELJOBREQUEST']._serialized_start=876
-  _globals['_CANCELJOBREQUEST']._serialized_end=910
-  _globals['_QSTSRESULTSREQUEST']._serialized_start=913
-  _globals['_QSTSRESULTSREQUEST']._serialized_end=1062
-  _globals['_RESULTTABLE']._serialized_start=1064
-  _globals['_RESULTTABLE']._serialized_end=1126
-  _globals['_COMPAREJOBSREQUEST']._serialized_start=1128
-  _globals['_COMPAREJOBSREQUEST']._serialized_end=1249
-  _globals['_SNAPSHOTREQUEST']._serialized_start=1251
-  _globals['_SNAPSHOTREQUEST']._serialized_end=1284
-  _globals['_BUSVOLTAGE']._serialized_start=1286
-  _globals['_BUSVOLTAGE']._serialized_end=1385
-  _globals['_ELEMENTRESULT']._serialized_start=1388
-  _globals['_ELEMENTRESULT']._serialized_end=1554
-  _globals['_VIOLATION']._serialized_start=1556
-  _globals['_VIOLATION']._serialized_end=1628
-  _globals['_SNAPSHOTRESPONSE']._serialized_start=1631
-  _globals['_SNAPSHOTRESPONSE']._serialized_end=2027
-  _globals['_POWERFLOW']._serialized_start=2030
-  _globals['_POWERFLOW']._serialized_end=2514
+  _globals['_VALIDATEAGAINSTREQUEST']._serialized_start=44
+  _globals['_VALIDATEAGAINSTREQUEST']._serialized_end=117
+  _globals['_VALIDATEAGAINSTRESPONSE']._serialized_start=119
+  _globals['_VALIDATEAGAINSTRESPONSE']._serialized_end=165
+  _globals['_QSTSPERIOD']._serialized_start=167
+  _globals['_QSTSPERIOD']._serialized_end=236
+  _globals['_RUNQSTSREQUEST']._serialized_start=239
+  _globals['_RUNQSTSREQUEST']._serialized_end=402
+  _globals['_JOBTASK']._serialized_start=404
+  _globals['_JOBTASK']._serialized_end=519
+  _globals['_JOB']._serialized_start=522
+  _globals['_JOB']._serialized_end=797
+  _globals['_GETJOBREQUEST']._serialized_start=799
+  _globals['_GETJOBREQUEST']._serialized_end=850
+  _globals['_LISTJOBSREQUEST']._serialized_start=852
+  _globals['_LISTJOBSREQUEST']._serialized_end=930
+  _globals['_LISTJOBSRESPONSE']._serialized_start=932
+  _globals['_LISTJOBSRESPONSE']._serialized_end=997
+  _globals['_CANCELJOBREQUEST']._serialized_start=999
+  _globals['_CANCELJOBREQUEST']._serialized_end=1033
+  _globals['_QSTSRESULTSREQUEST']._serialized_start=1036
+  _globals['_QSTSRESULTSREQUEST']._serialized_end=1185
+  _globals['_RESULTTABLE']._serialized_start=1187
+  _globals['_RESULTTABLE']._serialized_end=1249
+  _globals['_COMPAREJOBSREQUEST']._serialized_start=1251
+  _globals['_COMPAREJOBSREQUEST']._serialized_end=1372
+  _globals['_SNAPSHOTREQUEST']._serialized_start=1374
+  _globals['_SNAPSHOTREQUEST']._serialized_end=1407
+  _globals['_BUSVOLTAGE']._serialized_start=1409
+  _globals['_BUSVOLTAGE']._serialized_end=1508
+  _globals['_ELEMENTRESULT']._serialized_start=1511
+  _globals['_ELEMENTRESULT']._serialized_end=1677
+  _globals['_VIOLATION']._serialized_start=1679
+  _globals['_VIOLATION']._serialized_end=1751
+  _globals['_SNAPSHOTRESPONSE']._serialized_start=1754
+  _globals['_SNAPSHOTRESPONSE']._serialized_end=2150
+  _globals['_POWERFLOW']._serialized_start=2153
+  _globals['_POWERFLOW']._serialized_end=2731
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ValidateAgainstRequest(_message.Message):
+    __slots__ = ("feeder", "table", "filename")
+    FEEDER_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    feeder: str
+    table: bytes
+    filename: str
+    def __init__(self, feeder: _Optional[str] = ..., table: _Optional[bytes] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class ValidateAgainstResponse(_message.Message):
+    __slots__ = ("report_json",)
+    REPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    report_json: str
+    def __init__(self, report_json: _Optional[str] = ...) -> None: ...
+
 class QstsPeriod(_message.Message):
     __slots__ = ("hours", "start_hour", "step_minutes")
     HOURS_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,11 @@ class PowerFlowStub:
                 request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.CompareJobsRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.FromString,
                 _registered_method=True)
+        self.ValidateAgainst = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/ValidateAgainst',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstResponse.FromString,
+                _registered_method=True)
 
 
 class PowerFlowServicer:
@@ -121,6 +126,14 @@ class PowerFlowServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateAgainst(self, request, context):
+        """Compare a snapshot of the feeder with another tool's results (CSV: bus, phase, voltage pu;
+        element, loading %): RMSE, maximum deviation and the worst buses and elements.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PowerFlowServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +171,11 @@ def add_PowerFlowServicer_to_server(servicer, server):
                     servicer.CompareJobs,
                     request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.CompareJobsRequest.FromString,
                     response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.SerializeToString,
+            ),
+            'ValidateAgainst': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateAgainst,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -349,6 +367,33 @@ class PowerFlow:
             '/gridtwin.v1.PowerFlow/CompareJobs',
             gridtwin_dot_v1_dot_powerflow__pb2.CompareJobsRequest.SerializeToString,
             gridtwin_dot_v1_dot_powerflow__pb2.ResultTable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateAgainst(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/ValidateAgainst',
+            gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,179 @@
+"""``read_cyme``: CYMDIST ASCII exports (network, equipment and load files) -> ``FeederModel``.
+
+Which file holds which section and the order of sections do not matter: every file is tokenised into
+``SectionRecord``s first, then catalogs, network and loads are mapped. The model is compiled once in a
+throwaway OpenDSS engine before it is returned (bus kV bases and node lists come from there), so a
+model that does not compile is never handed out: errors are raised whole, nothing is half imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from gridtwin.errors import DssInputError, ErrorDetail, Report
+from gridtwin.grid.dss_writer import write_dss
+from gridtwin.grid.model import TABLES, FeederModel
+from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS, Catalog, resolve_linecodes, safe_name
+from gridtwin.ingest.cyme.loads import build_loads
+from gridtwin.ingest.cyme.network import DEVICE_SECTIONS, Network, build_network
+from gridtwin.ingest.cyme.sections import Sections, read_sections
+
+__all__ = ["read_cyme", "read_cyme_sections"]
+
+FREQUENCY_HZ = 60.0
+MAPPED = {
+    "NODE",
+    "SECTION",
+    "HEADNODES",
+    "SOURCE",
+    "SOURCE EQUIVALENT",
+    "LOADS",
+    "CUSTOMER LOADS",
+    "CUSTOMER CLASS",
+    *DEVICE_SECTIONS,
+    *CATALOG_SECTIONS,
+}
+# Drawing, tagging and bookkeeping sections: nothing electrical to map.
+METADATA = {
+    "NODE CONNECTOR",
+    "DEVICETAG",
+    "SOURCETAG",
+    "LOADTAG",
+    "DEVICE STAGE",
+    "LOAD MODEL INFORMATION",
+    "DIVERSITY FACTOR",
+    "INTERMEDIATE NODES",
+    "NETWORKS",
+    "SUBNETWORKS",
+}
+
+
+def read_cyme(paths: Sequence[Path] | Path, feeder_id: str, site: str = "") -> tuple[FeederModel, Report]:
+    """Read a CYME export (a folder, or the files) into a feeder model and its import report."""
+    items = [paths] if isinstance(paths, Path) else list(paths)
+    return read_cyme_sections(read_sections(items), feeder_id, site, source=", ".join(map(str, items)))
+
+
+def read_cyme_sections(
+    sections: Sections, feeder_id: str, site: str = "", source: str = "cyme"
+) -> tuple[FeederModel, Report]:
+    """Map already tokenised records (from the ASCII reader or any other source yielding
+    ``SectionRecord``s) into a feeder model."""
+    report = Report(source=source)
+    report.warnings.extend(sections.warnings)
+    catalog = Catalog.from_sections(sections)
+    net = build_network(sections, catalog, report, FREQUENCY_HZ)
+    build_loads(sections, net, report)
+    _classify(sections, report)
+    net.rows["linecodes"] = resolve_linecodes(list(net.linecodes.values()), FREQUENCY_HZ)
+    bases = sorted({round(kv, 6) for kv in net.node_kv_ll.values() if kv > 0}, reverse=True)
+    circuit: dict[str, Any] = {
+        "name": safe_name(feeder_id),
+        "base_frequency_hz": FREQUENCY_HZ,
+        "default_base_frequency_hz": FREQUENCY_HZ,
+        "voltage_bases_kv": bases,
+    }
+    tables = {name: _frame(name, net.rows.get(name, [])) for name in TABLES if name != "buses"}
+    tables = {k: v for k, v in tables.items() if len(v)}
+    model = FeederModel(feeder_id=feeder_id, site=site, circuit=circuit, tables=tables)
+    model.tables["buses"] = _frame("buses", _buses(model, net))
+    for name, df in model.tables.items():
+        report.counts[name] = len(df)
+    return model, report
+
+
+def _classify(sections: Sections, report: Report) -> None:
+    """Every record of a section we do not map is listed: device settings and unknown sections in
+    ``unmapped`` (file:line [section]); unused catalog sections once each as a warning."""
+    for name, records in sections.by_section.items():
+        if name in MAPPED or name in METADATA or not records:
+            continue
+        first = records[0]
+        if name == "LOAD EQUIVALENT":
+            for rec in records:
+                values = [rec.get(k) for k in rec.fields if k.startswith("Value")]
+                if any(v and float(_safe_float(v)) != 0.0 for v in values):
+                    report.unmapped.append(
+                        ErrorDetail(rec.where, "load equivalent not mapped", code="unmapped")
+                    )
+            continue
+        if name == "AUTO TAP CHANGING EXTENSION":
+            report.warnings.append(
+                ErrorDetail(first.where, "regulator timing extension not mapped (defaults used)")
+            )
+            continue
+        if "SectionID" in first.fields or "DeviceNumber" in first.fields or "NodeID" in first.fields:
+            for rec in records:
+                report.unmapped.append(
+                    ErrorDetail(rec.where, f"[{name}] is not mapped to the feeder model", code="unmapped")
+                )
+        elif "ID" in first.fields:
+            report.counts["cyme_unused_catalog_entries"] = report.counts.get(
+                "cyme_unused_catalog_entries", 0
+            ) + len(records)
+        else:
+            for rec in records:
+                report.unmapped.append(
+                    ErrorDetail(rec.where, f"unknown section [{name}]", code="unknown_section")
+                )
+
+
+def _safe_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    schema = TABLES[name].schema()
+    cols = {f.name: [row.get(f.name) for row in rows] for f in schema}
+    return pa.Table.from_pydict(cols, schema=schema).to_pandas()
+
+
+def _buses(model: FeederModel, net: Network) -> list[dict[str, Any]]:
+    """Compile the model in a throwaway engine: bus kV bases and node lists as OpenDSS sets them."""
+    from gridtwin._dsslib import opendssdirect as dss
+    from gridtwin.ingest.opendss import new_engine
+
+    ctx = new_engine()
+    script = write_dss(model, pin_kv_bases=False)
+    for lineno, command in enumerate(script.splitlines(), start=1):
+        try:
+            ctx.Text.Command(command)
+        except dss.DSSException as exc:
+            raise DssInputError(
+                "CYME model does not compile in OpenDSS",
+                [ErrorDetail(f"generated script line {lineno}", f"{command[:120]}: {exc}", code="dss")],
+            ) from exc
+    coords: dict[str, tuple[float, float]] = {}
+    for node, (x, y) in net.coords.items():
+        if net.alias.get(node) == safe_name(node):
+            coords[safe_name(node)] = (x, y)
+    rows: list[dict[str, Any]] = []
+    ckt, bus = ctx.Circuit, ctx.Bus
+    for i, name in enumerate(ckt.AllBusNames()):
+        ckt.SetActiveBusi(i)
+        key = str(name).lower()
+        xy = coords.get(key)
+        rows.append(
+            {
+                "name": key,
+                # the nominal level walked from the sources (calcvoltagebases guesses wrong on floating
+                # delta secondaries); the engine's estimate only where the walk did not reach
+                "base_kv": net.node_kv_ll[key] / math.sqrt(3.0)
+                if net.node_kv_ll.get(key)
+                else float(bus.kVBase()),
+                "nodes": [int(n) for n in bus.Nodes()],
+                "x": xy[0] if xy else math.nan,
+                "y": xy[1] if xy else math.nan,
+                "has_coords": xy is not None,
+            }
+        )
+    return rows
