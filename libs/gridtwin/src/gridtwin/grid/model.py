@@ -218,6 +218,12 @@ TABLES: dict[str, TableSpec] = {
                 "",
                 "conductors opened by an OpenDSS 'open' command, as 'terminal.conductor' (empty = all closed)",
             ),
+            Column(
+                "geometry_wkt",
+                STR,
+                "",
+                "route of the line as a WGS84 (lon lat) LINESTRING in WKT, from GIS; empty when unknown",
+            ),
         ),
         _spec(
             "switches",

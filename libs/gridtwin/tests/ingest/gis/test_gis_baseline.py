@@ -93,19 +93,20 @@ def test_unknown_rows_other_feeders_and_bad_phases_are_reported(
     assert report.voltage_max_dev_pu < 0.1  # the other feeder's 0.5 pu row was left out
 
 
-def test_table_without_result_columns_and_excel_without_openpyxl(
-    snapshot: SnapshotResult, tmp_path: Path
-) -> None:
+def test_table_without_result_columns_and_excel_workbooks(snapshot: SnapshotResult, tmp_path: Path) -> None:
     path = tmp_path / "nothing.csv"
     pd.DataFrame({"a": [1], "b": [2]}).to_csv(path, index=False)
     with pytest.raises(InputError, match="neither voltage nor loading"):
         compare_baseline(snapshot, path)
+    assert excel_supported()  # openpyxl is a dependency: a workbook reads like the CSV
+    table, v_noise, _ = _their_table(snapshot)
     xlsx = tmp_path / "theirs.xlsx"
-    if excel_supported():  # then a workbook reads like the CSV
-        _their_table(snapshot)[0].to_excel(xlsx, index=False)
-        assert compare_baseline(snapshot, xlsx).voltage_rows > 0
-        return
-    xlsx.write_bytes(b"PK")
-    with pytest.raises(InputError, match="openpyxl") as err:
-        compare_baseline(snapshot, xlsx)
-    assert err.value.details[0].where == str(xlsx)
+    table.to_excel(xlsx, index=False)
+    report = compare_baseline(snapshot, xlsx)
+    assert report.voltage_rows == len(v_noise)
+    assert report.voltage_max_dev_pu == pytest.approx(float(np.max(np.abs(v_noise))), rel=1e-9)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(xlsx.read_bytes()[:200])  # a truncated workbook
+    with pytest.raises(InputError) as err:
+        compare_baseline(snapshot, broken)
+    assert err.value.details[0].where == str(broken)

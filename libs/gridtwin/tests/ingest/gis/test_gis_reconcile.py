@@ -84,7 +84,10 @@ def test_every_format_matches_the_synthetic_feeder(model: FeederModel, tmp_path:
     assert np.nanmax(np.abs(err_m[located.to_numpy()])) < 15.0
     assert report.counts["buses_located"] == len(buses) - 1
     assert len(report.line_geometry_wkt) == len(model.table("lines"))
-    feeder_to_twins(new)  # the placed model is still a valid twin graph
+    routes = new.table("lines")["geometry_wkt"]
+    assert routes.str.startswith("LINESTRING").all()  # every line drawn on the map, in WGS84
+    twins, _ = feeder_to_twins(new)  # the placed model is still a valid twin graph, routes included
+    assert sum(1 for t in twins if str(t.get("geometry_wkt", "")).startswith("LINESTRING")) == len(routes)
     json.dumps(report.to_dict(), allow_nan=False)
 
 

@@ -111,8 +111,13 @@ def num_customers(rec: SectionRecord) -> int:
 
 def build_loads(sections: Sections, net: Network, report: Report) -> None:
     """One OpenDSS load per customer load and phase (wye: phase-neutral; delta: A->AB, B->BC, C->CA).
-    Spot loads sit at the section's far node; a distributed load is lumped at the middle of its
-    section's conductor, which is split there (same end voltage drop as a uniform spread)."""
+    Spot loads sit at the section's far node. A distributed load (spread uniformly along its
+    section's conductor) becomes Kersting's exact lumped equivalent (Distribution System Modeling
+    and Analysis, ch. 3, "the exact lumped load model"): 2/3 of it at a quarter of the conductor's
+    length, 1/3 at its far end. Unlike one lump at the middle (right end voltage drop, 3/2 of the
+    losses) or at a third of the length (right losses, 2/3 of the drop), it gives both the end
+    voltage drop (z l I / 2) and the losses (r l I^2 / 3) of the uniform spread. The conductor is
+    split at the quarter point."""
     devices: dict[str, SectionRecord] = {}
     for rec in sections.records("LOADS"):
         dev = rec.get("DeviceNumber") or rec.get("SectionID")
@@ -134,7 +139,7 @@ def build_loads(sections: Sections, net: Network, report: Report) -> None:
             )
         devices[dev] = rec
     classes = {r.get("ID"): r for r in sections.records("CUSTOMER CLASS")}
-    mids: dict[str, str] = {}
+    splits: dict[str, tuple[str, str]] = {}
     for rec in sections.records("CUSTOMER LOADS"):
         sid = rec.get("SectionID")
         dev = rec.get("DeviceNumber") or sid
@@ -161,9 +166,11 @@ def build_loads(sections: Sections, net: Network, report: Report) -> None:
             continue
         bus, sec_phases = net.section_bus[sid]
         load_type = (rec.get("LoadType") or (owner.get("LoadType") if owner else "SPOT")).upper()
+        places = [(bus, 1.0)]  # (bus, share of the load)
         if load_type.startswith("DISTRIB"):
             if sid in net.section_line:
-                bus = mids.get(sid) or _split(net, sid, mids)
+                quarter, end = splits.get(sid) or _split(net, sid, splits)
+                places = [(quarter, 2.0 / 3.0), (end, 1.0 / 3.0)]
             else:
                 report.warnings.append(
                     ErrorDetail(
@@ -196,54 +203,65 @@ def build_loads(sections: Sections, net: Network, report: Report) -> None:
         k = NODE[phase]
         nodes = f".{k}.{NODE[NEXT[phase]]}" if delta else f".{k}"
         status = num(rec, "ConnectionStatus", 0.0) if "ConnectionStatus" in rec.fields else 0.0
-        net.add(
-            "loads",
-            {
-                "name": net.unique("loads", f"{safe_name(dev)}_{phase.lower()}"),
-                "bus1": f"{bus}{nodes}",
-                "phases": 1,
-                "conn": "delta" if delta else "wye",
-                "model": model,
-                "kv": kv,
-                "p_kw": p_kw,
-                "q_kvar": q_kvar,
-                "vmin_pu": vmin / 100.0 if vmin else 0.95,
-                "vmax_pu": 1.05,
-                "zipv": zipv,
-                "yearly": "",
-                "daily": "",
-                "duty": "",
-                "customer_class": 1,
-                "num_customers": num_customers(rec),
-                "status": "variable",
-                "cvr_watts": 1.0,
-                "cvr_vars": 2.0,
-                "enabled": status == 0.0,
-                "dss_extra_json": "",
-            },
-        )
+        for i, (place, share) in enumerate(places):
+            _add_load(
+                net,
+                {
+                    "name": net.unique("loads", f"{safe_name(dev)}_{phase.lower()}" + ("_end" if i else "")),
+                    "bus1": f"{place}{nodes}",
+                    "conn": "delta" if delta else "wye",
+                    "model": model,
+                    "kv": kv,
+                    "p_kw": p_kw * share,
+                    "q_kvar": q_kvar * share,
+                    "vmin_pu": vmin / 100.0 if vmin else 0.95,
+                    "zipv": zipv,
+                    # the customers are counted once, on the first lump
+                    "num_customers": 0 if i else num_customers(rec),
+                    "enabled": status == 0.0,
+                },
+            )
         if sec_phases and phase not in sec_phases:
             report.warnings.append(
                 ErrorDetail(rec.where, f"load on phase {phase} of a section with phases {sec_phases}")
             )
 
 
-def _split(net: Network, sid: str, mids: dict[str, str]) -> str:
-    """Split a section's line in two halves; return the middle bus."""
+def _add_load(net: Network, values: dict[str, object]) -> None:
+    net.add(
+        "loads",
+        {
+            "phases": 1,
+            "vmax_pu": 1.05,
+            "yearly": "",
+            "daily": "",
+            "duty": "",
+            "customer_class": 1,
+            "status": "variable",
+            "cvr_watts": 1.0,
+            "cvr_vars": 2.0,
+            "dss_extra_json": "",
+            **values,
+        },
+    )
+
+
+def _split(net: Network, sid: str, splits: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """Split a section's line at a quarter of its length; return (quarter bus, far end bus)."""
     name = net.section_line[sid]
     rows = net.rows["lines"]
     row = next(r for r in rows if r["name"] == name)
     bus2 = str(row["bus2"])
     head, _, suffix = bus2.partition(".")
-    mid = f"{safe_name(sid)}_mid"
+    quarter = f"{safe_name(sid)}_q1"
     second = dict(row)
     second["name"] = net.unique("lines", f"{name}_b")
-    second["bus1"] = f"{mid}.{suffix}" if suffix else mid
-    second["length_m"] = row["length_m"] / 2
+    second["bus1"] = f"{quarter}.{suffix}" if suffix else quarter
+    second["length_m"] = row["length_m"] * 0.75
     second["open_conductors"] = []
     row["bus2"] = second["bus1"]
-    row["length_m"] = row["length_m"] / 2
+    row["length_m"] = row["length_m"] * 0.25
     rows.append(second)
-    net.node_kv_ll[mid] = net.node_kv_ll.get(head, 0.0)
-    mids[sid] = mid
-    return mid
+    net.node_kv_ll[quarter] = net.node_kv_ll.get(head, 0.0)
+    splits[sid] = (quarter, head)
+    return quarter, head

@@ -9,6 +9,7 @@ report RMSE, the largest absolute deviation and the worst buses/elements, plus w
 from __future__ import annotations
 
 import importlib.util
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,14 @@ def read_baseline(path: Path | str) -> pd.DataFrame:
             raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         else:
             raw = _rename(pd.read_csv(path))
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,  # a workbook missing a part openpyxl expects
+        zipfile.BadZipFile,  # a truncated or non-xlsx workbook
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    ) as exc:
         raise InputError("cannot read baseline results", [ErrorDetail(str(path), str(exc))]) from exc
     has_v = {"bus", "v_pu"} <= set(raw.columns)
     has_l = {"element", "loading_pct"} <= set(raw.columns)

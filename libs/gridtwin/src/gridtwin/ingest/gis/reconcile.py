@@ -3,9 +3,8 @@
 Order: the override table (gis id -> twin id or "ignore") first, then ids (the feature's id equals the
 element's name or its twin id), then spatial proximity among elements of the matching type, weighed by
 phase and rating agreement. Every match carries a confidence in [0, 1] and its method. Matched point
-features place their buses (x = longitude, y = latitude, ``has_coords``); conductor geometries are
-returned per line (``ReconcileReport.line_geometry_wkt``) because the lines table has no geometry column
-(and written to a ``geometry_wkt`` column if ``TABLES["lines"]`` ever gains one). The input model is
+features place their buses (x = longitude, y = latitude, ``has_coords``); conductor geometries go to
+the lines' ``geometry_wkt`` (WGS84 WKT) and are listed in ``ReconcileReport.line_geometry_wkt``. The input model is
 never modified: ``reconcile`` builds a new one, and raises before changing anything on a bad override.
 
 Matching is greedy by distance (no scipy here for an optimal assignment); with candidates pre-filtered
@@ -452,6 +451,9 @@ def _apply(
     for name, geom, conf in pending_lines:
         if not name or name not in line_ends:
             continue
+        if geom.geom_type == "MultiLineString":  # file geodatabases store every line as multi-part
+            merged = shapely.line_merge(geom)
+            geom = merged if merged.geom_type == "LineString" else geom
         wkt[name] = shapely.to_wkt(geom, rounding_precision=8)
         ends = shapely.get_coordinates(geom)
         b1, b2 = line_ends[name]
@@ -475,7 +477,11 @@ def _apply(
             n in placed or bool(v) for n, v in zip(lower, buses["has_coords"], strict=True)
         ]
     if wkt and "geometry_wkt" in TABLES["lines"].column_names() and "lines" in tables:
-        tables["lines"]["geometry_wkt"] = [wkt.get(str(n), "") for n in tables["lines"]["name"]]
+        lines = tables["lines"]
+        lines["geometry_wkt"] = [  # lines this import did not draw keep what they had
+            wkt.get(str(n), old if isinstance(old, str) else "")
+            for n, old in zip(lines["name"], lines["geometry_wkt"], strict=True)
+        ]
     report.counts["buses_located"] = len(placed)
     report.counts["lines_with_geometry"] = len(wkt)
     return FeederModel(model.feeder_id, model.site, dict(model.circuit), tables, model.version)
