@@ -243,6 +243,9 @@ def test_cancel(store: JobStore) -> None:
         "b": "cancelled",
         "c": "cancelled",
     }
+    # A submission racing the cancel must not bring a cancelled task back to running.
+    assert store.task_started(job.id, "c") is False
+    assert {t.task_key: t.status for t in store.tasks(job.id)}["c"] == "cancelled"
     assert store.finish(job.id).status == "cancelled"
     # a job that already ended keeps its status
     ok = store.create("qsts", {}, ["x"])

@@ -7,6 +7,7 @@ them all-or-nothing with ``BulkUpsert``.
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import threading
@@ -31,7 +32,7 @@ from gridtwin.grid.model import FeederModel
 from gridtwin.grid.synth import write_synthetic_utility
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import extracted_zip, find_master
-from gridtwin.ingest.cyme import read_cyme
+from gridtwin.ingest.cyme.site_catalog import CATALOG_FILE, read_cyme_with_catalog
 from gridtwin.ingest.gis.pipeline import gis_sources, import_gis, parse_mapping_text, parse_overrides_text
 from gridtwin.ingest.isolated import run_isolated
 from gridtwin.ingest.opendss import read_opendss
@@ -44,7 +45,8 @@ __all__ = ["IngestionServicer", "report_to_proto"]
 
 REGISTRY_TIMEOUT_S = 600.0
 # A reader: (path, feeder id, site) -> (feeder model, report); runs in a spawned child (picklable).
-Reader = Callable[[Path, str, str], tuple[FeederModel, Report]]
+# (The CYME reader also returns the equipment catalog text to keep for the site.)
+Reader = Callable[[Path, str, str], Any]
 
 # Twins must carry a site (access control); an import that names none lands in this one.
 DEFAULT_SITE = "default"
@@ -65,7 +67,7 @@ class IngestionServicer:
         except grpc.RpcError as err:
             raise error_from_rpc_error(err) from err
 
-    def _read(self, request: Any, reader: Reader = read_opendss) -> tuple[FeederModel, Report]:
+    def _read(self, request: Any, reader: Reader = read_opendss) -> tuple[Any, ...]:
         """Read the request's model (server path or uploaded zip) with ``reader`` in a child process.
 
         OpenDSS imports start from a master file; CYME imports from the folder of export files (or one
@@ -82,20 +84,19 @@ class IngestionServicer:
             with extracted_zip(request.zip, self._settings) as root:
                 start = find_master(root, request.master) if is_dss else root
                 try:
-                    model, report = self._read_isolated(reader, start, feeder, site)
+                    result = self._read_isolated(reader, start, feeder, site)
                 except GridTwinError as exc:
                     exc.details = [_relative(d, root) for d in exc.details]
                     raise
+                report = result[1]
                 report.warnings = [_relative(d, root) for d in report.warnings]
                 report.unmapped = [_relative(d, root) for d in report.unmapped]
                 # The report names files inside our temp folder: show them relative to the archive.
                 report.source = f"upload:{start.relative_to(root).as_posix() or '.'}"
-                return model, report
+                return result
         raise InputError("no model given", [ErrorDetail(where="source", message="set path or zip")])
 
-    def _read_isolated(
-        self, reader: Reader, start: Path, feeder: str, site: str
-    ) -> tuple[FeederModel, Report]:
+    def _read_isolated(self, reader: Reader, start: Path, feeder: str, site: str) -> tuple[Any, ...]:
         """The reader in a child process with the import time limit: a script may solve for hours, and
         a hostile file must not take the service down."""
         timeout_s = self._settings.import_timeout_s
@@ -128,9 +129,15 @@ class IngestionServicer:
         return self._import(request, read_opendss)
 
     def ImportCyme(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._import(request, read_cyme)
+        """A CYME export; without an equipment file of its own it reads the site's stored catalog, and
+        one it brings becomes the site's catalog once the import has landed."""
+        site = str(request.site) or DEFAULT_SITE
+        catalog_dir = self._settings.data_dir / "catalogs" / site / "cyme"
+        return self._import(
+            request, functools.partial(read_cyme_with_catalog, catalog_dir=catalog_dir), catalog_dir
+        )
 
-    def _import(self, request: Any, reader: Reader) -> Any:
+    def _import(self, request: Any, reader: Reader, catalog_dir: Path | None = None) -> Any:
         feeder = str(request.feeder)
         if not FEEDER_RE.fullmatch(feeder):
             raise InputError(
@@ -141,7 +148,9 @@ class IngestionServicer:
                 "feeder already exists",
                 [ErrorDetail(where=feeder, message="set replace to overwrite it", code="exists")],
             )
-        model, report = self._read(request, reader)
+        read = self._read(request, reader)
+        model, report = read[0], read[1]
+        catalog_text: str | None = read[2] if len(read) > 2 else None
         twins, relationships = feeder_to_twins(model)
         bulk = twin_registry_pb2.BulkUpsertRequest(
             twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
@@ -149,6 +158,11 @@ class IngestionServicer:
             replace_feeder=feeder if request.replace else "",
         )
         reply = self._call("BulkUpsert", bulk)
+        if catalog_dir is not None and catalog_text:  # kept only once the import it came with landed
+            catalog_dir.mkdir(parents=True, exist_ok=True)
+            tmp = catalog_dir / f".{CATALOG_FILE}.tmp"
+            tmp.write_text(catalog_text, encoding="utf-8")
+            tmp.replace(catalog_dir / CATALOG_FILE)
         return ingestion_pb2.ImportOpenDssResponse(
             feeder=feeder,
             twins=reply.twins,

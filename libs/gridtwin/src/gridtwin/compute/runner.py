@@ -323,7 +323,8 @@ class JobRunner:
                     profile_root=str(self.profile_root),
                     results_root=str(self.results.root),
                 )
-                self.jobs.task_started(job_id, feeder)
+                if run.cancelled.is_set() or not self.jobs.task_started(job_id, feeder):
+                    return  # cancelled while this feeder was loading: do not start it
                 future = client.submit(
                     self._task_fn,
                     task,

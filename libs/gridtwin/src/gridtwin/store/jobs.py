@@ -321,18 +321,39 @@ class JobStore:
 
     # --- tasks -------------------------------------------------------------------------------------
 
-    def task_started(self, job_id: str, key: str, *, worker: str = "") -> None:
+    def task_started(self, job_id: str, key: str, *, worker: str = "") -> bool:
+        """Mark a pending (or retried running) task running; False when it was cancelled or finished
+        meanwhile (a cancel racing the submission): the caller must then not run it."""
         with self._writer.begin() as conn:
-            self._update_task(
-                conn,
-                job_id,
-                key,
-                status="running",
-                attempts=job_tasks.c.attempts + 1,
-                started_at=_now(),
-                finished_at=None,
-                worker=_worker(worker),
+            result = conn.execute(
+                sa.update(job_tasks)
+                .where(
+                    job_tasks.c.job_id == job_id,
+                    job_tasks.c.task_key == key,
+                    job_tasks.c.status.in_(("pending", "running")),
+                )
+                .values(
+                    status="running",
+                    attempts=job_tasks.c.attempts + 1,
+                    started_at=_now(),
+                    finished_at=None,
+                    worker=_worker(worker),
+                )
             )
+            if result.rowcount == 0:
+                exists = conn.execute(
+                    sa.select(job_tasks.c.status).where(
+                        job_tasks.c.job_id == job_id, job_tasks.c.task_key == key
+                    )
+                ).first()
+                if exists is None:
+                    self._get(conn, job_id)  # NotFoundError naming the job if it is the job that is missing
+                    raise NotFoundError(
+                        f"task {key} of job {job_id} not found",
+                        [ErrorDetail(where=f"{job_id}/{key}", message="no such task")],
+                    )
+                return False
+            return True
 
     def task_done(
         self,

@@ -175,6 +175,10 @@ def transformer_rows(
             (x, 0.0, 0.0),
             taps,
         )
+    if arrangement == "centertap":
+        # The secondary's legs are on a kv2/2 line-to-neutral base (120 V of a 120/240 V service), so
+        # the walk gives its buses the line-to-line kV whose /sqrt(3) is that leg voltage.
+        return rows, (kv2 / 2) * SQRT3 / kv1
     return rows, kv2 / kv1
 
 

@@ -7,6 +7,7 @@ in percent (a negative one is leading). AMP_PF needs the phase voltage, so the c
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from gridtwin.errors import ErrorDetail, InputError, Report
@@ -193,6 +194,12 @@ def build_loads(sections: Sections, net: Network, report: Report) -> None:
             )
         kv_ll = net.node_kv_ll.get(bus.split(".")[0]) or net.node_kv_ll.get(net.section_bus[sid][0], 0.0)
         kv = kv_ll if delta else kv_ll / math.sqrt(3.0)
+        k = NODE[phase]
+        # (node suffix, rated kV, share, name suffix) of each part of the load
+        parts = [(f".{k}.{NODE[NEXT[phase]]}" if delta else f".{k}", kv, 1.0, "")]
+        if bus in net.centertap:
+            leg_kv = kv_ll / math.sqrt(3.0)  # the walk put the legs' voltage on a wye base
+            kv, parts = 2.0 * leg_kv, _split_phase_parts(rec, leg_kv)
         p_kw, q_kvar = value_to_kw_kvar(rec, rec.get("ValueType") or "0", value1, value2, kv)
         model, zipv = load_model(classes.get(rec.get("CustomerType")))
         vmin = (
@@ -200,20 +207,21 @@ def build_loads(sections: Sections, net: Network, report: Report) -> None:
             if rec.get("CustomerType") in classes
             else None
         )
-        k = NODE[phase]
-        nodes = f".{k}.{NODE[NEXT[phase]]}" if delta else f".{k}"
         status = num(rec, "ConnectionStatus", 0.0) if "ConnectionStatus" in rec.fields else 0.0
-        for i, (place, share) in enumerate(places):
+        for i, ((place, share), (nodes, part_kv, part, suffix)) in enumerate(
+            itertools.product(places, parts)
+        ):
+            base = f"{safe_name(dev)}_{phase.lower()}" + ("_end" if place != places[0][0] else "")
             _add_load(
                 net,
                 {
-                    "name": net.unique("loads", f"{safe_name(dev)}_{phase.lower()}" + ("_end" if i else "")),
+                    "name": net.unique("loads", base + suffix),
                     "bus1": f"{place}{nodes}",
-                    "conn": "delta" if delta else "wye",
+                    "conn": "delta" if delta and not suffix else "wye",
                     "model": model,
-                    "kv": kv,
-                    "p_kw": p_kw * share,
-                    "q_kvar": q_kvar * share,
+                    "kv": part_kv,
+                    "p_kw": p_kw * share * part,
+                    "q_kvar": q_kvar * share * part,
                     "vmin_pu": vmin / 100.0 if vmin else 0.95,
                     "zipv": zipv,
                     # the customers are counted once, on the first lump
@@ -225,6 +233,29 @@ def build_loads(sections: Sections, net: Network, report: Report) -> None:
             report.warnings.append(
                 ErrorDetail(rec.where, f"load on phase {phase} of a section with phases {sec_phases}")
             )
+
+
+def _split_phase_parts(rec: SectionRecord, leg_kv: float) -> list[tuple[str, float, float, str]]:
+    """A load on a center-tap (120/240 V) secondary: ``CenterTapPercent`` of it between leg 1 and the
+    neutral, ``CenterTapPercent2`` between leg 2 and the neutral, the rest across the legs (240 V),
+    as OpenDSS split-phase examples connect them (``bus.1``, ``bus.2``, ``bus.1.2``). Without the
+    columns the whole load is taken as a 240 V one."""
+    pct1 = num(rec, "CenterTapPercent", 0.0) if rec.get("CenterTapPercent") else 0.0
+    pct2 = num(rec, "CenterTapPercent2", 0.0) if rec.get("CenterTapPercent2") else 0.0
+    if pct1 < 0 or pct2 < 0 or pct1 + pct2 > 100.0 + 1e-9:
+        raise InputError(
+            "invalid CYME load",
+            [
+                ErrorDetail(
+                    f"{rec.where} CenterTapPercent",
+                    f"center-tap shares {pct1} % + {pct2} % are not within 0..100 %",
+                    code="invalid_value",
+                )
+            ],
+        )
+    shares = [(".1", leg_kv, pct1 / 100.0, "_1"), (".2", leg_kv, pct2 / 100.0, "_2")]
+    shares.append((".1.2", 2.0 * leg_kv, max(0.0, 1.0 - (pct1 + pct2) / 100.0), "_12"))
+    return [s for s in shares if s[2] > 0.0]
 
 
 def _add_load(net: Network, values: dict[str, object]) -> None:

@@ -76,6 +76,7 @@ class Network:
     alias: dict[str, str] = field(default_factory=dict)  # CYME node id -> bus name
     section_bus: dict[str, tuple[str, str]] = field(default_factory=dict)  # section -> (load bus, phases)
     section_line: dict[str, str] = field(default_factory=dict)  # section -> its conductor's line name
+    centertap: set[str] = field(default_factory=set)  # split-phase secondaries (legs .1, .2)
     unique: _Unique = field(default_factory=lambda: _Unique())
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -396,12 +397,16 @@ def _series(
             )
             for row in rows:
                 net.add("transformers", row)
+                if row["windings"] == 3:
+                    net.centertap.add(b)
             edges.append((a, b, ratio))
         return
     eq = catalog.require("TRANSFORMER", rec.get("EqID"), rec, "EqID")
     rows, ratio = transformer_rows(name, rec, eq, a, b, phases, rec.get("Conn") or eq.get("Conn"))
     for row in rows:
         net.add("transformers", row)
+        if row["windings"] == 3:
+            net.centertap.add(b)
     edges.append((a, b, ratio))
 
 

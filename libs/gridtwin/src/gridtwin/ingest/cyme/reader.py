@@ -85,6 +85,10 @@ def read_cyme_sections(
     model.tables["buses"] = _frame("buses", _buses(model, net))
     for name, df in model.tables.items():
         report.counts[name] = len(df)
+    if not report.counts.get("loads"):  # a load file lost (or cut at a line boundary) must not pass unseen
+        report.warnings.append(
+            ErrorDetail(source, "no loads were mapped: is the load file included?", "no_loads")
+        )
     return model, report
 
 

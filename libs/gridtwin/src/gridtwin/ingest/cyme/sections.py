@@ -147,6 +147,7 @@ def parse_text(text: str, file: str, sections: Sections | None = None) -> Sectio
                 )
             values = values[: len(fmt)]
         parsed.append((section, lineno, kind, values, ",".join(fmt)))
+    _check_not_truncated(text, file, section, parsed)
     if not units:
         units = "SI"
         if parsed:
@@ -158,6 +159,39 @@ def parse_text(text: str, file: str, sections: Sections | None = None) -> Sectio
         fields = {c: (values[i] if i < len(values) else "") for i, c in enumerate(cols)}
         out.add([SectionRecord(section_name, fields, file, lineno, kind, units)])
     return out
+
+
+def _check_not_truncated(
+    text: str,
+    file: str,
+    section: str,
+    parsed: list[tuple[str, int, str, list[str], str]],
+) -> None:
+    """A file cut short (an upload or copy that stopped) must not import as a smaller feeder.
+
+    CYME writes every line with its newline; a file that ends without one is accepted only when its
+    last line is complete: a section header with its bracket, or a data line with a value for every
+    FORMAT column. A last FORMAT line or a short last data line means the rest is missing.
+    """
+    if not text or text.endswith(("\n", "\r")):
+        return
+    lines = text.splitlines()
+    last_no = len(lines)
+    last = lines[-1].strip()
+    where = f"{file}:{last_no} [{section}]" if section else f"{file}:{last_no}"
+    why = ""
+    if last.startswith("[") and not last.endswith("]"):
+        why = "the file ends inside a section header"
+    elif last.upper().startswith("FORMAT_"):
+        why = "the file ends on a FORMAT line (its data is missing)"
+    elif parsed and parsed[-1][1] == last_no:
+        columns = len(parsed[-1][4].split(","))
+        if len(parsed[-1][3]) < columns:
+            why = f"the last line has {len(parsed[-1][3])} of {columns} values"
+    if why:
+        raise InputError(
+            "CYME file is truncated", [ErrorDetail(where, f"{why}; is the file complete?", "truncated")]
+        )
 
 
 def read_sections(paths: Sequence[Path]) -> Sections:

@@ -1,0 +1,84 @@
+"""One CYME equipment catalog serving many feeders of a site.
+
+Utilities export one equipment file (conductors, spacings, cables, transformers, regulators,
+capacitors) and one network file per feeder. An import that brings equipment files keeps them as the
+site's catalog; a later import of another feeder that brings only its network (and load) files is
+read against that catalog. Each feeder's model still carries the catalog entries it uses (as its
+LineCode and equipment rows, hence twins), so every feeder solves on its own.
+
+``read_cyme_with_catalog`` is a module-level function of plain arguments: the ingestion service runs
+it in a spawned child (``gridtwin.ingest.isolated``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gridtwin.errors import ErrorDetail, Report
+from gridtwin.grid.model import FeederModel
+from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS
+from gridtwin.ingest.cyme.network import DEVICE_SECTIONS
+from gridtwin.ingest.cyme.reader import read_cyme_sections
+from gridtwin.ingest.cyme.sections import read_sections
+
+__all__ = ["catalog_files", "read_cyme_with_catalog"]
+
+CATALOG_FILE = "equipment.txt"
+
+
+# Sections that make a file part of one feeder's network, never of the shared catalog.
+NETWORK_SECTIONS = frozenset(
+    {
+        "NODE",
+        "SECTION",
+        "HEADNODES",
+        "SOURCE",
+        "SOURCE EQUIVALENT",
+        "LOADS",
+        "CUSTOMER LOADS",
+        *DEVICE_SECTIONS,
+    }
+)
+
+
+def catalog_files(start: Path) -> list[Path]:
+    """The equipment files under ``start``: catalog sections and no network sections."""
+    files = (
+        sorted(f for f in start.iterdir() if f.is_file() and f.suffix.lower() == ".txt")
+        if start.is_dir()
+        else [start]
+    )
+    found: list[Path] = []
+    for f in files:
+        names = set(read_sections([f]).by_section)
+        if names & set(CATALOG_SECTIONS) and not names & NETWORK_SECTIONS:
+            found.append(f)
+    return found
+
+
+def read_cyme_with_catalog(
+    start: Path, feeder_id: str, site: str, catalog_dir: Path
+) -> tuple[FeederModel, Report, str | None]:
+    """Read an export; without equipment files of its own it is read against the site's stored
+    catalog. Returns the model, the report and the catalog text to store (None: keep the stored one)."""
+    own = read_sections([start])
+    equipment = catalog_files(start)
+    has_catalog = bool(equipment)
+    stored = catalog_dir / CATALOG_FILE
+    note: ErrorDetail | None = None
+    if not has_catalog and stored.is_file():
+        sections = read_sections([start, stored])
+        note = ErrorDetail(
+            f"site catalog {site or '(default)'}",
+            "no equipment file in this import: equipment read from the site's stored catalog",
+            "site_catalog",
+        )
+    else:
+        sections = own
+    model, report = read_cyme_sections(sections, feeder_id, site, source=str(start))
+    if note is not None:
+        report.warnings.insert(0, note)
+    new_catalog = None
+    if has_catalog:
+        new_catalog = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in equipment)
+    return model, report, new_catalog
