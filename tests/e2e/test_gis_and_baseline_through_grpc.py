@@ -42,7 +42,7 @@ def feeder(stack: Stack) -> str:
 
 def _version(stack: Stack, feeder: str) -> str:
     with stack.channel("twin_registry") as ch:
-        listed = registry_stub(ch).ListFeeders(twin_registry_pb2.ListFeedersRequest(site="gis"), timeout=60)
+        listed = registry_stub(ch).ListFeeders(twin_registry_pb2.ListFeedersRequest(), timeout=60)
     return next(f.version for f in listed.feeders if f.id == feeder)
 
 
@@ -55,7 +55,9 @@ def _bus_xy(stack: Stack, feeder: str, bus: str) -> tuple[float, float]:
     return float(doc["x"]), float(doc["y"])
 
 
-def _transformer_layer(stack: Stack, feeder: str) -> tuple[bytes, dict[str, tuple[float, float]]]:
+def _transformer_layer(
+    stack: Stack, feeder: str, *, with_feeder_column: bool = False
+) -> tuple[bytes, dict[str, tuple[float, float]]]:
     """A GeoJSON zip of the feeder's service transformers in UTM 16N, 3 m off, every fifth id dropped."""
     with stack.channel("twin_registry") as ch:
         reply = registry_stub(ch).QueryTwins(
@@ -80,6 +82,7 @@ def _transformer_layer(stack: Stack, feeder: str) -> tuple[bytes, dict[str, tupl
                 "ASSETID": "" if i % 5 == 0 else doc["name"].upper(),
                 "PHASEDESIG": "ABC"[: int(doc["phases"])] if int(doc["phases"]) == 3 else "A",
                 "RATEDKVA": float(doc["kvas_kva"][0]),
+                **({"FEEDERID": feeder} if with_feeder_column else {}),
                 "geometry": Point(lon, lat),
             }
         )
@@ -161,3 +164,32 @@ def test_validate_against_another_tools_results(stack: Stack, feeder: str) -> No
             )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert any(d["where"].startswith("x.csv") for d in details_from_rpc_error(err.value))
+
+
+def test_a_utility_wide_layer_lands_on_every_feeder_it_names(stack: Stack) -> None:
+    with stack.channel("ingestion") as ch:
+        request = ingestion_pb2.GenerateSyntheticRequest(feeders=2, seed=SEED + 1, site="gis2")
+        made = [p.feeder for p in ingestion_stub(ch).GenerateSynthetic(request, timeout=300)]
+    frames, truth = [], {}
+    for f in made:
+        data, found = _transformer_layer(stack, f, with_feeder_column=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            frames.append(gpd.read_file(io.BytesIO(zf.read("xfmrs.geojson"))))
+        truth.update({f"{f}/{k}": v for k, v in found.items()})
+    ghost = frames[0].iloc[:1].copy()
+    ghost["FEEDERID"] = "nowhere"  # a feeder the registry does not hold
+    layer = gpd.GeoDataFrame(pd.concat([*frames, ghost], ignore_index=True), crs=frames[0].crs)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("xfmrs.geojson", layer.to_json())
+    mapping = MAPPING.replace("kva: RATEDKVA}", "kva: RATEDKVA, feeder: FEEDERID}")
+    before = {f: _version(stack, f) for f in made}
+    with stack.channel("ingestion") as ch:
+        done = ingestion_stub(ch).ImportGis(
+            ingestion_pb2.ImportGisRequest(zip=buf.getvalue(), mapping_yaml=mapping), timeout=300
+        )
+    assert sorted(done.feeders) == sorted(made) and done.applied
+    assert done.matched == len(truth) and done.unmatched == 0
+    report = json.loads(done.report_json)
+    assert report["skipped"] == ["nowhere"] and sorted(report["feeders"]) == sorted(made)
+    assert all(_version(stack, f) != before[f] for f in made)

@@ -263,7 +263,7 @@ def test_cli_gis_dry_run_and_validate_against(live: Live, tmp_path: Path) -> Non
         "features": [
             {
                 "type": "Feature",
-                "properties": {"ASSETID": xf["name"].upper(), "KVA": xf["kvas_kva"][0]},
+                "properties": {"ASSETID": xf["name"].upper(), "KVA": xf["kvas_kva"][0], "FEEDERID": feeder},
                 "geometry": {"type": "Point", "coordinates": [bus["x"], bus["y"]]},
             }
         ],
@@ -287,6 +287,13 @@ def test_cli_gis_dry_run_and_validate_against(live: Live, tmp_path: Path) -> Non
     assert gis.returncode == 0, gis.stdout + gis.stderr
     result = json.loads(gis.stdout)
     assert result["matched"] == 1 and not result["applied"] and result["twins"] == 0
+    # Without --feeder the layer's FEEDERID column picks the feeders (guessed from the field name).
+    every = cli(
+        "import", "gis", str(tmp_path / "xfmrs.geojson"), "--mapping", str(tmp_path / "map.yaml"), "--json"
+    )
+    assert every.returncode == 0, every.stdout + every.stderr
+    applied = json.loads(every.stdout)
+    assert applied["feeders"] == [feeder] and applied["applied"] and applied["matched"] == 1
 
     snap = live.api("POST", f"/feeders/{feeder}/snapshot").json()
     rows = ["bus,phase,v_pu"] + [

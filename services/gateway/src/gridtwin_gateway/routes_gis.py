@@ -44,7 +44,8 @@ class GisPathIn(BaseModel):
 
 
 class GisOut(BaseModel):
-    feeder: str
+    feeder: str = Field(description="the feeder asked for; empty when the layers chose the feeders")
+    feeders: list[str] = Field(description="the feeders the import touched")
     twins: int = Field(description="twins written (0 on a dry run)")
     matched: int
     unmatched: int
@@ -58,6 +59,7 @@ class GisOut(BaseModel):
 def _gis_out(reply: Any) -> dict[str, Any]:
     return {
         "feeder": reply.feeder,
+        "feeders": list(reply.feeders),
         "twins": reply.twins,
         "matched": reply.matched,
         "unmatched": reply.unmatched,
@@ -91,6 +93,20 @@ def _as_zip(data: bytes, filename: str) -> bytes:
     return buf.getvalue()
 
 
+async def _gis_upload(
+    feeder: str, request: Request, backends: Backends, settings: Settings
+) -> dict[str, Any]:
+    fields, data, filename = await _read_upload(request, settings.max_upload_bytes)
+    req = ingestion_pb2.ImportGisRequest(
+        feeder=feeder,
+        zip=_as_zip(data, filename),
+        mapping_yaml=fields.get("mapping", ""),
+        overrides=fields.get("overrides", ""),
+        dry_run=_as_bool(fields.get("dry_run", ""), "body.dry_run"),
+    )
+    return _gis_out(await backends.ingestion_stub.ImportGis(req, timeout=TIMEOUT_S))
+
+
 @router.post(
     "/feeders/{feeder}/gis",
     response_model=GisOut,
@@ -106,15 +122,23 @@ async def gis_upload(
     backends: Annotated[Backends, Depends(get_backends)],
     settings: Annotated[Settings, Depends(get_settings_dep)],
 ) -> dict[str, Any]:
-    fields, data, filename = await _read_upload(request, settings.max_upload_bytes)
-    req = ingestion_pb2.ImportGisRequest(
-        feeder=feeder,
-        zip=_as_zip(data, filename),
-        mapping_yaml=fields.get("mapping", ""),
-        overrides=fields.get("overrides", ""),
-        dry_run=_as_bool(fields.get("dry_run", ""), "body.dry_run"),
-    )
-    return _gis_out(await backends.ingestion_stub.ImportGis(req, timeout=TIMEOUT_S))
+    return await _gis_upload(feeder, request, backends, settings)
+
+
+@router.post(
+    "/gis",
+    response_model=GisOut,
+    responses=ERRORS,
+    summary="Attach utility-wide GIS layers to every feeder they name (upload)",
+    description="As /feeders/{feeder}/gis, but the feeders come from the layers' feeder column "
+    "(FEEDERID, CIRCUIT, ... or the mapping's); all of them are written in one transaction.",
+)
+async def gis_upload_all(
+    request: Request,
+    backends: Annotated[Backends, Depends(get_backends)],
+    settings: Annotated[Settings, Depends(get_settings_dep)],
+) -> dict[str, Any]:
+    return await _gis_upload("", request, backends, settings)
 
 
 @router.post(

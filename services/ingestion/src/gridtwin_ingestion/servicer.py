@@ -33,7 +33,13 @@ from gridtwin.grid.synth import write_synthetic_utility
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import extracted_zip, find_master
 from gridtwin.ingest.cyme.site_catalog import CATALOG_FILE, read_cyme_with_catalog
-from gridtwin.ingest.gis.pipeline import gis_sources, import_gis, parse_mapping_text, parse_overrides_text
+from gridtwin.ingest.gis.pipeline import (
+    gis_feeders,
+    gis_sources,
+    import_gis_many,
+    parse_mapping_text,
+    parse_overrides_text,
+)
 from gridtwin.ingest.isolated import run_isolated
 from gridtwin.ingest.opendss import read_opendss
 from gridtwin.rpc.errors import error_from_rpc_error
@@ -171,79 +177,124 @@ class IngestionServicer:
         )
 
     def ImportGis(self, request: Any, context: grpc.ServicerContext) -> Any:
-        """GIS layers onto a feeder: export it, read + reconcile in a child, store it back in one go."""
+        """GIS layers onto one feeder, or (no feeder given) onto every feeder the layers name: the
+        feeders are exported, read + reconciled in a child process, and stored back in one transaction."""
         feeder = str(request.feeder)
-        if not FEEDER_RE.fullmatch(feeder):
+        if feeder and not FEEDER_RE.fullmatch(feeder):
             raise InputError(
                 "bad feeder id", [ErrorDetail(where="feeder", message="must match [A-Za-z0-9_-]{1,64}")]
             )
         mapping = parse_mapping_text(str(request.mapping_yaml))
-        saved_path = self._settings.data_dir / "gis" / feeder / "overrides.json"
-        saved: dict[str, str] = json.loads(saved_path.read_text()) if saved_path.is_file() else {}
-        overrides = {**saved, **parse_overrides_text(str(request.overrides))}
-        exported = self._call("ExportFeeder", twin_registry_pb2.ExportFeederRequest(feeder=feeder))
-        timeout_s = self._settings.import_timeout_s
+        given = parse_overrides_text(str(request.overrides))
         source = request.WhichOneof("source")
         if source == "path":
-            sources = gis_sources(self._allowed_path(str(request.path)))
-            model_ipc, report = run_isolated(
-                import_gis,
-                exported.feeder_model_ipc,
-                sources,
-                mapping,
-                overrides,
-                timeout_s=timeout_s,
-                where=feeder,
+            return self._import_gis(
+                request, feeder, gis_sources(self._allowed_path(str(request.path))), mapping, given, None
             )
-        elif source == "zip":
+        if source == "zip":
             with extracted_zip(request.zip, self._settings) as root:
                 try:
-                    sources = gis_sources(root)
-                    model_ipc, report = run_isolated(
-                        import_gis,
-                        exported.feeder_model_ipc,
-                        sources,
-                        mapping,
-                        overrides,
-                        timeout_s=timeout_s,
-                        where=feeder,
-                    )
+                    return self._import_gis(request, feeder, gis_sources(root), mapping, given, root)
                 except GridTwinError as exc:
                     exc.details = [_relative(d, root) for d in exc.details]
                     raise
+        raise InputError("no GIS data given", [ErrorDetail(where="source", message="set path or zip")])
+
+    def _overrides_path(self, feeder: str) -> Path:
+        return self._settings.data_dir / "gis" / feeder / "overrides.json"
+
+    def _import_gis(
+        self,
+        request: Any,
+        feeder: str,
+        sources: list[Path],
+        mapping: dict[str, Any] | None,
+        given: dict[str, str],
+        root: Path | None,
+    ) -> Any:
+        timeout_s = self._settings.import_timeout_s
+        skipped: list[str] = []
+        if feeder:
+            feeders = [feeder]
+        else:
+            named = run_isolated(gis_feeders, sources, mapping, timeout_s=timeout_s, where="gis")
+            known = set(self._known_feeders())
+            feeders = [f for f in named if f in known]
+            skipped = [f for f in named if f not in known]
+            if not feeders:
+                raise InputError(
+                    "the layers name no feeder of the registry",
+                    [
+                        ErrorDetail(
+                            where="feeder",
+                            message="give a feeder, or map the layers' feeder column"
+                            + (f" (named but unknown: {', '.join(skipped[:10])})" if skipped else ""),
+                        )
+                    ],
+                )
+        models: dict[str, bytes] = {}
+        overrides: dict[str, str] = {}
+        for f in feeders:
+            reply = self._call("ExportFeeder", twin_registry_pb2.ExportFeederRequest(feeder=f))
+            models[f] = bytes(reply.feeder_model_ipc)
+            saved_path = self._overrides_path(f)
+            if saved_path.is_file():
+                overrides.update(json.loads(saved_path.read_text()))
+        overrides.update(given)
+        results = run_isolated(
+            import_gis_many, models, sources, mapping, overrides, timeout_s=timeout_s, where=feeder or "gis"
+        )
+        twins_all: list[dict[str, Any]] = []
+        rels_all: list[dict[str, Any]] = []
+        seen_twins: set[str] = set()
+        seen_rels: set[tuple[str, str]] = set()
+        reports: dict[str, Any] = {}
+        matched = unmatched = conflicts = 0
+        for f, (model_ipc, report) in results.items():
+            if root is not None:
                 report.warnings = [_relative(d, root) for d in report.warnings]
                 report.unmapped = [_relative(d, root) for d in report.unmapped]
                 report.conflicts = [_relative(d, root) for d in report.conflicts]
-        else:
-            raise InputError("no GIS data given", [ErrorDetail(where="source", message="set path or zip")])
-        methods: list[str] = [str(m) for m in report.matches["method"]] if len(report.matches) else []
-        matched = int(sum(1 for m in methods if m not in ("unmatched", "conflict", "ignored", "filtered")))
-        unmatched = int(sum(1 for m in methods if m == "unmatched"))
-        twins_written = 0
+            methods = [str(m) for m in report.matches["method"]] if len(report.matches) else []
+            matched += sum(1 for m in methods if m in ("override", "id", "proximity"))
+            unmatched += sum(1 for m in methods if m == "unmatched")
+            conflicts += len(report.conflicts)
+            reports[f] = report.to_dict()
+            twins, rels = feeder_to_twins(FeederModel.from_ipc(model_ipc))
+            # Feeders of one site share its site twin (and its relationships): send each once.
+            twins_all.extend(t for t in twins if t["$dtId"] not in seen_twins)
+            rels_all.extend(r for r in rels if (r["$sourceId"], r["$relationshipId"]) not in seen_rels)
+            seen_twins.update(t["$dtId"] for t in twins)
+            seen_rels.update((r["$sourceId"], r["$relationshipId"]) for r in rels)
+        written = 0
         if not request.dry_run:
-            model = FeederModel.from_ipc(model_ipc)
-            twins, relationships = feeder_to_twins(model)
-            reply = self._call(
-                "BulkUpsert",
-                twin_registry_pb2.BulkUpsertRequest(
-                    twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
-                    relationships=[_relationship(r) for r in relationships],
-                    replace_feeder=feeder,
-                ),
+            bulk = twin_registry_pb2.BulkUpsertRequest(
+                twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins_all],
+                relationships=[_relationship(r) for r in rels_all],
+                replace_feeder=feeder,  # one feeder: exactly its twins; several: upsert (GIS removes nothing)
             )
-            twins_written = int(reply.twins)
-            if overrides != saved:  # kept only once the import they shaped has landed
-                saved_path.parent.mkdir(parents=True, exist_ok=True)
-                saved_path.write_text(json.dumps(overrides, indent=1, sort_keys=True))
+            written = int(self._call("BulkUpsert", bulk).twins)
+            for f in feeders:  # kept only once the import they shaped has landed
+                mine = {g: t for g, t in overrides.items() if t == "ignore" or t.startswith(f"{f}.")}
+                if mine:
+                    path = self._overrides_path(f)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(mine, indent=1, sort_keys=True))
+        report_doc: Any = reports[feeder] if feeder else {"feeders": reports, "skipped": skipped}
         return ingestion_pb2.ImportGisResponse(
             feeder=feeder,
-            twins=twins_written,
+            feeders=sorted(results),
+            twins=written,
             matched=matched,
             unmatched=unmatched,
-            conflicts=len(report.conflicts),
+            conflicts=conflicts,
             applied=not request.dry_run,
-            report_json=json.dumps(report.to_dict(), allow_nan=False, default=str),
+            report_json=json.dumps(report_doc, allow_nan=False, default=str),
         )
+
+    def _known_feeders(self) -> list[str]:
+        listed = self._call("ListFeeders", twin_registry_pb2.ListFeedersRequest())
+        return [f.id for f in listed.feeders if f.twin_count > 0]
 
     def GenerateSynthetic(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """Write a synthetic utility, streaming one progress message per feeder written.

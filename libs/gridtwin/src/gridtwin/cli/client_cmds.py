@@ -274,7 +274,10 @@ def import_gis_cmd(
         list[Path],
         typer.Argument(help="GIS files (.shp with its sidecars, .geojson, .csv, .gpkg) or .gdb folders"),
     ],
-    feeder: Annotated[str, typer.Option("--feeder", help="the feeder the layers belong to")],
+    feeder: Annotated[
+        str,
+        typer.Option("--feeder", help="the feeder the layers belong to (default: every feeder they name)"),
+    ] = "",
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="YAML mapping of layers/columns to assets")
     ] = None,
@@ -307,18 +310,22 @@ def import_gis_cmd(
         "dry_run": str(dry_run).lower(),
     }
     upload = {"file": ("gis.zip", buf.getvalue(), "application/zip")}
-    result = _call("POST", url, f"{API}/feeders/{feeder}/gis", data=form, files=upload, timeout=SLOW_TIMEOUT)
+    endpoint = f"{API}/feeders/{feeder}/gis" if feeder else f"{API}/gis"
+    result = _call("POST", url, endpoint, data=form, files=upload, timeout=SLOW_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
     state = "applied" if result["applied"] else "dry run, nothing written"
     out.print(
-        f"feeder [bold]{result['feeder']}[/]: {result['matched']} matched, {result['unmatched']} unmatched, "
-        f"{result['conflicts']} conflicts ({state})"
+        f"feeders [bold]{', '.join(result['feeders'])}[/]: {result['matched']} matched, "
+        f"{result['unmatched']} unmatched, {result['conflicts']} conflicts ({state})"
     )
     report = result["report"]
+    reports = report["feeders"] if "feeders" in report else {result["feeder"]: report}
+    for name in report.get("skipped") or []:
+        out.print(f"  skipped {name}: named by the layers but not in the registry", markup=False)
     for label in ("conflicts", "warnings", "unmapped"):
-        items = report.get(label) or []
+        items = [d for r in reports.values() for d in r.get(label) or []]
         if items:
             out.print(f"{len(items)} {label}:")
             for d in items[:20]:

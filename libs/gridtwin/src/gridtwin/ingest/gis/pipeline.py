@@ -19,7 +19,14 @@ from gridtwin.grid.model import FeederModel
 from gridtwin.ingest.gis.read import read_gis
 from gridtwin.ingest.gis.reconcile import ReconcileReport, load_overrides, reconcile
 
-__all__ = ["GIS_SUFFIXES", "gis_sources", "import_gis", "parse_mapping_text", "parse_overrides_text"]
+__all__ = [
+    "GIS_SUFFIXES",
+    "gis_feeders",
+    "gis_sources",
+    "import_gis_many",
+    "parse_mapping_text",
+    "parse_overrides_text",
+]
 
 # What counts as a GIS source inside a folder or upload (a .gdb is a folder).
 GIS_SUFFIXES = (".shp", ".geojson", ".json", ".gpkg", ".csv", ".gdb")
@@ -76,11 +83,24 @@ def parse_overrides_text(text: str) -> dict[str, str]:
             raise
 
 
-def import_gis(
-    model_ipc: bytes, sources: list[Path], mapping: Mapping[str, Any] | None, overrides: Mapping[str, str]
-) -> tuple[bytes, ReconcileReport]:
-    """Read ``sources`` and reconcile them with the feeder; the new model (Arrow IPC) and the report."""
-    model = FeederModel.from_ipc(model_ipc)
+def gis_feeders(sources: list[Path], mapping: Mapping[str, Any] | None) -> list[str]:
+    """The feeder ids the layers name (their mapped or guessed feeder column), sorted."""
     layers = read_gis(sources, dict(mapping) if mapping is not None else None)
-    new_model, report = reconcile(model, layers, dict(overrides))
-    return new_model.to_ipc(), report
+    named = layers.features["feeder"].astype(str).str.strip() if len(layers.features) else []
+    return sorted({f for f in named if f})
+
+
+def import_gis_many(
+    models_ipc: Mapping[str, bytes],
+    sources: list[Path],
+    mapping: Mapping[str, Any] | None,
+    overrides: Mapping[str, str],
+) -> dict[str, tuple[bytes, ReconcileReport]]:
+    """A utility-wide layer onto several feeders: read once, reconciled feeder by feeder (each takes the
+    features that name it, and those that name no feeder)."""
+    layers = read_gis(sources, dict(mapping) if mapping is not None else None)
+    out: dict[str, tuple[bytes, ReconcileReport]] = {}
+    for feeder, ipc in sorted(models_ipc.items()):
+        new_model, report = reconcile(FeederModel.from_ipc(ipc), layers, dict(overrides))
+        out[feeder] = (new_model.to_ipc(), report)
+    return out

@@ -1,7 +1,8 @@
 from gridtwin.rpc.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -77,7 +78,7 @@ class ImportGisRequest(_message.Message):
     def __init__(self, feeder: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., mapping_yaml: _Optional[str] = ..., overrides: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class ImportGisResponse(_message.Message):
-    __slots__ = ("feeder", "twins", "matched", "unmatched", "conflicts", "applied", "report_json")
+    __slots__ = ("feeder", "twins", "matched", "unmatched", "conflicts", "applied", "report_json", "feeders")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     TWINS_FIELD_NUMBER: _ClassVar[int]
     MATCHED_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +86,7 @@ class ImportGisResponse(_message.Message):
     CONFLICTS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     REPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    FEEDERS_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     twins: int
     matched: int
@@ -92,7 +94,8 @@ class ImportGisResponse(_message.Message):
     conflicts: int
     applied: bool
     report_json: str
-    def __init__(self, feeder: _Optional[str] = ..., twins: _Optional[int] = ..., matched: _Optional[int] = ..., unmatched: _Optional[int] = ..., conflicts: _Optional[int] = ..., applied: _Optional[bool] = ..., report_json: _Optional[str] = ...) -> None: ...
+    feeders: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, feeder: _Optional[str] = ..., twins: _Optional[int] = ..., matched: _Optional[int] = ..., unmatched: _Optional[int] = ..., conflicts: _Optional[int] = ..., applied: _Optional[bool] = ..., report_json: _Optional[str] = ..., feeders: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImportOpenDssResponse(_message.Message):
     __slots__ = ("feeder", "twins", "relationships", "report")
