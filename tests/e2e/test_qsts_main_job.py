@@ -58,6 +58,16 @@ class Live:
             assert time.monotonic() < deadline, f"{text!r} never appeared:\n{self.output}"
             time.sleep(0.5)
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The ``gridtwin`` command against this live gateway."""
+        return subprocess.run(
+            [sys.executable, "-m", "gridtwin.cli.main", "--url", self.url, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(method, f"{self.url}/api/v1{path}", timeout=60, **kwargs)
 
@@ -203,14 +213,7 @@ def test_unknown_feeder_fails_alone_and_cancel(live: Live) -> None:
 
 
 def test_cli_against_the_live_gateway(live: Live, tmp_path: Path) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gridtwin.cli.main", "--url", live.url, *args],
-            env=live.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+    cli = live.cli
 
     run = cli("qsts", "run", "--glob", f"synth-s{SEED}-*", "--hours", "48", "--wait")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -228,14 +231,7 @@ def test_cli_imports_a_cyme_export_and_solves_it(live: Live) -> None:
     """CYME through the whole path: files zipped by the CLI, uploaded, read, stored as twins, solved."""
     from e2e_support import SHARED_DATA
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gridtwin.cli.main", "--url", live.url, *args],
-            env=live.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+    cli = live.cli
 
     done = cli("import", "cyme", str(SHARED_DATA / "cyme" / "ieee_13node"), "--feeder", "cyme13", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -271,14 +267,7 @@ def test_cli_gis_dry_run_and_validate_against(live: Live, tmp_path: Path) -> Non
     (tmp_path / "xfmrs.geojson").write_text(json.dumps(layer))
     (tmp_path / "map.yaml").write_text("layers:\n  xfmrs:\n    asset: transformer\n")
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gridtwin.cli.main", "--url", live.url, *args],
-            env=live.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+    cli = live.cli
 
     gis = cli(
         "import", "gis", str(tmp_path / "xfmrs.geojson"), "--feeder", feeder,

@@ -159,30 +159,38 @@ def _import_out(reply: ingestion_pb2.ImportOpenDssResponse) -> dict[str, Any]:
     }
 
 
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "feeder"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "zip of the OpenDSS files",
-                        },
-                        "feeder": {"type": "string", "description": "feeder id, [A-Za-z0-9_-]{1,64}"},
-                        "site": {"type": "string"},
-                        "master": {"type": "string", "description": "master .dss file name inside the zip"},
-                        "replace": {"type": "boolean", "description": "replace an existing feeder"},
-                    },
-                }
-            }
-        },
+def _upload_schema(file_description: str, *, with_master: bool) -> dict[str, Any]:
+    """The multipart body of an import upload, for the OpenAPI page."""
+    properties: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary", "description": file_description},
+        "feeder": {"type": "string", "description": "feeder id, [A-Za-z0-9_-]{1,64}"},
+        "site": {"type": "string"},
+        "replace": {"type": "boolean", "description": "replace an existing feeder"},
     }
-}
+    if with_master:
+        properties["master"] = {"type": "string", "description": "master .dss file name inside the zip"}
+    schema = {"type": "object", "required": ["file", "feeder"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_UPLOAD_SCHEMA = _upload_schema("zip of the OpenDSS files", with_master=True)
+_CYME_UPLOAD_SCHEMA = _upload_schema(
+    "zip of the CYMDIST ASCII export (network, equipment, load files)", with_master=False
+)
+
+
+async def _upload_fields(request: Request, settings: Settings) -> tuple[dict[str, str], bytes, str, bool]:
+    """An import upload's fields, archive, feeder id and replace flag (feeder required)."""
+    fields, data, _name = await _read_upload(request, settings.max_upload_bytes)
+    feeder = fields.get("feeder", "")
+    if not feeder:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            "the request is not valid",
+            [{"where": "body.feeder", "message": "required"}],
+        )
+    return fields, data, feeder, _as_bool(fields.get("replace", ""), "body.replace")
 
 
 @router.post(
@@ -199,21 +207,9 @@ async def import_upload(
     backends: Annotated[Backends, Depends(get_backends)],
     settings: Annotated[Settings, Depends(get_settings_dep)],
 ) -> dict[str, Any]:
-    fields, data, _name = await _read_upload(request, settings.max_upload_bytes)
-    feeder = fields.get("feeder", "")
-    if not feeder:
-        raise ApiError(
-            422,
-            "VALIDATION_ERROR",
-            "the request is not valid",
-            [{"where": "body.feeder", "message": "required"}],
-        )
+    fields, data, feeder, replace = await _upload_fields(request, settings)
     req = ingestion_pb2.ImportOpenDssRequest(
-        feeder=feeder,
-        site=fields.get("site", ""),
-        zip=data,
-        master=fields.get("master", ""),
-        replace=_as_bool(fields.get("replace", ""), "body.replace"),
+        feeder=feeder, site=fields.get("site", ""), zip=data, master=fields.get("master", ""), replace=replace
     )
     reply = await backends.ingestion_stub.ImportOpenDss(req, timeout=IMPORT_TIMEOUT_S)
     return _import_out(reply)
@@ -236,31 +232,6 @@ async def import_path(
     return _import_out(reply)
 
 
-_CYME_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "feeder"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "zip of the CYMDIST ASCII export (network, equipment, load files)",
-                        },
-                        "feeder": {"type": "string", "description": "feeder id, [A-Za-z0-9_-]{1,64}"},
-                        "site": {"type": "string"},
-                        "replace": {"type": "boolean", "description": "replace an existing feeder"},
-                    },
-                }
-            }
-        },
-    }
-}
-
-
 @router.post(
     "/feeders/import-cyme",
     response_model=ImportOut,
@@ -275,20 +246,9 @@ async def import_cyme_upload(
     backends: Annotated[Backends, Depends(get_backends)],
     settings: Annotated[Settings, Depends(get_settings_dep)],
 ) -> dict[str, Any]:
-    fields, data, _name = await _read_upload(request, settings.max_upload_bytes)
-    feeder = fields.get("feeder", "")
-    if not feeder:
-        raise ApiError(
-            422,
-            "VALIDATION_ERROR",
-            "the request is not valid",
-            [{"where": "body.feeder", "message": "required"}],
-        )
+    fields, data, feeder, replace = await _upload_fields(request, settings)
     req = ingestion_pb2.ImportCymeRequest(
-        feeder=feeder,
-        site=fields.get("site", ""),
-        zip=data,
-        replace=_as_bool(fields.get("replace", ""), "body.replace"),
+        feeder=feeder, site=fields.get("site", ""), zip=data, replace=replace
     )
     reply = await backends.ingestion_stub.ImportCyme(req, timeout=IMPORT_TIMEOUT_S)
     return _import_out(reply)
