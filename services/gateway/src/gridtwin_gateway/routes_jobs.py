@@ -150,6 +150,26 @@ def rows_of(table: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _page(job_id: str, level: str, reply: Any, limit: int, offset: int) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "level": level,
+        "total": reply.total,
+        "limit": limit,
+        "offset": offset,
+        "rows": rows_of(reply),
+    }
+
+
+def _events_redis(websocket: WebSocket, settings: Settings) -> Any:
+    """One Redis client per app for the event streams (each stream still has its own subscription)."""
+    state = websocket.app.state
+    client = getattr(state, "events_redis", None)
+    if client is None:
+        client = state.events_redis = make_redis(settings.redis_url)
+    return client
+
+
 @router.post("/jobs", status_code=202, response_model=JobOut, responses=ERRORS, summary="Submit a QSTS job")
 async def submit(body: JobIn, backends: Annotated[Backends, Depends(get_backends)]) -> dict[str, Any]:
     request = powerflow_pb2.RunQstsRequest(
@@ -234,14 +254,7 @@ async def results(
         ),
         timeout=TIMEOUT_S,
     )
-    return {
-        "job_id": job_id,
-        "level": level,
-        "total": reply.total,
-        "limit": limit,
-        "offset": offset,
-        "rows": rows_of(reply),
-    }
+    return _page(job_id, level, reply, limit, offset)
 
 
 @router.get(
@@ -289,14 +302,7 @@ async def compare(
         ),
         timeout=TIMEOUT_S,
     )
-    return {
-        "job_id": job_id,
-        "level": level,
-        "total": reply.total,
-        "limit": limit,
-        "offset": offset,
-        "rows": rows_of(reply),
-    }
+    return _page(job_id, level, reply, limit, offset)
 
 
 @router.websocket("/jobs/{job_id}/events")
@@ -316,8 +322,8 @@ async def events(
         await websocket.close(code=4404, reason="no such job")
         return
     await websocket.accept()
-    redis = make_redis(settings.redis_url)
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    redis = _events_redis(websocket, settings)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
     channel = f"gridtwin:jobs:{job_id}"
     try:
         await asyncio.to_thread(pubsub.subscribe, channel)

@@ -95,8 +95,7 @@ class IngestionServicer:
                     exc.details = [_relative(d, root) for d in exc.details]
                     raise
                 report = result[1]
-                report.warnings = [_relative(d, root) for d in report.warnings]
-                report.unmapped = [_relative(d, root) for d in report.unmapped]
+                _relative_report(report, root)
                 # The report names files inside our temp folder: show them relative to the archive.
                 report.source = f"upload:{start.relative_to(root).as_posix() or '.'}"
                 return result
@@ -158,11 +157,7 @@ class IngestionServicer:
         model, report = read[0], read[1]
         catalog_text: str | None = read[2] if len(read) > 2 else None
         twins, relationships = feeder_to_twins(model)
-        bulk = twin_registry_pb2.BulkUpsertRequest(
-            twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
-            relationships=[_relationship(r) for r in relationships],
-            replace_feeder=feeder if request.replace else "",
-        )
+        bulk = _bulk_request(twins, relationships, feeder if request.replace else "")
         reply = self._call("BulkUpsert", bulk)
         if catalog_dir is not None and catalog_text:  # kept only once the import it came with landed
             catalog_dir.mkdir(parents=True, exist_ok=True)
@@ -252,9 +247,7 @@ class IngestionServicer:
         matched = unmatched = conflicts = 0
         for f, (model_ipc, report) in results.items():
             if root is not None:
-                report.warnings = [_relative(d, root) for d in report.warnings]
-                report.unmapped = [_relative(d, root) for d in report.unmapped]
-                report.conflicts = [_relative(d, root) for d in report.conflicts]
+                _relative_report(report, root)
             methods = [str(m) for m in report.matches["method"]] if len(report.matches) else []
             matched += sum(1 for m in methods if m in ("override", "id", "proximity"))
             unmatched += sum(1 for m in methods if m == "unmatched")
@@ -268,11 +261,8 @@ class IngestionServicer:
             seen_rels.update((r["$sourceId"], r["$relationshipId"]) for r in rels)
         written = 0
         if not request.dry_run:
-            bulk = twin_registry_pb2.BulkUpsertRequest(
-                twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins_all],
-                relationships=[_relationship(r) for r in rels_all],
-                replace_feeder=feeder,  # one feeder: exactly its twins; several: upsert (GIS removes nothing)
-            )
+            # One feeder: exactly its twins. Several: upsert (GIS removes nothing).
+            bulk = _bulk_request(twins_all, rels_all, feeder)
             written = int(self._call("BulkUpsert", bulk).twins)
             for f in feeders:  # kept only once the import they shaped has landed
                 mine = {g: t for g, t in overrides.items() if t == "ignore" or t.startswith(f"{f}.")}
@@ -358,11 +348,7 @@ class _RegistryOverGrpc:
         relationship_docs: Sequence[Any] = (),
         replace_feeder: str | None = None,
     ) -> tuple[int, int]:
-        bulk = twin_registry_pb2.BulkUpsertRequest(
-            twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twin_docs],
-            relationships=[_relationship(r) for r in relationship_docs],
-            replace_feeder=replace_feeder or "",
-        )
+        bulk = _bulk_request(twin_docs, relationship_docs, replace_feeder or "")
         reply = self._servicer._call("BulkUpsert", bulk)
         self.twins += int(reply.twins)
         return int(reply.twins), int(reply.relationships)
@@ -374,6 +360,24 @@ def _relative(detail: ErrorDetail, root: Path) -> ErrorDetail:
     if prefix not in detail.where and prefix not in detail.message:
         return detail
     return replace(detail, where=detail.where.replace(prefix, ""), message=detail.message.replace(prefix, ""))
+
+
+def _relative_report(report: Report, root: Path) -> None:
+    """Every located line of an import report named relative to the upload, not our temp folder."""
+    report.warnings = [_relative(d, root) for d in report.warnings]
+    report.unmapped = [_relative(d, root) for d in report.unmapped]
+    conflicts = getattr(report, "conflicts", None)  # GIS reports also carry conflicts
+    if conflicts is not None:
+        report.conflicts = [_relative(d, root) for d in conflicts]  # type: ignore[attr-defined]
+
+
+def _bulk_request(twins: Sequence[Any], relationships: Sequence[Any], replace_feeder: str | None) -> Any:
+    """One all-or-nothing BulkUpsert of twin documents and relationships."""
+    return twin_registry_pb2.BulkUpsertRequest(
+        twins_json=[json.dumps(t, separators=(",", ":"), allow_nan=False) for t in twins],
+        relationships=[_relationship(r) for r in relationships],
+        replace_feeder=replace_feeder or "",
+    )
 
 
 _REL_HEADER = ("$relationshipId", "$sourceId", "$relationshipName", "$targetId", "$etag")

@@ -24,21 +24,23 @@ from gridtwin.ingest.cyme.loads import build_loads
 from gridtwin.ingest.cyme.network import DEVICE_SECTIONS, Network, build_network
 from gridtwin.ingest.cyme.sections import Sections, read_sections
 
-__all__ = ["read_cyme", "read_cyme_sections"]
+__all__ = ["NETWORK_SECTIONS", "read_cyme", "read_cyme_sections"]
 
 FREQUENCY_HZ = 60.0
-MAPPED = {
-    "NODE",
-    "SECTION",
-    "HEADNODES",
-    "SOURCE",
-    "SOURCE EQUIVALENT",
-    "LOADS",
-    "CUSTOMER LOADS",
-    "CUSTOMER CLASS",
-    *DEVICE_SECTIONS,
-    *CATALOG_SECTIONS,
-}
+# Sections that belong to one feeder's network (never to a shared equipment catalog).
+NETWORK_SECTIONS = frozenset(
+    {
+        "NODE",
+        "SECTION",
+        "HEADNODES",
+        "SOURCE",
+        "SOURCE EQUIVALENT",
+        "LOADS",
+        "CUSTOMER LOADS",
+        *DEVICE_SECTIONS,
+    }
+)
+MAPPED = {*NETWORK_SECTIONS, "CUSTOMER CLASS", *CATALOG_SECTIONS}
 # Drawing, tagging and bookkeeping sections: nothing electrical to map.
 METADATA = {
     "NODE CONNECTOR",

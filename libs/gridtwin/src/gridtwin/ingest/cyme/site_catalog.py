@@ -17,28 +17,12 @@ from pathlib import Path
 from gridtwin.errors import ErrorDetail, Report
 from gridtwin.grid.model import FeederModel
 from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS
-from gridtwin.ingest.cyme.network import DEVICE_SECTIONS
-from gridtwin.ingest.cyme.reader import read_cyme_sections
+from gridtwin.ingest.cyme.reader import NETWORK_SECTIONS, read_cyme_sections
 from gridtwin.ingest.cyme.sections import read_sections
 
 __all__ = ["catalog_files", "read_cyme_with_catalog"]
 
 CATALOG_FILE = "equipment.txt"
-
-
-# Sections that make a file part of one feeder's network, never of the shared catalog.
-NETWORK_SECTIONS = frozenset(
-    {
-        "NODE",
-        "SECTION",
-        "HEADNODES",
-        "SOURCE",
-        "SOURCE EQUIVALENT",
-        "LOADS",
-        "CUSTOMER LOADS",
-        *DEVICE_SECTIONS,
-    }
-)
 
 
 def catalog_files(start: Path) -> list[Path]:
