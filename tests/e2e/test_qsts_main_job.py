@@ -299,6 +299,90 @@ def test_cli_gis_dry_run_and_validate_against(live: Live, tmp_path: Path) -> Non
     assert bad.returncode == 1 and "map.yaml" in bad.stderr
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "stacked-2030.yaml"
+WEEK = ("--hours", "168", "--start-hour", "4800")  # a July week (the example's heat wave is mid-July)
+
+
+def _json_after_progress(stdout: str) -> Any:
+    """The JSON a ``--wait --json`` command prints after its progress lines."""
+    start = 0 if stdout.startswith("{") else stdout.index("\n{") + 1
+    return json.loads(stdout[start:])
+
+
+def test_cli_runs_the_shipped_scenario_and_diffs_it_against_the_base(live: Live) -> None:
+    cli = live.cli
+    checked = cli("scenario", "validate", str(EXAMPLE))
+    assert checked.returncode == 0 and "ev_l2" in checked.stdout and "5 points" in checked.stdout
+    glob = f"synth-s{SEED}-*"
+    base = cli("qsts", "run", "--glob", glob, *WEEK, "--wait", "--json")
+    assert base.returncode == 0, base.stderr
+    base_id = _json_after_progress(base.stdout)["id"]
+    run = cli("scenario", "run", str(EXAMPLE), "--glob", glob, *WEEK, "--wait", "--json")
+    assert run.returncode == 0, run.stderr
+    job = _json_after_progress(run.stdout)
+    assert job["status"] == "succeeded" and job["params"]["scenario"]["name"].startswith("stacked-2030")
+    diff = cli("scenario", "diff", base_id, job["id"], "--json")
+    assert diff.returncode == 0, diff.stderr
+    totals = json.loads(diff.stdout)["totals"][0]
+    assert totals["feeders"] == FEEDERS and totals["delta_peak_kw"] > 0  # EVs and the heat wave add load
+    elements = live.api(
+        "GET", "/diff", params={"base": base_id, "jobs": [job["id"]], "level": "elements", "new_only": True}
+    ).json()
+    assert elements["total"] == totals["new_element_violations"]
+    assert all(r["hours_over_normal_base"] == 0 and r["hours_over_normal"] > 0 for r in elements["rows"])
+
+
+def test_scenario_rest_crud_sweep_and_bad_input(live: Live) -> None:
+    text = EXAMPLE.read_text()
+    created = live.api("POST", "/scenarios", params={"id": "e2e-stacked"}, content=text,
+                       headers={"content-type": "application/yaml"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert [x["id"] for x in created.json()["summary"]["layers"]] == [
+        "heatwave",
+        "ev_l2",
+        "rooftop_pv",
+        "tou_4_9",
+    ]
+    again = live.api("POST", "/scenarios", params={"id": "e2e-stacked"}, content=text)
+    assert again.status_code == 409
+    stale = live.api("PUT", "/scenarios/e2e-stacked", params={"expected_revision": 7}, content=text)
+    assert stale.status_code == 409
+    listed = live.api("GET", "/scenarios").json()
+    assert "e2e-stacked" in [s["id"] for s in listed["scenarios"]]
+
+    bad = live.api("POST", "/scenarios/validate", content=text.replace("pct: 30", "pct: 130"))
+    assert bad.status_code == 400
+    assert any("layers[1] (ev_l2).adoption.pct" in d["where"] for d in bad.json()["error"]["details"]), bad.json()
+    unknown = live.api("POST", "/scenarios/validate", content=text.replace("type: tou", "type: tariff"))
+    assert unknown.status_code == 400 and "tou" in json.dumps(unknown.json()["error"]["details"])
+    binary = live.api("POST", "/scenarios/validate", content=b"name: \xff\xfe")
+    assert binary.status_code == 400 and "UTF-8" in binary.json()["error"]["message"]
+    files = live.api(
+        "POST",
+        "/scenarios/validate",
+        content="name: f\nbase_weather: {source: file, year: {file: /etc/passwd}}\n",
+    )
+    assert files.status_code == 400 and "resolved before sending" in files.json()["error"]["message"]
+    assert live.api("GET", "/scenarios/nope").status_code == 404
+
+    sweep = {"method": "grid", "parameters": [{"path": "layers.ev_l2.adoption.pct", "values": [0, 60]}]}
+    started = live.api(
+        "POST", "/scenarios/e2e-stacked/sweep",
+        json={"feeder_glob": f"synth-s{SEED}-*", "hours": 48, "start_hour": 4800, "sweep": sweep},
+    )  # fmt: skip
+    assert started.status_code == 202, started.text
+    info = started.json()
+    deadline = time.monotonic() + 600
+    while any(s["status"] not in ("succeeded", "partial", "failed", "cancelled") for s in info["samples"]):
+        assert time.monotonic() < deadline, info
+        time.sleep(1.0)
+        info = live.api("GET", f"/sweeps/{info['id']}").json()
+    table = info["table"]
+    assert [r["layers.ev_l2.adoption.pct"] for r in table] == [0.0, 60.0]
+    assert table[1]["peak_kw"] > table[0]["peak_kw"]
+    assert live.api("DELETE", "/scenarios/e2e-stacked").status_code == 200
+
+
 def test_sigterm_stops_cleanly(live: Live) -> None:
     live.proc.send_signal(signal.SIGTERM)
     live.proc.wait(timeout=90)

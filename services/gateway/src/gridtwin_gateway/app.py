@@ -22,6 +22,7 @@ from gridtwin_gateway import (
     routes_health,
     routes_jobs,
     routes_models,
+    routes_scenarios,
     routes_twins,
 )
 from gridtwin_gateway.clients import Backends, open_backends, tracing_enabled
@@ -74,7 +75,15 @@ def create_app(
         app.state.backends = None
         app.state.backend_factory = channels or (lambda: open_backends(settings))
     install_error_handlers(app)
-    for module in (routes_health, routes_feeders, routes_gis, routes_jobs, routes_twins, routes_models):
+    for module in (
+        routes_health,
+        routes_feeders,
+        routes_gis,
+        routes_jobs,
+        routes_scenarios,
+        routes_twins,
+        routes_models,
+    ):
         app.include_router(module.router)
     if tracing_enabled():
         # One server span per request (no per-chunk receive/send spans); the gRPC client

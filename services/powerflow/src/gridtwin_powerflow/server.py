@@ -19,6 +19,7 @@ from gridtwin.store.db import make_engine, migrate
 from sqlalchemy import Engine
 
 from gridtwin_powerflow.jobs import QstsJobs
+from gridtwin_powerflow.scenarios import ScenarioHandlers
 from gridtwin_powerflow.servicer import PowerFlowServicer
 
 __all__ = ["SERVICE", "add_to_server"]
@@ -38,7 +39,7 @@ def add_to_server(server: grpc.Server, settings: Settings) -> None:
     jobs = QstsJobs(registry, engine, settings, limits)
     with _open_lock:
         _open.append((jobs, engine))
-    servicer = PowerFlowServicer(registry, limits, jobs=jobs)
+    servicer = PowerFlowServicer(registry, limits, jobs=jobs, scenarios=ScenarioHandlers(jobs, engine))
     add_servicer(powerflow_pb2_grpc.add_PowerFlowServicer_to_server, servicer, server)
     jobs.resume_in_background()
 

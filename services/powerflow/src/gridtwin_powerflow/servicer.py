@@ -31,6 +31,7 @@ from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.v1 import powerflow_pb2, twin_registry_pb2
 
 from gridtwin_powerflow.jobs import QstsJobs
+from gridtwin_powerflow.scenarios import ScenarioHandlers
 
 __all__ = ["PowerFlowServicer", "snapshot_to_proto"]
 
@@ -50,9 +51,11 @@ class PowerFlowServicer:
         engine: Callable[[], Engine] = get_engine,
         *,
         jobs: QstsJobs | None = None,
+        scenarios: ScenarioHandlers | None = None,
     ) -> None:
         self._registry = registry
         self._jobs = jobs
+        self._scenarios = scenarios
         self._limits = limits
         self._engine = engine
         self._scripts: OrderedDict[str, tuple[str, str]] = OrderedDict()  # feeder -> (version, script)
@@ -153,6 +156,45 @@ class PowerFlowServicer:
 
     def CompareJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._qsts().compare(request)
+
+    # -- scenarios (gridtwin_powerflow.scenarios) ---------------------------------------------
+
+    def _sc(self) -> ScenarioHandlers:
+        if self._scenarios is None:
+            raise InputError(
+                "scenarios are not enabled here", [ErrorDetail(where="powerflow", message="no store")]
+            )
+        return self._scenarios
+
+    def ValidateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().validate(request)
+
+    def CreateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().create(request)
+
+    def UpdateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().update(request)
+
+    def GetScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().get(request)
+
+    def ListScenarios(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().list(request)
+
+    def DeleteScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().delete(request)
+
+    def RunScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().run(request)
+
+    def RunSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().run_sweep(request)
+
+    def GetSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().get_sweep(request)
+
+    def DiffJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._sc().diff(request)
 
 
 def _rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:

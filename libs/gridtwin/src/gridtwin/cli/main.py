@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridtwin.cli import client_cmds, dtdl, jobs_cmds, up
+from gridtwin.cli import client_cmds, dtdl, jobs_cmds, scenario_cmds, up
 
 app = typer.Typer(
     name="gridtwin",
@@ -16,6 +16,7 @@ app.add_typer(dtdl.app, name="dtdl", help="Validate DTDL model sets.")
 app.command("up", help="Run every service on localhost (all-in-one, embedded defaults).")(up.up)
 client_cmds.register(app)
 jobs_cmds.register(app)
+scenario_cmds.register(app)
 
 if __name__ == "__main__":
     app()

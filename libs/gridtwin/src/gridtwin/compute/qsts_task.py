@@ -48,6 +48,8 @@ class FeederTask:
     spec: QstsSpec
     profile_root: str
     results_root: str
+    scenario_json: str = ""  # a validated gridtwin.scenarios Scenario as JSON ("" = the base case)
+    scenario_tag: str = ""  # names the scenario's profile refs (scenario/<tag>/...) and overlay twins
 
 
 @dataclass
@@ -62,6 +64,7 @@ class TaskOutcome:
     worker: str = ""
     peak_rss_mb: float = 0.0
     error: list[dict[str, str]] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # extra facts for the run manifest (scenario)
 
     @property
     def ok(self) -> bool:
@@ -208,6 +211,47 @@ def _failed(task: FeederTask, version: str, exc: GridTwinError, timings: dict[st
     )
 
 
+def _weather_refs(model: Any) -> list[str]:
+    """The feeder's weather profile refs (temperature and, beside it, irradiance) when it has them."""
+    ref = str(model.circuit.get("ambient_profile") or "")
+    return [ref, ref.rsplit("/", 1)[0] + "/ghi_w_per_m2"] if ref else []
+
+
+def _apply_scenario(
+    task: FeederTask, model: Any, profile_root: Path, spec: QstsSpec
+) -> tuple[Any, dict[str, np.ndarray], QstsSpec, dict[str, Any]]:
+    """Compose the task's scenario on the feeder: the model, profiles and ambient QSTS runs on, and
+    the composition's ledger and overlay written beside the feeder's results."""
+    from gridtwin.scenarios.overlay import compose_feeder
+    from gridtwin.scenarios.schema import Scenario
+
+    scenario = Scenario.model_validate_json(task.scenario_json)
+    refs, _ = feeder_profile_refs(model)
+    weather = [r for r in _weather_refs(model) if (profile_root / _partition_file(r)).is_file()]
+    profiles = _CACHE.resolve(profile_root, [*refs, *weather])
+    composed = compose_feeder(model, scenario, profiles, profile_tag=task.scenario_tag or "run")
+    spec = dataclasses.replace(spec, ambient_c=_ambient_for_run(composed.ambient_c, spec, "scenario weather"))
+    out = _files_store(task.results_root).feeder_dir(task.job_id, task.feeder)
+    out.mkdir(parents=True, exist_ok=True)
+    composed.ledger.to_parquet(out / "scenario_ledger.parquet", index=False)
+    composed.overlay_twins.to_parquet(out / "scenario_overlay.parquet", index=False)
+    info = {
+        "scenario": {
+            "counts": composed.counts,
+            "ledger": composed.ledger.to_dict(orient="records"),
+            "notes": [n.to_dict() for n in composed.notes],
+        }
+    }
+    return composed.model, composed.profiles, spec, info
+
+
+def _partition_file(ref: str) -> str:
+    parts = ref.split("/")
+    if len(parts) != 3:
+        return "-"
+    return f"kind={parts[0]}/partition={parts[1]}/profiles.parquet"
+
+
 def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
     """Run one feeder's QSTS on this worker's engine and write its Parquet files."""
     from gridtwin.grid.model import FeederModel
@@ -231,8 +275,14 @@ def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
                 spec, ambient_c=_ambient_for_run(profiles[ambient_ref], spec, ambient_ref)
             )
         timings["profiles"] = time.perf_counter() - t
+        run_profiles = {r: profiles[r] for r in refs}
+        info: dict[str, Any] = {}
+        if task.scenario_json:
+            t = time.perf_counter()
+            model, run_profiles, spec, info = _apply_scenario(task, model, profile_root, spec)
+            timings["scenario"] = time.perf_counter() - t
         t = time.perf_counter()
-        result = run_qsts(get_engine(), model, spec, profiles={r: profiles[r] for r in refs})
+        result = run_qsts(get_engine(), model, spec, profiles=run_profiles)
         timings["qsts"] = time.perf_counter() - t
         t = time.perf_counter()
         # Files only: the store's SQL side runs in the runner, in the checkpoint transaction.
@@ -252,4 +302,5 @@ def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
         timings=timings,
         worker=_worker_name(),
         peak_rss_mb=_peak_rss_mb(),
+        info=info,
     )

@@ -11,6 +11,7 @@ on. Progress goes to Redis pub/sub (``events.JobEvents``); at the end the run ma
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -42,6 +43,12 @@ QSTS_KIND = "qsts"
 LOADER_THREADS = 4
 
 
+def _scenario_json(params: dict[str, Any]) -> str:
+    """The scenario a job's params carry, as the JSON its tasks take ("" for the base case)."""
+    body = params.get("scenario")
+    return json.dumps(body, sort_keys=True) if body else ""
+
+
 def _error_details(feeder: str, exc: BaseException) -> list[dict[str, str]]:
     """An exception as ``ErrorDetail`` dicts (GridTwinError keeps its own details)."""
     if isinstance(exc, GridTwinError):
@@ -61,6 +68,7 @@ class _JobRun:
     cancelled: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scenario_json: str = ""
 
 
 class JobRunner:
@@ -107,16 +115,22 @@ class JobRunner:
         site: str = "",
         job_id: str | None = None,
         params_extra: dict[str, Any] | None = None,
+        scenario: dict[str, Any] | None = None,
+        scenario_id: str = "",
     ) -> JobRecord:
         """Create (or resubmit ``job_id``) and start it in the background; returns the queued record.
-        Feeders already done in an earlier run of the job are skipped."""
+        Feeders already done in an earlier run of the job are skipped. ``scenario`` (a validated
+        scenario as JSON-ready dict) is composed on every feeder before its run."""
         if self._closed:
             raise ConflictError("runner is closed", [ErrorDetail(where="runner", message="closed")])
         if job_id is not None:
             self._check_not_active(job_id)
-        params = qsts_params(list(feeders), spec, params_extra)
+        extra = dict(params_extra or {})
+        if scenario is not None:
+            extra.update(scenario=scenario, scenario_id=scenario_id)
+        params = qsts_params(list(feeders), spec, extra)
         record = self.jobs.create(QSTS_KIND, params, list(feeders), site=site, job_id=job_id)
-        self._start(record.id, spec)
+        self._start(record.id, spec, _scenario_json(params))
         return record
 
     def resume_unfinished(self) -> list[str]:
@@ -133,7 +147,7 @@ class JobRunner:
             feeders = [str(f) for f in record.params.get("feeders", [])]
             # Resubmit semantics: running/failed tasks back to pending, done tasks kept.
             self.jobs.create(QSTS_KIND, record.params, feeders, site=record.site, job_id=record.id)
-            self._start(record.id, spec)
+            self._start(record.id, spec, _scenario_json(record.params))
             resumed.append(record.id)
         return resumed
 
@@ -203,8 +217,8 @@ class JobRunner:
                 f"job {job_id} is running", [ErrorDetail(where=job_id, message="wait for it or cancel it")]
             )
 
-    def _start(self, job_id: str, spec: QstsSpec) -> None:
-        run = _JobRun(job_id)
+    def _start(self, job_id: str, spec: QstsSpec, scenario_json: str = "") -> None:
+        run = _JobRun(job_id, scenario_json=scenario_json)
         run.thread = threading.Thread(
             target=self._run_job, args=(run, spec), name=f"gridtwin-job-{job_id}", daemon=True
         )
@@ -322,6 +336,8 @@ class JobRunner:
                     spec=spec,
                     profile_root=str(self.profile_root),
                     results_root=str(self.results.root),
+                    scenario_json=run.scenario_json,
+                    scenario_tag=job_id,
                 )
                 if run.cancelled.is_set() or not self.jobs.task_started(job_id, feeder):
                     return  # cancelled while this feeder was loading: do not start it
@@ -401,6 +417,7 @@ class JobRunner:
             "worker": outcome.worker if outcome else "",
             "peak_rss_mb": outcome.peak_rss_mb if outcome else None,
             "error": error,
+            **(outcome.info if outcome else {}),
         }
 
     def _record_failure(

@@ -59,6 +59,7 @@ def write_dss(
     out.extend(_generators(model.table("generators")))
     out.extend(_pvsystems(model.table("pvsystems")))
     out.extend(_storage(model.table("storage")))
+    out.extend(_invcontrols(model.table("invcontrols")))
     out.extend(_protection(model.table("switches")))
     out.extend(_opens(model.table("lines")))
     bases = c.get("voltage_bases_kv") or []
@@ -385,6 +386,26 @@ def _storage(df: pd.DataFrame) -> list[str]:
         f" %stored={_num(r['pct_stored'])} state={r['state']}{_extra(r)}"
         for r in _rows(df)
     ]
+
+
+def _invcontrols(df: pd.DataFrame) -> list[str]:
+    """Each InvControl with its own volt-var XYcurve (named ``<name>_vv``)."""
+    out = []
+    for r in _rows(df):
+        v, q = list(r["curve_v_pu"] or []), list(r["curve_q_pu"] or [])
+        curve = ""
+        if len(v):
+            out.append(f"new xycurve.{r['name']}_vv npts={len(v)} xarray={_arr(v)} yarray={_arr(q)}")
+            curve = f" vvc_curve1={r['name']}_vv"
+        ders = list(r["der_list"] or [])
+        der = f" derlist=[{' '.join(ders)}]" if ders else ""
+        ref = _str(r.get("voltage_curvex_ref")) or "rated"
+        react = _str(r.get("ref_reactive_power")) or "varaval"
+        out.append(
+            f"new invcontrol.{r['name']} mode={r['mode']}{der}{curve} voltage_curvex_ref={ref}"
+            f" refreactivepower={react}{_extra(r)}{_enabled(r)}"
+        )
+    return out
 
 
 def _protection(df: pd.DataFrame) -> list[str]:

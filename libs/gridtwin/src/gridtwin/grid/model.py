@@ -377,6 +377,18 @@ TABLES: dict[str, TableSpec] = {
             Column("daily", STR),
         ),
         _spec(
+            "invcontrols",
+            "InverterControl",
+            "InvControl",
+            Column("der_list", LSTR, "", "controlled DER as Class.name (empty = every PVSystem and Storage)"),
+            Column("mode", STR, "", "voltvar | voltwatt | vv_vw | wattpf | wattvar"),
+            Column("curve_v_pu", LF64, "", "volt-var curve voltages (per unit of rated)"),
+            Column("curve_q_pu", LF64, "", "volt-var curve reactive power (per unit of available kvar)"),
+            Column("voltage_curvex_ref", STR, "", "rated | avg | ravg"),
+            Column("ref_reactive_power", STR, "", "varaval | varmax"),
+            Column("enabled", BOOL),
+        ),
+        _spec(
             "storage",
             "Storage",
             "Storage",

@@ -306,6 +306,12 @@ OVERLAYS: dict[str, Overlay] = {
         enums={"conn": _CONN},
         relationships=(_HAS_SHAPE,),
     ),
+    "InverterControl": Overlay(
+        "Inverter control",
+        "Smart-inverter control (OpenDSS InvControl) of PV systems and storage, e.g. IEEE 1547 volt-var.",
+        extends=BASE_INTERFACE,
+        enums={"mode": ("voltvar", "voltwatt", "vv_vw", "wattpf", "wattvar")},
+    ),
     "Storage": Overlay("Storage", "A battery energy storage system.", extends="ConductingEquipment"),
     "Generator": Overlay(
         "Generator", "A dispatchable generator.", extends="ConductingEquipment", enums={"conn": _CONN}

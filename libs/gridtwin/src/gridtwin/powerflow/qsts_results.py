@@ -112,6 +112,8 @@ FEEDER_SUMMARY_COLUMNS: tuple[str, ...] = (
     "max_aging_element",
     "solve_s",  # wall time of the time loop
     "total_s",  # wall time including compile and extraction
+    "min_source_kw",  # lowest power at the feeder head (negative = reverse flow)
+    "reverse_flow_hours",  # hours with power flowing back into the source
 )
 
 
@@ -185,6 +187,9 @@ class QstsResult:
             e, "equivalent_aging_factor", "max_aging_factor", None, "max_aging_element", largest=True
         )
         row.update(aging)
+        source = pd.to_numeric(ok["source_kw"], errors="coerce") if len(ok) else pd.Series(dtype=float)
+        row["min_source_kw"] = float(source.min()) if len(source) else None
+        row["reverse_flow_hours"] = float((source < 0).sum()) * self.spec.step_h
         row["solve_s"] = float(self.timings_s.get("solve", 0.0))
         row["total_s"] = float(self.timings_s.get("total", 0.0))
         return {k: row.get(k) for k in FEEDER_SUMMARY_COLUMNS}

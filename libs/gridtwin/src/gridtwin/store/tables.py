@@ -23,6 +23,8 @@ __all__ = [
     "JOB_KIND_MAX",
     "MODEL_MAX",
     "NAME_MAX",
+    "SCENARIO_ID_MAX",
+    "SCENARIO_NAME_MAX",
     "SITE_MAX",
     "STATUS_MAX",
     "TASK_KEY_MAX",
@@ -38,6 +40,8 @@ __all__ = [
     "qsts_feeder_results",
     "real",
     "relationships",
+    "scenario_sweeps",
+    "scenarios",
     "twins",
     "utc_time",
 ]
@@ -222,6 +226,8 @@ FEEDER_RESULT_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("max_aging_element", String(NAME_MAX)),
     ("solve_s", real()),
     ("total_s", real()),
+    ("min_source_kw", real()),
+    ("reverse_flow_hours", real()),
 )
 
 ELEMENT_RESULT_COLUMNS: tuple[tuple[str, Any], ...] = (
@@ -254,5 +260,38 @@ qsts_element_results = Table(
     *(Column(name, type_, primary_key=name == "element") for name, type_ in ELEMENT_RESULT_COLUMNS),
     Index("ix_qsts_element_results_loading", "job_id", "max_loading_pct"),
     Index("ix_qsts_element_results_kind_loading", "job_id", "kind", "max_loading_pct"),
+    **MYSQL_TABLE_ARGS,
+)
+
+SCENARIO_ID_MAX = 64
+SCENARIO_NAME_MAX = 200
+
+# Scenario documents (gridtwin.scenarios.schema), stored resolved (data files inline) beside the text
+# the user sent, so a run is reproducible from the row alone.
+scenarios = Table(
+    "scenarios",
+    metadata,
+    Column("id", String(SCENARIO_ID_MAX), primary_key=True),
+    Column("name", String(SCENARIO_NAME_MAX), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("body", json_text(), nullable=False),  # the validated scenario as JSON
+    Column("source_text", json_text(), nullable=False),  # the YAML/JSON text as sent
+    Column("revision", Integer, nullable=False),  # +1 on every update
+    Column("created_at", utc_time(), nullable=False),
+    Column("updated_at", utc_time(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+# A sweep: one QSTS job per sample of the scenario's parameters.
+scenario_sweeps = Table(
+    "scenario_sweeps",
+    metadata,
+    Column("id", String(SCENARIO_ID_MAX), primary_key=True),
+    Column("scenario_id", String(SCENARIO_ID_MAX), nullable=False),
+    Column("method", String(16), nullable=False),  # grid | lhs
+    Column("spec", json_text(), nullable=False),  # parameters, bounds/values, n, seed
+    Column("samples", json_text(), nullable=False),  # [{sample, values: {path: value}, job_id}]
+    Column("created_at", utc_time(), nullable=False),
+    Index("ix_scenario_sweeps_scenario", "scenario_id"),
     **MYSQL_TABLE_ARGS,
 )

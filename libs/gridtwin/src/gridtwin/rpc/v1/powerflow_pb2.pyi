@@ -6,6 +6,152 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ScenarioText(_message.Message):
+    __slots__ = ("id", "text", "format", "expected_revision")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    format: str
+    expected_revision: int
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., format: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+
+class ScenarioDoc(_message.Message):
+    __slots__ = ("id", "name", "schema_version", "revision", "body_json", "created_at", "updated_at", "summary_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    BODY_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    schema_version: int
+    revision: int
+    body_json: str
+    created_at: str
+    updated_at: str
+    summary_json: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., schema_version: _Optional[int] = ..., revision: _Optional[int] = ..., body_json: _Optional[str] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., summary_json: _Optional[str] = ...) -> None: ...
+
+class ScenarioRef(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListScenariosRequest(_message.Message):
+    __slots__ = ("limit", "offset")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListScenariosResponse(_message.Message):
+    __slots__ = ("scenarios", "total")
+    SCENARIOS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    scenarios: _containers.RepeatedCompositeFieldContainer[ScenarioDoc]
+    total: int
+    def __init__(self, scenarios: _Optional[_Iterable[_Union[ScenarioDoc, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class RunScenarioRequest(_message.Message):
+    __slots__ = ("scenario_id", "scenario", "period", "feeders", "site", "feeder_glob", "job_id")
+    SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    FEEDERS_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    scenario_id: str
+    scenario: ScenarioText
+    period: QstsPeriod
+    feeders: _containers.RepeatedScalarFieldContainer[str]
+    site: str
+    feeder_glob: str
+    job_id: str
+    def __init__(self, scenario_id: _Optional[str] = ..., scenario: _Optional[_Union[ScenarioText, _Mapping]] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class RunSweepRequest(_message.Message):
+    __slots__ = ("scenario_id", "period", "sweep_json", "feeders", "site", "feeder_glob")
+    SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    SWEEP_JSON_FIELD_NUMBER: _ClassVar[int]
+    FEEDERS_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
+    scenario_id: str
+    period: QstsPeriod
+    sweep_json: str
+    feeders: _containers.RepeatedScalarFieldContainer[str]
+    site: str
+    feeder_glob: str
+    def __init__(self, scenario_id: _Optional[str] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., sweep_json: _Optional[str] = ..., feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ...) -> None: ...
+
+class SweepRef(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SweepSample(_message.Message):
+    __slots__ = ("sample", "values_json", "job_id", "status")
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_JSON_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    sample: int
+    values_json: str
+    job_id: str
+    status: str
+    def __init__(self, sample: _Optional[int] = ..., values_json: _Optional[str] = ..., job_id: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class SweepInfo(_message.Message):
+    __slots__ = ("id", "scenario_id", "method", "spec_json", "samples", "table")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    scenario_id: str
+    method: str
+    spec_json: str
+    samples: _containers.RepeatedCompositeFieldContainer[SweepSample]
+    table: ResultTable
+    def __init__(self, id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., method: _Optional[str] = ..., spec_json: _Optional[str] = ..., samples: _Optional[_Iterable[_Union[SweepSample, _Mapping]]] = ..., table: _Optional[_Union[ResultTable, _Mapping]] = ...) -> None: ...
+
+class DiffJobsRequest(_message.Message):
+    __slots__ = ("base_job_id", "job_ids", "level", "new_only", "limit", "offset")
+    BASE_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NEW_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    base_job_id: str
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    level: str
+    new_only: bool
+    limit: int
+    offset: int
+    def __init__(self, base_job_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., level: _Optional[str] = ..., new_only: _Optional[bool] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class DiffJobsResponse(_message.Message):
+    __slots__ = ("totals_json", "table")
+    TOTALS_JSON_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    totals_json: str
+    table: ResultTable
+    def __init__(self, totals_json: _Optional[str] = ..., table: _Optional[_Union[ResultTable, _Mapping]] = ...) -> None: ...
+
 class ValidateAgainstRequest(_message.Message):
     __slots__ = ("feeder", "table", "filename")
     FEEDER_FIELD_NUMBER: _ClassVar[int]

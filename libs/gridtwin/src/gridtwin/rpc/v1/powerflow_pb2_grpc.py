@@ -74,6 +74,56 @@ class PowerFlowStub:
                 request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstRequest.SerializeToString,
                 response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstResponse.FromString,
                 _registered_method=True)
+        self.ValidateScenario = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/ValidateScenario',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+                _registered_method=True)
+        self.CreateScenario = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/CreateScenario',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+                _registered_method=True)
+        self.UpdateScenario = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/UpdateScenario',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+                _registered_method=True)
+        self.GetScenario = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/GetScenario',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioRef.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+                _registered_method=True)
+        self.ListScenarios = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/ListScenarios',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ListScenariosRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ListScenariosResponse.FromString,
+                _registered_method=True)
+        self.DeleteScenario = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/DeleteScenario',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioRef.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+                _registered_method=True)
+        self.RunScenario = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/RunScenario',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.RunScenarioRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+                _registered_method=True)
+        self.RunSweep = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/RunSweep',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.RunSweepRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.SweepInfo.FromString,
+                _registered_method=True)
+        self.GetSweep = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/GetSweep',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.SweepRef.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.SweepInfo.FromString,
+                _registered_method=True)
+        self.DiffJobs = channel.unary_unary(
+                '/gridtwin.v1.PowerFlow/DiffJobs',
+                request_serializer=gridtwin_dot_v1_dot_powerflow__pb2.DiffJobsRequest.SerializeToString,
+                response_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.DiffJobsResponse.FromString,
+                _registered_method=True)
 
 
 class PowerFlowServicer:
@@ -134,6 +184,71 @@ class PowerFlowServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateScenario(self, request, context):
+        """Scenarios (gridtwin.scenarios): YAML or JSON documents, validated on the way in (errors name the
+        field path). Data files must be inline (the CLI reads them next to the scenario file).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateScenario(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateScenario(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScenario(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScenarios(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteScenario(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunScenario(self, request, context):
+        """A QSTS job with the scenario composed on every target feeder.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunSweep(self, request, context):
+        """One QSTS job per point of the scenario's sweep (grid or Latin Hypercube).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSweep(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffJobs(self, request, context):
+        """Base vs scenario runs: new violations, delta hours and delta peak per feeder, element or bus.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PowerFlowServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +291,56 @@ def add_PowerFlowServicer_to_server(servicer, server):
                     servicer.ValidateAgainst,
                     request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstRequest.FromString,
                     response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstResponse.SerializeToString,
+            ),
+            'ValidateScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateScenario,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.SerializeToString,
+            ),
+            'CreateScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateScenario,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.SerializeToString,
+            ),
+            'UpdateScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateScenario,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.SerializeToString,
+            ),
+            'GetScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScenario,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioRef.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.SerializeToString,
+            ),
+            'ListScenarios': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScenarios,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ListScenariosRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ListScenariosResponse.SerializeToString,
+            ),
+            'DeleteScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteScenario,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioRef.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.SerializeToString,
+            ),
+            'RunScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunScenario,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.RunScenarioRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.Job.SerializeToString,
+            ),
+            'RunSweep': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunSweep,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.RunSweepRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.SweepInfo.SerializeToString,
+            ),
+            'GetSweep': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSweep,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.SweepRef.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.SweepInfo.SerializeToString,
+            ),
+            'DiffJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffJobs,
+                    request_deserializer=gridtwin_dot_v1_dot_powerflow__pb2.DiffJobsRequest.FromString,
+                    response_serializer=gridtwin_dot_v1_dot_powerflow__pb2.DiffJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -394,6 +559,276 @@ class PowerFlow:
             '/gridtwin.v1.PowerFlow/ValidateAgainst',
             gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstRequest.SerializeToString,
             gridtwin_dot_v1_dot_powerflow__pb2.ValidateAgainstResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/ValidateScenario',
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/CreateScenario',
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/UpdateScenario',
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioText.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/GetScenario',
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioRef.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScenarios(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/ListScenarios',
+            gridtwin_dot_v1_dot_powerflow__pb2.ListScenariosRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ListScenariosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/DeleteScenario',
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioRef.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.ScenarioDoc.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/RunScenario',
+            gridtwin_dot_v1_dot_powerflow__pb2.RunScenarioRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunSweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/RunSweep',
+            gridtwin_dot_v1_dot_powerflow__pb2.RunSweepRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.SweepInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/GetSweep',
+            gridtwin_dot_v1_dot_powerflow__pb2.SweepRef.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.SweepInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridtwin.v1.PowerFlow/DiffJobs',
+            gridtwin_dot_v1_dot_powerflow__pb2.DiffJobsRequest.SerializeToString,
+            gridtwin_dot_v1_dot_powerflow__pb2.DiffJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,
