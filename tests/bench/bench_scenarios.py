@@ -38,6 +38,15 @@ from gridtwin.twin.registry import TwinRegistry
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "stacked-2030.yaml"
 
 
+def _all_elements(results: QstsResultStore, job_id: str) -> pd.DataFrame:
+    frames, offset, total = [], 0, 1
+    while offset < total:
+        page, total = results.elements(job_id, limit=10000, offset=offset)
+        frames.append(page)
+        offset += 10000
+    return pd.concat(frames, ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--feeders", type=int, default=20)
@@ -88,7 +97,7 @@ def main() -> None:
             for values, job_id in sweep_jobs:
                 runner.wait(job_id)
                 frame, _ = results.feeders(job_id, limit=1000)
-                elems, _ = results.elements(job_id, limit=100000)
+                elems = _all_elements(results, job_id)
                 sweep_rows.append({
                     **values, "bus_hours_outside_a": frame["bus_hours_outside_a"].sum(),
                     "element_hours_over_normal": pd.to_numeric(elems["hours_over_normal"]).sum(),
