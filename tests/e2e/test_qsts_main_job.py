@@ -352,7 +352,9 @@ def test_scenario_rest_crud_sweep_and_bad_input(live: Live) -> None:
 
     bad = live.api("POST", "/scenarios/validate", content=text.replace("pct: 30", "pct: 130"))
     assert bad.status_code == 400
-    assert any("layers[1] (ev_l2).adoption.pct" in d["where"] for d in bad.json()["error"]["details"]), bad.json()
+    assert any("layers[1] (ev_l2).adoption.pct" in d["where"] for d in bad.json()["error"]["details"]), (
+        bad.json()
+    )
     unknown = live.api("POST", "/scenarios/validate", content=text.replace("type: tou", "type: tariff"))
     assert unknown.status_code == 400 and "tou" in json.dumps(unknown.json()["error"]["details"])
     binary = live.api("POST", "/scenarios/validate", content=b"name: \xff\xfe")
