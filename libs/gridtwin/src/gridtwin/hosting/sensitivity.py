@@ -1,0 +1,463 @@
+"""Per-bus hosting capacity, fast: linear sensitivities for every bus at once, then one verifying
+power flow per bus and secant corrections.
+
+Prediction (per snapshot, taps locked as in the exact method): the solved circuit's admittance
+matrix Y (OpenDSS's, loads included as their nominal admittance) is factorised once (scipy
+``splu``); an injection of 1 kW (split evenly over the bus's phases, with the fixed power factor's
+vars) at every candidate bus gives dV = Y^-1 dI for all buses in batched right-hand sides. From dV:
+voltage magnitude sensitivities (overvoltage, deviation, regulator deviation, undervoltage for
+loads), terminal-1 current changes dI = Yprim dV of every PD element (thermal: the size where
+|I0 + dI P| reaches the rating) and power-flow changes through the substation transformer and
+regulators (reverse flow). The predicted capacity is the smallest over criteria, scaled by the
+own-bus voltage rise (a constant-power injection draws less current at a higher voltage).
+
+Verification: a full power flow just below the prediction, then per-element secant steps on the
+criteria's normalised excess until a verified size is within ``accept_pct`` of the next secant
+estimate (or the bracket is narrower than ``tol_kw``); bisection if secants stall. The reported
+capacity is always a size that was solved without violation (``verified``); ``corrections``
+counts the solves after the first. Volt-var ignores the vars in the prediction and accepts a size
+only after a solve just above it failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from gridtwin._dsslib import opendssdirect
+from gridtwin.hosting.criteria import Criteria, Measure, Violation, first_violation, measure
+from gridtwin.hosting.perbus import (
+    NONE,
+    BusResult,
+    Study,
+    combine,
+    relevant_snapshots,
+    resolve_buses,
+    result_frame,
+    run_on_engine,
+    validate_inputs,
+)
+from gridtwin.hosting.snapshots import DEFAULT_SNAPSHOTS, Snapshot
+from gridtwin.hosting.types import FAST_COLUMNS, NOT_CONVERGED, BusTarget
+from gridtwin.powerflow.engine import Engine
+
+__all__ = ["LinearModel", "build_linear_model", "fast_hosting_capacity", "predict_capacity"]
+
+FloatArray = npt.NDArray[np.float64]
+ComplexArray = npt.NDArray[np.complex128]
+IntArray = npt.NDArray[np.int64]
+
+_CHUNK = 64  # right-hand sides per batched solve (SuperLU slows down sharply beyond ~100)
+_EPS = 1e-12
+_MAX_CORRECTIONS = 6  # secant steps before falling back to bisection
+_MAX_SOLVES = 40
+
+
+def _complex(values: Any) -> ComplexArray:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "c":
+        return arr.astype(np.complex128, copy=False)
+    return np.ascontiguousarray(arr, dtype=np.float64).view(np.complex128)
+
+
+@dataclass
+class LinearModel:
+    """The factorised network of one snapshot and the rows that turn dV into element quantities."""
+
+    lu: Any
+    y_pos: dict[str, int]  # node name -> Y order index
+    y_of_node: IntArray  # for each node of AllNodeNames, its Y index
+    v0: ComplexArray  # Y order, volts
+    m_rows: sp.csr_matrix  # terminal-1 conductor currents (A) = m_rows @ V (Y order)
+    row_v: IntArray  # Y index of each row's conductor node (-1 = ground)
+    i0: ComplexArray  # per row, baseline current into the element
+    thermal_row_elem: IntArray  # per thermal row, its element (for the minimum)
+    thermal_rows: IntArray
+    thermal_limit_a: FloatArray  # per thermal row, current at the thermal limit
+    flow_rows: list[IntArray]  # per flow element, its rows
+    flow_sign: FloatArray  # +1: flow = power into terminal 1, -1 for the source
+    flow_kw0: FloatArray
+
+
+def _element_rows(
+    dss: Any, y_pos: dict[str, int]
+) -> tuple[list[int], list[int], list[complex], int, IntArray]:
+    """COO triples of the active element's terminal-1 rows of Yprim, their count and row nodes."""
+    n_cond = int(dss.CktElement.NumConductors())
+    yp = _complex(dss.CktElement.YPrim())
+    size = math.isqrt(len(yp))
+    yp = yp.reshape(size, size)
+    buses = [str(b).split(".")[0].lower() for b in dss.CktElement.BusNames()]
+    order = [int(n) for n in dss.CktElement.NodeOrder()]
+    cols = np.array(
+        [
+            y_pos.get(f"{buses[k // n_cond]}.{node}", -1) if node else -1
+            for k, node in enumerate(order[:size])
+        ],
+        dtype=np.int64,
+    )
+    keep = np.flatnonzero(cols >= 0)
+    rows_out: list[int] = []
+    cols_out: list[int] = []
+    vals: list[complex] = []
+    for r in range(n_cond):
+        rows_out.extend([r] * len(keep))
+        cols_out.extend(cols[keep].tolist())
+        vals.extend(yp[r, keep].tolist())
+    return rows_out, cols_out, vals, n_cond, cols[:n_cond]
+
+
+def build_linear_model(study: Study, criteria: Criteria) -> LinearModel:
+    """Factorise Y and collect element rows for the study's current (baseline, taps locked) state."""
+    dss = study.dss
+    info = study.info
+    assert study.baseline is not None
+    data, indices, indptr = dss.YMatrix.getYsparse()
+    n = len(indptr) - 1
+    y = sp.csc_matrix((_complex(data), np.asarray(indices), np.asarray(indptr)), shape=(n, n))
+    # Y is symmetric: a symmetric ordering with diagonal pivots keeps the factors as sparse as the
+    # feeder (COLAMD's factors solve many right-hand sides far slower).
+    lu = splu(y, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    y_names = [str(x).lower() for x in dss.Circuit.YNodeOrder()]
+    y_pos = {name: i for i, name in enumerate(y_names)}
+    y_of_node = np.array([y_pos.get(name, -1) for name in info.node_names], dtype=np.int64)
+    v0 = _complex(dss.Circuit.YNodeVArray())
+
+    pct = study.baseline.loading_pct
+    wanted = {name: i for i, name in enumerate(info.pd_names) if info.thermal_mask[i]}
+    flow_index = {name: i for i, name in enumerate(info.flow_elements)}
+    coo_r: list[int] = []
+    coo_c: list[int] = []
+    coo_v: list[complex] = []
+    row_v: list[int] = []
+    i0: list[complex] = []
+    t_rows: list[int] = []
+    t_elem: list[int] = []
+    t_lim: list[float] = []
+    flow_rows: list[list[int]] = [[] for _ in info.flow_elements]
+    names = [n for n in info.pd_names if n in wanted or n in flow_index]
+    if "vsource.source" in flow_index:
+        names.append("vsource.source")
+    for name in names:
+        dss.Circuit.SetActiveElement(name)
+        if not dss.CktElement.Enabled():
+            continue
+        try:
+            r, c, v, n_cond, nodes = _element_rows(dss, y_pos)
+        except opendssdirect.DSSException:
+            continue  # an element the solution left out (isolated): it carries no current
+        start = len(row_v)
+        coo_r.extend(x + start for x in r)
+        coo_c.extend(c)
+        coo_v.extend(v)
+        row_v.extend(nodes.tolist())
+        cur = _complex(dss.CktElement.Currents())[:n_cond]
+        i0.extend(cur.tolist())
+        rows = list(range(start, start + n_cond))
+        if name in wanted:
+            e = wanted[name]
+            imax = float(np.abs(cur).max()) if len(cur) else 0.0
+            norm_a = float(dss.CktElement.NormalAmps())
+            # Scale to OpenDSS's own % loading where it has one (transformers rate on kVA).
+            per_amp = pct[e] / imax if imax > 1e-6 and pct[e] > 0 else (100.0 / norm_a if norm_a > 0 else 0.0)
+            if per_amp > 0:
+                t_rows.extend(rows)
+                t_elem.extend([e] * n_cond)
+                t_lim.extend([criteria.thermal_pct / per_amp] * n_cond)
+        if name in flow_index:
+            flow_rows[flow_index[name]] = rows
+    m_rows = sp.csr_matrix((coo_v, (coo_r, coo_c)), shape=(len(row_v), n), dtype=np.complex128)
+    return LinearModel(
+        lu=lu,
+        y_pos=y_pos,
+        y_of_node=y_of_node,
+        v0=v0,
+        m_rows=m_rows,
+        row_v=np.array(row_v, dtype=np.int64),
+        i0=np.array(i0, dtype=np.complex128),
+        thermal_row_elem=np.array(t_elem, dtype=np.int64),
+        thermal_rows=np.array(t_rows, dtype=np.int64),
+        thermal_limit_a=np.array(t_lim, dtype=np.float64),
+        flow_rows=[np.array(r, dtype=np.int64) for r in flow_rows],
+        flow_sign=np.array([-1.0 if f == "vsource.source" else 1.0 for f in info.flow_elements]),
+        flow_kw0=study.baseline.flow_kw,
+    )
+
+
+def _injection(model: LinearModel, targets: Sequence[BusTarget], s_per_kw: complex) -> ComplexArray:
+    """Right-hand sides: current injected by ``s_per_kw`` (VA per kW of size) at each target."""
+    rhs = np.zeros((len(model.v0), len(targets)), dtype=np.complex128)
+    for j, t in enumerate(targets):
+        idx = [model.y_pos[f"{t.bus}.{n}"] for n in t.nodes if f"{t.bus}.{n}" in model.y_pos]
+        for k in idx:
+            rhs[k, j] = np.conj(s_per_kw / len(idx) / model.v0[k])
+    return rhs
+
+
+def _min_positive(values: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Column-wise minimum of non-negative finite entries (inf when none) and its row."""
+    clean = np.where(np.isfinite(values) & (values >= 0), values, np.inf)
+    arg = np.argmin(clean, axis=0)
+    return clean[arg, np.arange(clean.shape[1])], arg
+
+
+def predict_capacity(
+    study: Study, model: LinearModel, targets: Sequence[BusTarget], criteria: Criteria, s_per_kw: complex
+) -> tuple[FloatArray, list[str], list[str]]:
+    """Linear capacity (kW of injection) per target, its criterion and element."""
+    base = study.baseline
+    info = study.info
+    assert base is not None
+    on = set(criteria.enabled(study.der))
+    caps = np.full(len(targets), np.inf)
+    crit = [NONE] * len(targets)
+    elem = [""] * len(targets)
+    node_at = {name: i for i, name in enumerate(info.node_names)}
+    base_v = np.where(base.node_valid, info.node_base_kv_ln * 1000.0, np.nan)
+    node_ok = base.node_valid & (model.y_of_node >= 0)
+    yn = np.where(model.y_of_node >= 0, model.y_of_node, 0)
+    unit = model.v0 / np.maximum(np.abs(model.v0), _EPS)
+
+    own = [[node_at[f"{t.bus}.{n}"] for n in t.nodes if f"{t.bus}.{n}" in node_at] for t in targets]
+    rise = np.zeros(len(targets))  # own-bus voltage rise per kW (pu), for the injection correction
+
+    def take(j0: int, cand: FloatArray, arg: IntArray, name: str, names: Sequence[str]) -> None:
+        for j in range(len(cand)):
+            if cand[j] < caps[j0 + j]:
+                caps[j0 + j], crit[j0 + j], elem[j0 + j] = cand[j], name, names[int(arg[j])]
+
+    for j0 in range(0, len(targets), _CHUNK):
+        chunk = targets[j0 : j0 + _CHUNK]
+        dv = model.lu.solve(_injection(model, chunk, s_per_kw))  # volts per kW, Y order
+        dmag_y = np.real(dv * np.conj(unit)[:, None])
+        dmag = np.where(node_ok[:, None], dmag_y[yn] / base_v[:, None], np.nan)  # pu per kW
+        v0 = base.vmag_pu[:, None]
+        for j in range(len(chunk)):
+            if own[j0 + j]:
+                rise[j0 + j] = float(
+                    np.nanmax(dmag[own[j0 + j], j]) / max(base.vmag_pu[own[j0 + j]].max(), _EPS)
+                )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if "overvoltage" in on:
+                cand, arg = _min_positive(
+                    np.where(dmag > _EPS, (criteria.overvoltage_pu - v0) / dmag, np.inf)
+                )
+                take(j0, cand, arg, "overvoltage", info.node_names)
+            if "undervoltage" in on:
+                cand, arg = _min_positive(
+                    np.where(dmag < -_EPS, (v0 - criteria.undervoltage_pu) / -dmag, np.inf)
+                )
+                take(j0, cand, arg, "undervoltage", info.node_names)
+            if "voltage_deviation" in on:
+                lim = np.where(
+                    base.node_is_secondary, criteria.deviation_secondary_pct, criteria.deviation_primary_pct
+                )
+                cand, arg = _min_positive(lim[:, None] / 100.0 * v0 / np.abs(dmag))
+                take(j0, cand, arg, "voltage_deviation", info.node_names)
+            if "regulator_deviation" in on and len(base.reg_names):
+                dreg = dmag_y[model.y_of_node[info.reg_node_index]] / info.reg_pt_ratio[:, None]
+                cand, arg = _min_positive(base.reg_half_band_v[:, None] / np.abs(dreg))
+                take(j0, cand, arg, "regulator_deviation", base.reg_names)
+            di = model.m_rows @ dv
+            if "thermal" in on and len(model.thermal_rows):
+                a = di[model.thermal_rows]
+                i0 = model.i0[model.thermal_rows][:, None]
+                qa = np.abs(a) ** 2
+                qb = 2.0 * np.real(np.conj(i0) * a)
+                qc = (np.abs(i0) ** 2 - model.thermal_limit_a[:, None] ** 2) * np.ones_like(qa)
+                root = (-qb + np.sqrt(np.maximum(qb**2 - 4 * qa * qc, 0.0))) / (2 * qa)
+                cand, arg = _min_positive(np.where(qa > _EPS, root, np.inf))
+                pd_names = info.pd_names
+                take(j0, cand, model.thermal_row_elem[arg], "thermal", pd_names)
+            if "reverse_power" in on:
+                vg = np.append(model.v0, 0.0)
+                for f, rows in enumerate(model.flow_rows):
+                    if not len(rows):
+                        continue
+                    vr = vg[model.row_v[rows]]
+                    dvr = np.vstack([dv, np.zeros((1, dv.shape[1]))])[model.row_v[rows]]
+                    dp = np.real(
+                        dvr * np.conj(model.i0[rows])[:, None] + vr[:, None] * np.conj(di[rows])
+                    ).sum(0)
+                    dflow = model.flow_sign[f] * dp / 1000.0
+                    cand = np.where(dflow < -_EPS, (model.flow_kw0[f] + 0.5) / -dflow, np.inf)
+                    take(j0, cand, np.full(len(cand), f), "reverse_power", info.flow_elements)
+    # A constant-power injection draws less current where it raised the voltage: scale the
+    # current-driven limits (all but reverse flow) by the own-bus rise at the predicted size.
+    current_driven = np.array([c not in ("reverse_power", NONE) for c in crit])
+    finite = np.isfinite(caps) & current_driven
+    caps[finite] = caps[finite] * (1.0 + np.clip(rise[finite] * caps[finite], -0.5, 0.5))
+    return caps, crit, elem
+
+
+def _excess(study: Study, criteria: Criteria) -> tuple[FloatArray, Violation | None, list[Measure]]:
+    """(all criteria's excess in one vector, the worst violation or None, the measures)."""
+    assert study.baseline is not None
+    ms = measure(study.dss, study.baseline, criteria, der=study.der)
+    vec = np.concatenate([m.excess for m in ms]) if ms else np.zeros(0)
+    worst = first_violation(v for m in ms if (v := m.worst()) is not None)
+    return vec, worst, ms
+
+
+def _label(ms: list[Measure], index: int) -> Violation:
+    """The criterion and element at ``index`` of the concatenated excess vector."""
+    for m in ms:
+        if index < len(m.excess):
+            return Violation(m.criterion, m.names[index], float(m.values[index]), float(m.limits[index]))
+        index -= len(m.excess)
+    raise IndexError(index)
+
+
+def _secant(p_a: float, r_a: FloatArray, p_b: float, r_b: FloatArray) -> tuple[float, int]:
+    """Smallest size where an element's excess, extrapolated linearly, reaches 0, and that element
+    (inf and -1 when nothing rises)."""
+    slope = (r_b - r_a) / (p_b - p_a)
+    rising = np.flatnonzero(slope > _EPS)
+    if not len(rising):
+        return math.inf, -1
+    cross = p_b - r_b[rising] / slope[rising]
+    cross = np.where(cross > 0, cross, np.inf) if (cross > 0).any() else np.zeros(len(cross))
+    k = int(np.argmin(cross))
+    return float(cross[k]), int(rising[k])
+
+
+def verify(
+    study: Study,
+    target: BusTarget,
+    predicted_kw: float,
+    criteria: Criteria,
+    limits: tuple[float, float, float],
+    r_base: FloatArray,
+) -> tuple[BusResult, int]:
+    """Full power flows from the prediction to a verified capacity; (result, corrections).
+
+    ``limits`` = (max_kw, tol_kw, accept_pct). Stops at a size solved without violation whose
+    secant estimate of the limit is within ``accept_pct`` above it (for volt-var: a solve there
+    failed), or when the bracket between the largest good and the smallest bad size is within
+    ``max(tol_kw, accept_pct)``. The limit named is the violation found above the capacity or,
+    when none was solved, the element whose secant reaches its limit first.
+    """
+    max_kw, tol_kw, accept_pct = limits
+    assert study.baseline is not None and study.snapshot is not None
+    snap = study.snapshot.name
+    base = first_violation(study.baseline.violations)
+    if base is not None:
+        return BusResult(0.0, base.criterion, base.element, snap, base_ok=False), 0
+    accept = accept_pct / 100.0
+    # Volt-var flattens the voltage rise, so a secant from below is no proof: accept a size only
+    # once a size within ``accept_pct`` above it has failed.
+    confirm = study.der == "pv" and study.inverter == "volt_var"
+    lo, hi = 0.0, math.inf
+    failing: Violation | None = None
+    closest: Violation | None = None
+    prev: tuple[float, FloatArray] = (0.0, r_base)
+    p = min(max(predicted_kw * (1.0 - accept / 3.0), tol_kw), max_kw)  # aim just below: one solve
+    solves = 0
+    while solves < _MAX_SOLVES:
+        study.place(target, p)
+        solves += 1
+        r: FloatArray | None = None
+        ms: list[Measure] = []
+        if study.solve_trial():
+            r, viol, ms = _excess(study, criteria)
+        else:
+            viol = Violation(NOT_CONVERGED, "circuit", math.nan, math.nan, math.inf)
+        if viol is None:
+            lo = p
+            if p >= max_kw:
+                return BusResult(max_kw, NONE, "", snap), solves - 1
+        else:
+            hi, failing = p, viol
+        nxt, binding = _secant(prev[0], prev[1], p, r) if r is not None and prev[0] != p else (math.nan, -1)
+        if viol is None and binding >= 0:
+            closest = _label(ms, binding)  # what would bind next, by the secant
+        if r is not None:
+            prev = (p, r)
+        if hi - lo <= max(tol_kw, lo * accept):
+            break
+        probe = math.nan
+        if viol is None and nxt <= p * (1.0 + accept):
+            if not confirm:
+                break
+            probe = p * (1.0 + accept)  # volt-var bends the curve: check just above instead
+        aim = (
+            probe
+            if math.isfinite(probe)
+            else (nxt * (1.0 - accept / 2.0) if math.isfinite(nxt) else math.nan)
+        )
+        if solves > _MAX_CORRECTIONS or not (lo < aim < hi):
+            aim = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * max(lo, tol_kw)
+        p = min(aim, max_kw)
+    limit = failing or closest
+    if limit is None:
+        return BusResult(lo, NONE, "", snap), solves - 1
+    return BusResult(lo, limit.criterion, limit.element, snap), solves - 1
+
+
+def fast_hosting_capacity(
+    engine: Engine,
+    buses: Sequence[str] | None = None,
+    criteria: Criteria | None = None,
+    snapshots: Sequence[Snapshot] = DEFAULT_SNAPSHOTS,
+    der: str = "pv",
+    inverter: str = "none",
+    *,
+    pf: float = 1.0,
+    max_kw: float = 10_000.0,
+    tol_kw: float = 0.5,
+    accept_pct: float = 3.0,
+) -> pd.DataFrame:
+    """Per-bus hosting capacity from sensitivities, verified by one power flow per bus (and
+    corrections). Columns ``FAST_COLUMNS`` (method "fast"); same errors as the exact method."""
+    chosen = criteria or Criteria()
+    validate_inputs(chosen, der, inverter, max_kw, tol_kw, snapshots)
+    snaps = relevant_snapshots(snapshots, der)
+    q_per_p = 0.0
+    if der == "pv" and inverter == "pf":
+        q_per_p = math.copysign(math.tan(math.acos(min(abs(pf), 1.0))), pf)
+
+    def run(dss: Any) -> pd.DataFrame:
+        study = Study(dss, chosen, der, inverter, pf)
+        targets = resolve_buses(dss, buses, study.info)
+        per_snap: list[list[BusResult]] = [[] for _ in targets]
+        predicted = np.full(len(targets), np.inf)
+        corrections = np.zeros(len(targets), dtype=np.int64)
+        limits = (max_kw, tol_kw, accept_pct)
+        try:
+            for snap in snaps:
+                study.start(snap)
+                scale = snap.pv_mult if der == "pv" else -1.0
+                s_per_kw = 1000.0 * scale * complex(1.0, q_per_p if der == "pv" else 0.0)
+                model = build_linear_model(study, chosen)
+                caps, _, _ = predict_capacity(study, model, targets, chosen, s_per_kw)
+                caps = caps / abs(scale)
+                r_base = _excess(study, chosen)[0]  # the baseline solve is still the engine's state
+                study.ensure_pool(targets, np.clip(2.0 * caps, tol_kw, 2.0 * max_kw).tolist())
+                for i, target in enumerate(targets):
+                    res, extra = verify(study, target, float(caps[i]), chosen, limits, r_base)
+                    per_snap[i].append(res)
+                    corrections[i] += extra
+                    predicted[i] = min(predicted[i], float(caps[i]))
+        finally:
+            study.finish()
+            study.restore_taps()
+        results = [combine(r) for r in per_snap]
+        frame = result_frame(targets, results, "fast", der, inverter)
+        frame["verified"] = True
+        cap = frame["capacity_kw"].to_numpy()
+        pred = np.minimum(predicted, max_kw)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["error_pct"] = np.where(cap > 0, 100.0 * (pred - cap) / cap, np.nan)
+        frame["predicted_kw"] = pred
+        frame["corrections"] = corrections
+        return frame[list(FAST_COLUMNS)]
+
+    return run_on_engine(engine, "hosting.fast", run)

@@ -1,0 +1,88 @@
+"""Result types and table columns of the hosting-capacity package (one place for the schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "CONNECTION_KINDS",
+    "DER_KINDS",
+    "FAST_COLUMNS",
+    "INVERTER_MODES",
+    "NOT_CONVERGED",
+    "PERBUS_COLUMNS",
+    "BusTarget",
+    "ConnectionAnswer",
+    "ConnectionKind",
+    "DerKind",
+    "InverterMode",
+]
+
+DerKind = Literal["pv", "load"]
+InverterMode = Literal["none", "pf", "volt_var"]
+ConnectionKind = Literal["pv", "storage", "ev_load"]
+DER_KINDS: tuple[str, ...] = ("pv", "load")
+INVERTER_MODES: tuple[str, ...] = ("none", "pf", "volt_var")
+CONNECTION_KINDS: tuple[str, ...] = ("pv", "storage", "ev_load")
+
+# A trial power flow that does not converge counts as a violation of this pseudo-criterion.
+NOT_CONVERGED = "not_converged"
+
+# Per-bus results (exact method): one row per bus.
+PERBUS_COLUMNS: tuple[str, ...] = (
+    "bus",
+    "phases",
+    "kv_base",  # line-to-line kV base of the bus
+    "x",
+    "y",
+    "capacity_kw",
+    "limiting_criterion",
+    "limiting_element",
+    "limiting_snapshot",
+    "base_ok",
+    "method",
+    "der",  # "pv" (generation) or "load" (EV / storage charging)
+    "inverter",
+)
+# The fast method adds whether the row was checked by a full power flow and the correction it needed.
+# ``predicted_kw`` is the sensitivity estimate, ``error_pct`` its error against the verified capacity and
+# ``corrections`` the full solves needed after the first verification.
+FAST_COLUMNS: tuple[str, ...] = (*PERBUS_COLUMNS, "verified", "error_pct", "predicted_kw", "corrections")
+
+
+@dataclass(frozen=True)
+class BusTarget:
+    """Where a test DER connects: the bus, its node numbers (1..3) and line-to-line kV base."""
+
+    bus: str
+    nodes: tuple[int, ...]
+    kv_base_ll: float
+    x: float = float("nan")
+    y: float = float("nan")
+
+    @property
+    def phases(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def bus_spec(self) -> str:
+        """OpenDSS ``bus1`` text, e.g. ``671.1.2.3`` or ``611.3``."""
+        return ".".join([self.bus, *(str(n) for n in self.nodes)])
+
+
+@dataclass(frozen=True)
+class ConnectionAnswer:
+    """Can ``kw`` be connected at a bus? ``margin_kw`` = capacity - request (negative when it fails).
+
+    ``stale`` is True when the stored per-bus results were computed for another feeder version.
+    """
+
+    ok: bool
+    margin_kw: float
+    limiting_criterion: str
+    limiting_element: str
+    stale: bool
+    capacity_kw: float = float("nan")
+    bus: str = ""
+    kind: str = "pv"
