@@ -51,7 +51,7 @@ def free_port() -> int:
 @contextmanager
 def stack(workdir: Path) -> Iterator[str]:
     """Start the back ends and the gateway as separate processes; yield the gateway's base URL."""
-    ports = {name: free_port() for name in ("twin_registry", "ingestion", "powerflow", "gateway")}
+    ports = {name: free_port() for name in ("twin_registry", "ingestion", "powerflow", "hosting", "gateway")}
     env = {
         **os.environ,
         "GRIDTWIN_HOST": HOST,
@@ -60,6 +60,7 @@ def stack(workdir: Path) -> Iterator[str]:
         "GRIDTWIN_TWIN_REGISTRY_ADDR": f"{HOST}:{ports['twin_registry']}",
         "GRIDTWIN_INGESTION_ADDR": f"{HOST}:{ports['ingestion']}",
         "GRIDTWIN_POWERFLOW_ADDR": f"{HOST}:{ports['powerflow']}",
+        "GRIDTWIN_HOSTING_ADDR": f"{HOST}:{ports['hosting']}",
         "GRIDTWIN_GATEWAY_PORT": str(ports["gateway"]),
         "GRIDTWIN_LOG_LEVEL": "WARNING",
         "GRIDTWIN_OTEL_EXPORTER": "none",
@@ -71,6 +72,7 @@ def stack(workdir: Path) -> Iterator[str]:
             ("twin_registry", "gridtwin_twin_registry"),
             ("ingestion", "gridtwin_ingestion"),
             ("powerflow", "gridtwin_powerflow"),
+            ("hosting", "gridtwin_hosting"),
             ("gateway", "gridtwin_gateway"),
         ):
             log = (workdir / f"{name}.log").open("wb")

@@ -20,6 +20,7 @@ def test_up_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
         "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
         "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
+        "GRIDTWIN_HOSTING_ADDR": f"127.0.0.1:{free_port()}",
     }
     env.pop("GRIDTWIN_DATABASE_URL", None)
     cmd = [
@@ -51,6 +52,7 @@ def test_up_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
             "twin_registry": "SERVING",
             "ingestion": "SERVING",
             "powerflow": "SERVING",
+            "hosting": "SERVING",
         }
         assert (tmp_path / "gridtwin.db").is_file()  # embedded SQLite under --data-dir
         proc.send_signal(signal.SIGTERM)

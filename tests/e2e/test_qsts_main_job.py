@@ -81,6 +81,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
         "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
         "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
+        "GRIDTWIN_HOSTING_ADDR": f"127.0.0.1:{free_port()}",
         "GRIDTWIN_DASK_WORKERS": "2",
         "COLUMNS": "200",
     }
@@ -383,6 +384,79 @@ def test_scenario_rest_crud_sweep_and_bad_input(live: Live) -> None:
     assert [r["layers.ev_l2.adoption.pct"] for r in table] == [0.0, 60.0]
     assert table[1]["peak_kw"] > table[0]["peak_kw"]
     assert live.api("DELETE", "/scenarios/e2e-stacked").status_code == 200
+
+
+def test_hosting_capacity_per_bus_connection_check_and_stochastic(live: Live, tmp_path: Path) -> None:
+    feeder = f"synth-s{SEED}-f0000"
+    run = live.cli("hosting", "perbus", "--feeder", feeder, "--json")
+    assert run.returncode == 0, run.stderr
+    study = json.loads(run.stdout)
+    summary = study["summary"]
+    assert summary["buses"] == len(study["rows"]) > 100 and summary["method"] == "fast"
+    assert sum(summary["limiting"].values()) == summary["buses"]  # every bus names its binding limit
+    assert all(r["limiting_criterion"] and r["limiting_element"] for r in study["rows"] if r["base_ok"])
+
+    page = live.api("GET", f"/feeders/{feeder}/hosting-capacity", params={"limit": 5}).json()
+    assert page["total"] == summary["buses"] and len(page["rows"]) == 5
+    caps = [r["capacity_kw"] for r in page["rows"]]
+    assert caps == sorted(caps)  # most constrained first
+    assert all(r["x"] is not None and r["y"] is not None for r in page["rows"])  # for the map
+    csv_file = tmp_path / "hc.csv"
+    wrote = live.cli("hosting", "results", "--feeder", feeder, "--csv", str(csv_file))
+    assert wrote.returncode == 0, wrote.stderr
+    assert csv_file.read_text().count("\n") == summary["buses"] + 1
+
+    weakest = next(r for r in study["rows"] if r["base_ok"] and r["capacity_kw"] > 1.0)
+    ok = live.api("POST", f"/feeders/{feeder}/hosting-capacity/check",
+                  json={"bus": weakest["bus"], "kw": weakest["capacity_kw"] * 0.5}).json()  # fmt: skip
+    assert ok["ok"] and ok["margin_kw"] > 0 and not ok["recomputed"]
+    too_big = live.cli("hosting", "check", "--feeder", feeder, "--bus", weakest["bus"],
+                       "--kw", str(weakest["capacity_kw"] * 2 + 1))  # fmt: skip
+    assert too_big.returncode == 3 and "no" in too_big.stdout
+    # A meter's name stands for its bus; a change to the feeder makes the stored results stale.
+    twin = live.api("GET", f"/twins/{feeder}.loads.m000001")
+    assert twin.status_code == 200, twin.text
+    ops = [{"op": "replace", "path": "/p_kw", "value": float(twin.json()["p_kw"]) + 0.5}]
+    patched = live.api(
+        "PATCH", f"/twins/{feeder}.loads.m000001", json=ops, headers={"If-Match": twin.headers["etag"]}
+    )
+    assert patched.status_code == 200, patched.text
+    by_meter = live.api(
+        "POST", f"/feeders/{feeder}/hosting-capacity/check", json={"bus": "m000001", "kw": 1.0}
+    )
+    assert by_meter.status_code == 200, by_meter.text
+    assert by_meter.json()["recomputed"] and by_meter.json()["bus"] == str(twin.json()["bus1"]).split(".")[0]
+
+    unknown = live.api(
+        "POST", f"/feeders/{feeder}/hosting-capacity/check", json={"bus": "no-such-bus", "kw": 5}
+    )
+    assert unknown.status_code == 404 and "no-such-bus" in json.dumps(unknown.json())
+    negative = live.api("POST", f"/feeders/{feeder}/hosting-capacity/check", json={"bus": "x", "kw": -5})
+    assert negative.status_code == 422 and "kw" in json.dumps(negative.json())  # the gateway checks the body
+    all_off = {
+        k: False
+        for k in ("overvoltage", "voltage_deviation", "regulator_deviation", "thermal", "reverse_power")
+    }
+    off = live.api("POST", f"/feeders/{feeder}/hosting-capacity", json={"criteria": all_off})
+    assert off.status_code == 400, off.text
+    bad_bus = live.api("POST", f"/feeders/{feeder}/hosting-capacity", json={"buses": ["nowhere"]})
+    assert bad_bus.status_code in (400, 404) and "nowhere" in json.dumps(bad_bus.json())
+    missing = live.api("POST", "/feeders/no-such-feeder/hosting-capacity", json={})
+    assert missing.status_code == 404
+
+    job = live.api("POST", "/hosting/stochastic", json={
+        "feeders": [feeder], "samples": 4, "steps_pct": [10, 20, 30, 40, 60, 80, 100], "seed": 3,
+    }).json()  # fmt: skip
+    deadline = time.monotonic() + 600
+    while job["status"] not in ("succeeded", "partial", "failed", "cancelled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(1.0)
+        job = live.api("GET", f"/jobs/{job['id']}").json()
+    assert job["status"] == "succeeded", job
+    result = live.api("GET", f"/hosting/stochastic/{job['id']}").json()["feeders"][0]
+    assert result["feeder"] == feeder and result["samples_ok"] == 4
+    assert result["capacity_kw_p5"] <= result["capacity_kw_mean"] <= result["capacity_kw_p95"]
+    assert len(result["violation"]) == 7 and result["limiting"]
 
 
 def test_sigterm_stops_cleanly(live: Live) -> None:

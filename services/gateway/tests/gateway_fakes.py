@@ -24,6 +24,7 @@ from gridtwin.rpc.server import ServiceSpec, build_server
 from gridtwin.rpc.stubs import add_servicer
 from gridtwin.rpc.v1 import (
     common_pb2,
+    hosting_pb2_grpc,
     ingestion_pb2,
     ingestion_pb2_grpc,
     powerflow_pb2_grpc,
@@ -261,6 +262,16 @@ def running_fakes() -> Iterator[FakeBackends]:
                 powerflow_pb2_grpc.add_PowerFlowServicer_to_server, PowerFlow(calls), s
             ),
             grpc_services=("gridtwin.v1.PowerFlow",),
+        ),
+        "hosting": ServiceSpec(
+            name="hosting",
+            default_port=0,
+            add_to_server=lambda s, _c: add_servicer(
+                hosting_pb2_grpc.add_HostingCapacityServicer_to_server,
+                hosting_pb2_grpc.HostingCapacityServicer(),  # unimplemented: health only
+                s,
+            ),
+            grpc_services=("gridtwin.v1.HostingCapacity",),
         ),
     }
     for name, spec in specs.items():

@@ -40,11 +40,12 @@ def free_port() -> int:
 
 
 def backend_specs() -> list[Any]:
+    from gridtwin_hosting.server import SERVICE as HOSTING
     from gridtwin_ingestion.server import SERVICE as INGESTION
     from gridtwin_powerflow.server import SERVICE as POWERFLOW
     from gridtwin_twin_registry.server import SERVICE as REGISTRY
 
-    return [REGISTRY, INGESTION, POWERFLOW]  # the registry first: the others connect to it
+    return [REGISTRY, INGESTION, POWERFLOW, HOSTING]  # the registry first: the others connect to it
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         twin_registry_addr=f"127.0.0.1:{free_port()}",
         ingestion_addr=f"127.0.0.1:{free_port()}",
         powerflow_addr=f"127.0.0.1:{free_port()}",
+        hosting_addr=f"127.0.0.1:{free_port()}",
     )
     servers = []
     for spec in backend_specs():

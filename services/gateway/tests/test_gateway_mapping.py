@@ -348,7 +348,12 @@ def test_health_and_readiness(client: ApiClient) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "backends": {"twin_registry": "SERVING", "ingestion": "SERVING", "powerflow": "SERVING"},
+        "backends": {
+            "twin_registry": "SERVING",
+            "ingestion": "SERVING",
+            "powerflow": "SERVING",
+            "hosting": "SERVING",
+        },
     }
 
 

@@ -20,6 +20,7 @@ from gridtwin_gateway import (
     routes_feeders,
     routes_gis,
     routes_health,
+    routes_hosting,
     routes_jobs,
     routes_models,
     routes_scenarios,
@@ -81,6 +82,7 @@ def create_app(
         routes_gis,
         routes_jobs,
         routes_scenarios,
+        routes_hosting,
         routes_twins,
         routes_models,
     ):

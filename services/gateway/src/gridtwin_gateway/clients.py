@@ -17,13 +17,13 @@ from typing import Any, cast
 import grpc
 from gridtwin.config import Settings
 from gridtwin.rpc.server import grpc_options
-from gridtwin.rpc.v1 import ingestion_pb2_grpc, powerflow_pb2_grpc, twin_registry_pb2_grpc
+from gridtwin.rpc.v1 import hosting_pb2_grpc, ingestion_pb2_grpc, powerflow_pb2_grpc, twin_registry_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 __all__ = ["BACKENDS", "Backends", "aio_channel", "channel_options", "open_backends", "tracing_enabled"]
 
-BACKENDS = ("twin_registry", "ingestion", "powerflow")
+BACKENDS = ("twin_registry", "ingestion", "powerflow", "hosting")
 # Error details travel in trailing metadata; a bad import can name thousands of twins, which would
 # overflow gRPC's default 16 KiB header limit and hide the real error behind RESOURCE_EXHAUSTED.
 MAX_METADATA_BYTES = 4 * 1024 * 1024
@@ -57,23 +57,31 @@ def _new(stub_class: object, channel: grpc.aio.Channel) -> Any:
 
 @dataclass
 class Backends:
-    """The three back ends' channels and stubs. Build it on the event loop that will use it."""
+    """The back ends' channels and stubs. Build it on the event loop that will use it."""
 
     twin_registry: grpc.aio.Channel
     ingestion: grpc.aio.Channel
     powerflow: grpc.aio.Channel
+    hosting: grpc.aio.Channel
     # The generated stub classes carry no annotations (strict mypy would reject every call).
     registry_stub: Any = field(init=False)
     ingestion_stub: Any = field(init=False)
     powerflow_stub: Any = field(init=False)
+    hosting_stub: Any = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry_stub = _new(twin_registry_pb2_grpc.TwinRegistryStub, self.twin_registry)
         self.ingestion_stub = _new(ingestion_pb2_grpc.IngestionStub, self.ingestion)
         self.powerflow_stub = _new(powerflow_pb2_grpc.PowerFlowStub, self.powerflow)
+        self.hosting_stub = _new(hosting_pb2_grpc.HostingCapacityStub, self.hosting)
 
     def channels(self) -> dict[str, grpc.aio.Channel]:
-        return {"twin_registry": self.twin_registry, "ingestion": self.ingestion, "powerflow": self.powerflow}
+        return {
+            "twin_registry": self.twin_registry,
+            "ingestion": self.ingestion,
+            "powerflow": self.powerflow,
+            "hosting": self.hosting,
+        }
 
     async def health(self, timeout_s: float = 2.0) -> dict[str, str]:
         """Each back end's overall health status name (SERVING, NOT_SERVING, or the gRPC error)."""
@@ -101,4 +109,5 @@ def open_backends(settings: Settings) -> Backends:
         twin_registry=aio_channel(settings.twin_registry_addr, settings),
         ingestion=aio_channel(settings.ingestion_addr, settings),
         powerflow=aio_channel(settings.powerflow_addr, settings),
+        hosting=aio_channel(settings.hosting_addr, settings),
     )

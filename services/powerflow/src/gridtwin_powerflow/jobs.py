@@ -9,7 +9,6 @@ left unfinished by a restart), not with the service.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -26,8 +25,9 @@ from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.qsts_results import QstsSpec
 from gridtwin.rpc.errors import error_from_rpc_error
+from gridtwin.rpc.jobs import job_to_proto
 from gridtwin.rpc.v1 import powerflow_pb2, twin_registry_pb2
-from gridtwin.store.jobs import JobRecord, JobStore, TaskRecord
+from gridtwin.store.jobs import JobRecord, JobStore
 from gridtwin.store.redis import make_redis
 from gridtwin.store.results import QstsResultStore
 from gridtwin.twin.records import FEEDER_RE
@@ -60,40 +60,6 @@ def spec_from_request(period: Any, ambient_c: float | None, limits: ViolationLim
     if ambient_c is None:
         return QstsSpec(hours=hours, start_hour=start, step_minutes=step, limits=limits)
     return QstsSpec(hours=hours, start_hour=start, step_minutes=step, limits=limits, ambient_c=ambient_c)
-
-
-def _iso(when: datetime | None) -> str:
-    return when.isoformat() if when is not None else ""
-
-
-def _task_to_proto(task: TaskRecord) -> Any:
-    return powerflow_pb2.JobTask(
-        feeder=task.task_key,
-        status=task.status,
-        attempts=task.attempts,
-        error_json=json.dumps(task.error) if task.error else "",
-        duration_s=task.duration_s or 0.0,
-        worker=task.worker,
-    )
-
-
-def job_to_proto(job: JobRecord, tasks: list[TaskRecord], eta_s: float = -1.0) -> Any:
-    return powerflow_pb2.Job(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        site=job.site,
-        params_json=json.dumps(job.params, sort_keys=True),
-        created_at=_iso(job.created_at),
-        started_at=_iso(job.started_at),
-        finished_at=_iso(job.finished_at),
-        total_tasks=job.total_tasks,
-        done_tasks=job.done_tasks,
-        failed_tasks=job.failed_tasks,
-        message=job.message,
-        eta_s=eta_s,
-        tasks=[_task_to_proto(t) for t in tasks],
-    )
 
 
 def table_to_proto(frame: pd.DataFrame, total: int, level: str) -> Any:

@@ -43,7 +43,12 @@ def embedded_settings(data_dir: Path, host: str, port: int) -> Settings:
     os.environ["GRIDTWIN_GATEWAY_PORT"] = str(port)
     # All-in-one runs as the user on their own machine: imports may read any of their folders.
     os.environ.setdefault("GRIDTWIN_IMPORT_ROOTS", '["/"]')
-    for name, default_port in (("TWIN_REGISTRY", 50051), ("INGESTION", 50052), ("POWERFLOW", 50053)):
+    for name, default_port in (
+        ("TWIN_REGISTRY", 50051),
+        ("INGESTION", 50052),
+        ("POWERFLOW", 50053),
+        ("HOSTING", 50054),
+    ):
         os.environ.setdefault(f"GRIDTWIN_{name}_ADDR", f"{host}:{default_port}")
     get_settings.cache_clear()
     return get_settings()

@@ -35,7 +35,7 @@ from gridtwin.powerflow.qsts_results import QstsSpec
 from gridtwin.store.jobs import JobRecord, JobStore
 from gridtwin.store.results import QstsResultStore
 
-__all__ = ["QSTS_KIND", "JobRunner"]
+__all__ = ["QSTS_KIND", "JobKind", "JobRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,19 @@ def _error_details(feeder: str, exc: BaseException) -> list[dict[str, str]]:
     return [{"where": feeder, "message": f"{type(exc).__name__}: {exc}", "code": code}]
 
 
+@dataclass(frozen=True)
+class JobKind:
+    """What a non-QSTS feeder job does with each feeder: the task object a worker gets (from the job
+    id, the feeder and its model IPC), the function it runs (returning a ``TaskOutcome``), how a done
+    feeder's result is written in the checkpoint transaction, and where the run manifest lives."""
+
+    name: str
+    make_task: Callable[[str, str, bytes], Any]
+    task_fn: Callable[[Any], TaskOutcome]
+    rows_writer: Callable[[str, TaskOutcome], Callable[[Any], None]]
+    manifests: Any  # has read_manifest(job_id) and write_manifest(job_id, manifest)
+
+
 @dataclass
 class _JobRun:
     """One job being run by this runner (its thread, outstanding futures, cancel/stop flags)."""
@@ -69,6 +82,7 @@ class _JobRun:
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     scenario_json: str = ""
+    kind: JobKind | None = None  # None: a QSTS job (FeederTask, run_feeder_qsts, QSTS result rows)
 
 
 class JobRunner:
@@ -131,6 +145,33 @@ class JobRunner:
         params = qsts_params(list(feeders), spec, extra)
         record = self.jobs.create(QSTS_KIND, params, list(feeders), site=site, job_id=job_id)
         self._start(record.id, spec, _scenario_json(params))
+        return record
+
+    def submit_job(
+        self,
+        kind: JobKind,
+        feeders: Sequence[str],
+        params: dict[str, Any],
+        *,
+        site: str = "",
+        job_id: str | None = None,
+    ) -> JobRecord:
+        """A job of another kind (e.g. stochastic hosting capacity): one task per feeder, same
+        checkpoints, retries, events, cancel and resubmit semantics as QSTS jobs."""
+        if self._closed:
+            raise ConflictError("runner is closed", [ErrorDetail(where="runner", message="closed")])
+        if job_id is not None:
+            self._check_not_active(job_id)
+        record = self.jobs.create(
+            kind.name, {**params, "feeders": list(feeders)}, list(feeders), site=site, job_id=job_id
+        )
+        run = _JobRun(record.id, kind=kind)
+        run.thread = threading.Thread(
+            target=self._run_job, args=(run, QstsSpec()), name=f"gridtwin-job-{record.id}", daemon=True
+        )
+        with self._runs_lock:
+            self._runs[record.id] = run
+        run.thread.start()
         return record
 
     def resume_unfinished(self) -> list[str]:
@@ -260,16 +301,16 @@ class JobRunner:
             in_flight = self.max_in_flight or 2 * worker_count(client)
             self._run_tasks(run, client, spec, todo, attempts, in_flight, feeder_info, started)
             if run.stopping.is_set() or run.cancelled.is_set():
-                self._write_manifest(job_id, feeder_info, started, interrupted=True)
+                self._write_manifest(job_id, feeder_info, started, interrupted=True, kind=run.kind)
                 return  # closed: left running for resume; cancelled: cancel() published
             record = self.jobs.finish(job_id)
-            self._write_manifest(job_id, feeder_info, started)
+            self._write_manifest(job_id, feeder_info, started, kind=run.kind)
             self._publish(job_id, "finished", record, eta_s=0.0)
         except Exception as exc:
             log.exception("job %s crashed", job_id)
             with contextlib.suppress(Exception):
                 record = self.jobs.set_status(job_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
-                self._write_manifest(job_id, feeder_info, started)
+                self._write_manifest(job_id, feeder_info, started, kind=run.kind)
                 self._publish(job_id, "finished", record)
 
     def _load_models(self, todo: list[str], ahead: int) -> Generator[tuple[str, Future[bytes]], None, None]:
@@ -329,22 +370,26 @@ class JobRunner:
                     progress(feeder)
                     continue
                 attempt = attempts.get(feeder, 0) + 1
-                task = FeederTask(
-                    job_id=job_id,
-                    feeder=feeder,
-                    model_ipc=ipc,
-                    spec=spec,
-                    profile_root=str(self.profile_root),
-                    results_root=str(self.results.root),
-                    scenario_json=run.scenario_json,
-                    scenario_tag=job_id,
+                task: Any = (
+                    run.kind.make_task(job_id, feeder, ipc)
+                    if run.kind is not None
+                    else FeederTask(
+                        job_id=job_id,
+                        feeder=feeder,
+                        model_ipc=ipc,
+                        spec=spec,
+                        profile_root=str(self.profile_root),
+                        results_root=str(self.results.root),
+                        scenario_json=run.scenario_json,
+                        scenario_tag=job_id,
+                    )
                 )
                 if run.cancelled.is_set() or not self.jobs.task_started(job_id, feeder):
                     return  # cancelled while this feeder was loading: do not start it
                 future = client.submit(
-                    self._task_fn,
+                    run.kind.task_fn if run.kind is not None else self._task_fn,
                     task,
-                    key=f"qsts-{job_id}-{feeder}-{attempt}",
+                    key=f"{run.kind.name if run.kind else 'qsts'}-{job_id}-{feeder}-{attempt}",
                     retries=self.retries,
                     pure=False,
                 )
@@ -361,7 +406,7 @@ class JobRunner:
                 run.futures.pop(str(future.key), None)
             if run.cancelled.is_set() or run.stopping.is_set():
                 continue  # drain: cancel() / close() own the job's state now
-            self._handle(job_id, feeder, future, feeder_info)
+            self._handle(job_id, feeder, future, feeder_info, run.kind)
             future.release()
             progress(feeder)
             refill()
@@ -373,6 +418,7 @@ class JobRunner:
         feeder: str,
         future: distributed.Future[Any],
         feeder_info: dict[str, dict[str, Any]],
+        kind: JobKind | None = None,
     ) -> None:
         if future.status == "cancelled":
             self._record_failure(
@@ -397,7 +443,11 @@ class JobRunner:
                 feeder,
                 duration_s=float(outcome.timings.get("total", 0.0)),
                 worker=outcome.worker,
-                write=self.results.rows_writer(job_id, outcome.summary, outcome.elements),
+                write=(
+                    kind.rows_writer(job_id, outcome)
+                    if kind is not None
+                    else self.results.rows_writer(job_id, outcome.summary, outcome.elements)
+                ),
             )
         except Exception as exc:  # the checkpoint did not happen: the feeder counts as failed
             self._record_failure(
@@ -439,10 +489,12 @@ class JobRunner:
         started: datetime,
         *,
         interrupted: bool = False,
+        kind: JobKind | None = None,
     ) -> None:
         """run.json, merged with an earlier run's manifest (feeders done then are skipped now)."""
+        store = kind.manifests if kind is not None else self.results
         try:
-            previous = self.results.read_manifest(job_id)
+            previous = store.read_manifest(job_id)
         except (NotFoundError, FileNotFoundError):
             previous = {}
         except Exception:  # an unreadable old manifest is replaced, not fatal
@@ -476,6 +528,6 @@ class JobRunner:
             runs=runs,
         )
         try:
-            self.results.write_manifest(job_id, manifest)
+            store.write_manifest(job_id, manifest)
         except Exception:
             log.exception("could not write the manifest of job %s", job_id)

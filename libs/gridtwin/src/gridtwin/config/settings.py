@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     twin_registry_addr: str = "127.0.0.1:50051"
     ingestion_addr: str = "127.0.0.1:50052"
     powerflow_addr: str = "127.0.0.1:50053"
+    hosting_addr: str = "127.0.0.1:50054"
     gateway_port: int = 8000
     grpc_port: int = Field(default=0, description="port this service listens on; 0 = its default")
 

@@ -11,9 +11,9 @@ from typing import Any, cast
 
 import grpc
 
-from gridtwin.rpc.v1 import ingestion_pb2_grpc, powerflow_pb2_grpc, twin_registry_pb2_grpc
+from gridtwin.rpc.v1 import hosting_pb2_grpc, ingestion_pb2_grpc, powerflow_pb2_grpc, twin_registry_pb2_grpc
 
-__all__ = ["add_servicer", "ingestion_stub", "powerflow_stub", "registry_stub"]
+__all__ = ["add_servicer", "hosting_stub", "ingestion_stub", "powerflow_stub", "registry_stub"]
 
 
 def _call(fn: object, *args: Any) -> Any:
@@ -33,6 +33,11 @@ def ingestion_stub(ch: grpc.Channel) -> Any:
 def powerflow_stub(ch: grpc.Channel) -> Any:
     """A ``PowerFlowStub`` on ``ch``."""
     return _call(powerflow_pb2_grpc.PowerFlowStub, ch)
+
+
+def hosting_stub(ch: grpc.Channel) -> Any:
+    """A ``HostingCapacityStub`` on ``ch``."""
+    return _call(hosting_pb2_grpc.HostingCapacityStub, ch)
 
 
 def add_servicer(adder: object, servicer: object, server: grpc.Server) -> None:

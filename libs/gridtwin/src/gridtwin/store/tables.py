@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Double, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import mysql
 
 __all__ = [
@@ -31,6 +43,8 @@ __all__ = [
     "VERSION_MAX",
     "WORKER_MAX",
     "feeders",
+    "hosting_bus_results",
+    "hosting_stochastic_results",
     "job_tasks",
     "jobs",
     "json_text",
@@ -293,5 +307,49 @@ scenario_sweeps = Table(
     Column("samples", json_text(), nullable=False),  # [{sample, values: {path: value}, job_id}]
     Column("created_at", utc_time(), nullable=False),
     Index("ix_scenario_sweeps_scenario", "scenario_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Hosting capacity per bus: the latest result per (feeder, der, inverter, bus), with the feeder version
+# it was computed on (a connection check compares it with the registry's version).
+hosting_bus_results = Table(
+    "hosting_bus_results",
+    metadata,
+    Column("feeder", String(FEEDER_ID_MAX), primary_key=True),
+    Column("der", String(16), primary_key=True),
+    Column("inverter", String(16), primary_key=True),
+    Column("bus", String(NAME_MAX), primary_key=True),
+    Column("version", String(VERSION_MAX), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("phases", Integer),
+    Column("kv_base", real()),
+    Column("x", real()),
+    Column("y", real()),
+    Column("capacity_kw", real()),
+    Column("limiting_criterion", String(64)),
+    Column("limiting_element", String(NAME_MAX)),
+    Column("limiting_snapshot", String(64)),
+    Column("base_ok", Boolean),
+    Column("verified", Boolean),
+    Column("error_pct", real()),
+    Column("computed_at", utc_time(), nullable=False),
+    Index("ix_hosting_bus_results_capacity", "feeder", "der", "inverter", "capacity_kw"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Stochastic hosting capacity: one summary row per (job, feeder); per-sample tables are Parquet.
+hosting_stochastic_results = Table(
+    "hosting_stochastic_results",
+    metadata,
+    Column("job_id", String(JOB_ID_MAX), primary_key=True),
+    Column("feeder", String(FEEDER_ID_MAX), primary_key=True),
+    Column("placement", String(16), nullable=False),
+    Column("peak_load_kw", real()),
+    Column("samples", Integer),
+    Column("failed_samples", Integer),
+    Column("p5_kw", real()),
+    Column("mean_kw", real()),
+    Column("p95_kw", real()),
+    Column("summary", json_text(), nullable=False),
     **MYSQL_TABLE_ARGS,
 )

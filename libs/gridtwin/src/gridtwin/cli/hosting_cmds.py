@@ -1,0 +1,177 @@
+"""``gridtwin hosting``: per-bus hosting capacity, connection checks and stochastic runs (via the gateway)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.table import Table
+
+from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, _call, _fail, out
+from gridtwin.cli.jobs_cmds import TERMINAL, follow_job
+
+__all__ = ["register"]
+
+hosting_app = typer.Typer(
+    help="Hosting capacity: every bus's limit with the binding criterion, connection checks, Monte Carlo.",
+    no_args_is_help=True,
+)
+STUDY_TIMEOUT = httpx.Timeout(30.0, read=1800.0)
+FeederOption = Annotated[str, typer.Option("--feeder", help="feeder id")]
+InverterOption = Annotated[str, typer.Option("--inverter", help="none | pf | volt_var")]
+
+
+def _fmt(v: Any, pattern: str = "{:.1f}") -> str:
+    return "-" if v is None else pattern.format(v) if isinstance(v, (int, float)) else str(v)
+
+
+def _bus_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table("bus", "phases", "kV LL", "capacity kW", "limiting", "element", "snapshot", title=title)
+    for r in rows:
+        table.add_row(
+            str(r["bus"]), _fmt(r.get("phases"), "{}"), _fmt(r.get("kv_base"), "{:.3g}"),
+            _fmt(r.get("capacity_kw")), str(r.get("limiting_criterion") or "-"),
+            str(r.get("limiting_element") or "-"), str(r.get("limiting_snapshot") or "-"),
+        )  # fmt: skip
+    return table
+
+
+@hosting_app.command("perbus")
+def perbus(
+    feeder: FeederOption,
+    method: Annotated[
+        str, typer.Option("--method", help="fast (sensitivities, verified) | exact (bisection)")
+    ] = "fast",
+    der: Annotated[str, typer.Option("--der", help="pv | load (EV or storage charging)")] = "pv",
+    inverter: InverterOption = "none",
+    buses: Annotated[list[str] | None, typer.Option("--bus", help="only these buses (repeatable)")] = None,
+    show: Annotated[int, typer.Option("--show", help="most constrained buses to print")] = 10,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Every bus's hosting capacity on the feeder's current version (stored for the map and checks)."""
+    body = {"method": method, "der": der, "inverter": inverter, "buses": buses or []}
+    result = _call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity", json=body, timeout=STUDY_TIMEOUT)
+    if as_json:
+        out.print_json(data=result)
+        return
+    s = result["summary"]
+    out.print(
+        f"{feeder} ({s['method']}, {der}, inverter {inverter}): {s['buses']} buses in {s['seconds']:.1f} s; "
+        f"capacity min {_fmt(s['min_kw'])} / median {_fmt(s['median_kw'])} / max {_fmt(s['max_kw'])} kW; "
+        f"limits {s['limiting']}"
+    )
+    rows = sorted(result["rows"], key=lambda r: (r["capacity_kw"] is None, r["capacity_kw"] or 0.0))[:show]
+    out.print(_bus_table(rows, "most constrained buses"))
+
+
+@hosting_app.command("results")
+def results(
+    feeder: FeederOption,
+    der: Annotated[str, typer.Option("--der")] = "pv",
+    inverter: InverterOption = "none",
+    csv: Annotated[Path | None, typer.Option("--csv", help="write every bus to this CSV file")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Stored per-bus results (most constrained first), or all of them as CSV."""
+    params: dict[str, Any] = {"der": der, "inverter": inverter, "limit": limit}
+    if csv is not None:
+        base = url or ""
+        from gridtwin.cli.client_cmds import _base_url
+
+        resp = httpx.get(f"{_base_url(base or None)}{API}/feeders/{feeder}/hosting-capacity",
+                         params={**params, "format": "csv"}, timeout=60)  # fmt: skip
+        if resp.status_code != 200:
+            body = resp.json().get("error", {})
+            raise _fail(str(body.get("message", resp.text)), body.get("details"))
+        csv.write_bytes(resp.content)
+        lines = resp.content.count(b"\n")
+        out.print(f"wrote {csv} ({lines - 1} buses)")
+        return
+    page = _call("GET", url, f"{API}/feeders/{feeder}/hosting-capacity", params=params)
+    if as_json:
+        out.print_json(data=page)
+        return
+    out.print(_bus_table(page["rows"], f"{feeder}: {page['total']} buses"))
+
+
+@hosting_app.command("check")
+def check(
+    feeder: FeederOption,
+    bus: Annotated[str, typer.Option("--bus", help="a bus, or a meter/load name")],
+    kw: Annotated[float, typer.Option("--kw", help="size to connect")],
+    kind: Annotated[str, typer.Option("--kind", help="pv | storage | ev_load")] = "pv",
+    inverter: InverterOption = "none",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Can KW be connected at BUS? Exit 0 yes, 3 no."""
+    body = {"bus": bus, "kw": kw, "kind": kind, "inverter": inverter}
+    r = _call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity/check", json=body, timeout=STUDY_TIMEOUT)
+    if as_json:
+        out.print_json(data=r)
+    else:
+        verdict = "[green]yes[/]" if r["ok"] else "[red]no[/]"
+        out.print(
+            f"{verdict}: {kw:g} kW {kind} at {r['bus']} — capacity {r['capacity_kw']:.1f} kW, margin "
+            f"{r['margin_kw']:+.1f} kW, limited by {r['limiting_criterion'] or '-'} at {r['limiting_element'] or '-'}"
+            + (" (recomputed: the feeder changed)" if r["recomputed"] else "")
+        )
+    if not r["ok"]:
+        raise typer.Exit(code=3)
+
+
+@hosting_app.command("stochastic")
+def stochastic(
+    feeders: Annotated[list[str] | None, typer.Option("--feeders", "--feeder", help="feeder ids")] = None,
+    glob: Annotated[str, typer.Option("--glob", help="feeder ids matching this")] = "",
+    site: Annotated[str, typer.Option("--site")] = "",
+    samples: Annotated[int, typer.Option("--samples", min=1, max=10000)] = 10,
+    placement: Annotated[str, typer.Option("--placement", help="random | close | far")] = "random",
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    full_curve: Annotated[
+        bool, typer.Option("--full-curve", help="violation probability at every step")
+    ] = False,
+    inverter: InverterOption = "none",
+    wait: Annotated[bool, typer.Option("--wait")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Monte Carlo hosting capacity (PV placed at random customers in growing penetration steps)."""
+    ids = [f.strip() for item in feeders or [] for f in item.split(",") if f.strip()]
+    body = {"feeders": ids, "feeder_glob": glob, "site": site, "samples": samples, "placement": placement,
+            "seed": seed, "full_curve": full_curve, "inverter": inverter}  # fmt: skip
+    job = _call("POST", url, f"{API}/hosting/stochastic", json=body)
+    if wait:
+        job = follow_job(url, job)
+        while job["status"] not in TERMINAL:  # follow_job returns at a terminal state; belt and braces
+            time.sleep(1.0)
+            job = _call("GET", url, f"{API}/jobs/{job['id']}")
+    if not wait:
+        out.print(f"job [bold]{job['id']}[/]: {job['status']}")
+        return
+    result = _call("GET", url, f"{API}/hosting/stochastic/{job['id']}")
+    if as_json:
+        out.print_json(data=result)
+        return
+    table = Table("feeder", "peak kW", "samples", "P5 kW", "mean kW", "P95 kW", "mean % of peak", "limits",
+                  title=f"stochastic hosting capacity, job {job['id']}")  # fmt: skip
+    for f in result["feeders"]:
+        limits = ", ".join(f"{x.get('criterion')}:{x.get('samples')}" for x in f.get("limiting", []))
+        table.add_row(
+            f["feeder"], _fmt(f.get("peak_load_kw"), "{:.0f}"), _fmt(f.get("samples_ok"), "{}"),
+            _fmt(f.get("capacity_kw_p5"), "{:.0f}"), _fmt(f.get("capacity_kw_mean"), "{:.0f}"),
+            _fmt(f.get("capacity_kw_p95"), "{:.0f}"), _fmt(f.get("capacity_pct_mean")), limits,
+        )  # fmt: skip
+    out.print(table)
+    if job["status"] == "failed":
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(hosting_app, name="hosting")

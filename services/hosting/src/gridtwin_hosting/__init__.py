@@ -1,0 +1,1 @@
+"""GridTwin HostingCapacity service."""
