@@ -396,6 +396,14 @@ def test_hosting_capacity_per_bus_connection_check_and_stochastic(live: Live, tm
     assert sum(summary["limiting"].values()) == summary["buses"]  # every bus names its binding limit
     assert all(r["limiting_criterion"] and r["limiting_element"] for r in study["rows"] if r["base_ok"])
 
+    one = str(study["rows"][0]["bus"])
+    vv = live.api(
+        "POST", f"/feeders/{feeder}/hosting-capacity", json={"inverter": "volt_var", "buses": [one]}
+    )
+    assert vv.status_code == 200, vv.text
+    gain = vv.json()["summary"]["gain"]
+    assert gain["buses"] == 1 and "gain_kw" in vv.json()["rows"][0]  # volt-var against the plain study
+
     page = live.api("GET", f"/feeders/{feeder}/hosting-capacity", params={"limit": 5}).json()
     assert page["total"] == summary["buses"] and len(page["rows"]) == 5
     caps = [r["capacity_kw"] for r in page["rows"]]

@@ -200,12 +200,31 @@ class HostingServicer:
         frame = self._study(model, list(request.buses) or None, method, der, inverter, pf, max_kw, criteria)
         seconds = time.perf_counter() - t0
         self.store.replace_bus_results(feeder, der, inverter, model.version, frame)
+        summary = {"method": method, **_summary(frame, seconds)}
+        if inverter != "none":
+            frame, summary["gain"] = self._gain(feeder, der, model.version, frame)
         return hosting_pb2.PerBusResponse(
             feeder=feeder,
             version=model.version,
-            summary_json=json.dumps({"method": method, **_summary(frame, seconds)}),
+            summary_json=json.dumps(summary),
             table=_table(frame, len(frame), "buses"),
         )
+
+    def _gain(self, feeder: str, der: str, version: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+        """Capacity gained by the smart inverter against the stored plain-inverter study of the same
+        feeder version (per bus ``gain_kw``; None when there is no such study yet)."""
+        if self.store.bus_version(feeder, der, "none") != version:
+            return frame.assign(gain_kw=float("nan")), None
+        plain = self.store.all_bus_results(feeder, der, "none").set_index("bus")["capacity_kw"]
+        gain = pd.to_numeric(frame["capacity_kw"]) - frame["bus"].map(plain)
+        both = gain.dropna()
+        return frame.assign(gain_kw=gain), {
+            "against": "inverter none",
+            "buses": len(both),
+            "median_kw": float(both.median()) if len(both) else None,
+            "buses_gaining": int((both > 0.5).sum()),
+            "buses_losing": int((both < -0.5).sum()),
+        }
 
     def GetPerBus(self, request: Any, context: grpc.ServicerContext) -> Any:
         der, inverter = str(request.der) or "pv", str(request.inverter) or "none"

@@ -64,6 +64,12 @@ def perbus(
         f"capacity min {_fmt(s['min_kw'])} / median {_fmt(s['median_kw'])} / max {_fmt(s['max_kw'])} kW; "
         f"limits {s['limiting']}"
     )
+    if s.get("gain"):
+        g = s["gain"]
+        out.print(
+            f"{inverter} against no smart inverter: median gain {_fmt(g['median_kw'])} kW; "
+            f"{g['buses_gaining']} buses gain, {g['buses_losing']} lose"
+        )
     rows = sorted(result["rows"], key=lambda r: (r["capacity_kw"] is None, r["capacity_kw"] or 0.0))[:show]
     out.print(_bus_table(rows, "most constrained buses"))
 
