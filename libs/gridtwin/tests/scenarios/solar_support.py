@@ -3,7 +3,6 @@ utility's class pools and weather year, on an 8760-hour America/Chicago calendar
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -12,6 +11,7 @@ import pandas as pd
 from gridtwin.grid.synth import synth_feeder
 from gridtwin.grid.synth.utility import synth_utility_profiles
 from gridtwin.scenarios.state import CUSTOMER_COLUMNS, ScenarioContext, ScenarioState, WeatherYear
+from scenario_support import make_context
 
 HOURS = 8760
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -21,23 +21,7 @@ _CLASSES = {1: "res", 2: "com", 3: "ind"}
 
 
 def context(feeder: str = "synth-s42-f0000", seed: int = 7) -> ScenarioContext:
-    times = pd.date_range(START, periods=HOURS, freq="h", tz="UTC")
-    local = times.tz_convert(TZ)
-    return ScenarioContext(
-        feeder=feeder,
-        scenario_seed=seed,
-        feeder_index=zlib.crc32(feeder.encode()),
-        start_utc=START,
-        timezone=TZ,
-        hours=HOURS,
-        latitude_deg=41.5,
-        longitude_deg=-90.0,
-        local_hour=np.asarray(local.hour, dtype=np.int64),
-        weekday=np.asarray(local.day_of_week, dtype=np.int64),
-        month=np.asarray(local.month, dtype=np.int64),
-        day_index=pd.factorize(local.normalize())[0].astype(np.int64),
-        times_utc=times,
-    )
+    return make_context(feeder, seed)  # the same calendar as the other layer tests
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,6 @@ Thin: ``gridtwin.hosting`` computes, ``gridtwin.store.hosting`` stores, ``gridtw
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import statistics
@@ -41,6 +40,7 @@ from gridtwin.powerflow import get_engine
 from gridtwin.powerflow.engine import Engine
 from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.jobs import job_to_proto
+from gridtwin.rpc.selection import select_feeders
 from gridtwin.rpc.v1 import hosting_pb2, powerflow_pb2, twin_registry_pb2
 from gridtwin.store.hosting import HostingStore
 from gridtwin.store.jobs import JobStore
@@ -295,30 +295,12 @@ class HostingServicer:
     # -- stochastic ---------------------------------------------------------------------------------
 
     def _select(self, request: Any) -> list[str]:
-        explicit = [str(f) for f in request.feeders]
-        if explicit:
-            bad = [f for f in explicit if not FEEDER_RE.fullmatch(f)]
-            if bad:
-                raise InputError(
-                    "bad feeder id", [ErrorDetail(where="feeders", message=repr(f)) for f in bad]
-                )
-            return explicit
-        site, glob = str(request.site), str(request.feeder_glob)
-        if not site and not glob:
-            raise InputError(
-                "no feeders selected",
-                [ErrorDetail(where="feeders", message="give feeders, site or feeder_glob")],
-            )
-        listed = self._call("ListFeeders", twin_registry_pb2.ListFeedersRequest(site=site))
-        chosen = sorted(
-            f.id for f in listed.feeders if f.twin_count > 0 and (not glob or fnmatch.fnmatchcase(f.id, glob))
+        return select_feeders(
+            lambda site: self._call("ListFeeders", twin_registry_pb2.ListFeedersRequest(site=site)),
+            request.feeders,
+            str(request.site),
+            str(request.feeder_glob),
         )
-        if not chosen:
-            raise InputError(
-                "no feeders selected",
-                [ErrorDetail(where="feeder_glob" if glob else "site", message="matches no feeder")],
-            )
-        return chosen
 
     def RunStochastic(self, request: Any, context: grpc.ServicerContext) -> Any:
         spec = StochasticSpec(

@@ -8,7 +8,6 @@ left unfinished by a restart), not with the service.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.qsts_results import QstsSpec
 from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.jobs import job_to_proto
+from gridtwin.rpc.selection import select_feeders
 from gridtwin.rpc.v1 import powerflow_pb2, twin_registry_pb2
 from gridtwin.store.jobs import JobRecord, JobStore
 from gridtwin.store.redis import make_redis
@@ -37,7 +37,6 @@ __all__ = ["QstsJobs", "job_to_proto", "spec_from_request", "table_to_proto"]
 log = logging.getLogger(__name__)
 
 REGISTRY_TIMEOUT_S = 300.0
-MAX_FEEDERS = 20_000
 LEVELS = ("feeders", "elements", "buses", "hourly")
 
 
@@ -144,54 +143,12 @@ class QstsJobs:
             runner.close()
 
     def _select(self, request: Any) -> list[str]:
-        explicit = [str(f) for f in request.feeders]
-        bad = [f for f in explicit if not FEEDER_RE.fullmatch(f)]
-        if bad:
-            raise InputError(
-                "bad feeder id",
-                [
-                    ErrorDetail(where="feeders", message=f"{f!r} must match [A-Za-z0-9_-]{{1,64}}")
-                    for f in bad
-                ],
-            )
-        site, glob = str(request.site), str(request.feeder_glob)
-        if explicit and (site or glob):
-            raise InputError(
-                "choose feeders one way",
-                [
-                    ErrorDetail(
-                        where="feeders", message="give feeder ids, or a site and/or feeder_glob, not both"
-                    )
-                ],
-            )
-        if explicit:
-            if len(set(explicit)) != len(explicit):
-                raise InputError(
-                    "duplicate feeder ids", [ErrorDetail(where="feeders", message="listed twice")]
-                )
-            chosen = explicit
-        elif site or glob:
-            listed = self._call("ListFeeders", twin_registry_pb2.ListFeedersRequest(site=site))
-            chosen = sorted(
-                f.id
-                for f in listed.feeders
-                if f.twin_count > 0 and (not glob or fnmatch.fnmatchcase(f.id, glob))
-            )
-            if not chosen:
-                where = "feeder_glob" if glob else "site"
-                raise InputError(
-                    "no feeders selected", [ErrorDetail(where=where, message="matches no feeder")]
-                )
-        else:
-            raise InputError(
-                "no feeders selected",
-                [ErrorDetail(where="feeders", message="give feeders, site or feeder_glob")],
-            )
-        if len(chosen) > MAX_FEEDERS:
-            raise InputError(
-                "too many feeders", [ErrorDetail(where="feeders", message=f"at most {MAX_FEEDERS} per job")]
-            )
-        return chosen
+        return select_feeders(
+            lambda site: self._call("ListFeeders", twin_registry_pb2.ListFeedersRequest(site=site)),
+            request.feeders,
+            str(request.site),
+            str(request.feeder_glob),
+        )
 
     # -- handlers ---------------------------------------------------------------------------
 
