@@ -247,31 +247,44 @@ class HostingServicer:
             raise InputError("bad size", [ErrorDetail(where="kw", message="must be > 0")])
         der, _ = KIND_DER[kind]
         inverter = str(request.inverter) or "none"
-        model = self._model(feeder)
-        bus = self._bus_of(model, str(request.bus))
-        recomputed = False
         stored = self.store.bus_version(feeder, der, inverter)
         per_bus: pd.DataFrame | None = None
-        if stored == model.version:
-            per_bus = self.store.all_bus_results(feeder, der, inverter)
-            if bus not in set(per_bus["bus"]):
-                per_bus = None
-        if per_bus is None:  # stale, missing, or this bus not studied: study it now (fast + verified)
-            frame = self._study(model, [bus], "fast", der, inverter, 1.0, 10_000.0, Criteria())
-            if stored == model.version:
-                merged = pd.concat(
-                    [self.store.all_bus_results(feeder, der, inverter), frame], ignore_index=True
-                )
-                frame = merged.drop_duplicates("bus", keep="last")
-            self.store.replace_bus_results(feeder, der, inverter, model.version, frame)
-            per_bus, recomputed = self.store.all_bus_results(feeder, der, inverter), True
+        name = str(request.bus).lower()
+        if stored is not None and name:
+            # The answer at once: the registry only confirms the stored study's version (no export).
+            reply = self._call(
+                "ExportFeeder", twin_registry_pb2.ExportFeederRequest(feeder=feeder, known_version=stored)
+            )
+            if reply.unchanged:
+                per_bus = self.store.all_bus_results(feeder, der, inverter)
+                if name not in set(per_bus["bus"]):
+                    per_bus = None  # a meter name, or a bus not studied: needs the model below
+        recomputed = False
+        if per_bus is not None:
+            bus, version = name, str(stored)
+        else:
+            model = self._model(feeder)
+            bus, version = self._bus_of(model, name), model.version
+            if stored == version:
+                per_bus = self.store.all_bus_results(feeder, der, inverter)
+                if bus not in set(per_bus["bus"]):
+                    per_bus = None
+            if per_bus is None:  # stale, missing, or this bus not studied: study it now (fast + verified)
+                frame = self._study(model, [bus], "fast", der, inverter, 1.0, 10_000.0, Criteria())
+                if stored == version:
+                    merged = pd.concat(
+                        [self.store.all_bus_results(feeder, der, inverter), frame], ignore_index=True
+                    )
+                    frame = merged.drop_duplicates("bus", keep="last")
+                self.store.replace_bus_results(feeder, der, inverter, version, frame)
+                per_bus, recomputed = self.store.all_bus_results(feeder, der, inverter), True
         per_bus = per_bus.assign(der=der, inverter=inverter)
-        per_bus.attrs["version"] = model.version
-        answer = check_connection(per_bus, bus, float(request.kw), kind, version=model.version)
+        per_bus.attrs["version"] = version
+        answer = check_connection(per_bus, bus, float(request.kw), kind, version=version)
         return hosting_pb2.ConnectionReply(
             ok=answer.ok, margin_kw=answer.margin_kw, capacity_kw=answer.capacity_kw,
             limiting_criterion=answer.limiting_criterion, limiting_element=answer.limiting_element,
-            bus=bus, recomputed=recomputed, version=model.version,
+            bus=bus, recomputed=recomputed, version=version,
         )  # fmt: skip
 
     @staticmethod

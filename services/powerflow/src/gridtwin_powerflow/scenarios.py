@@ -51,8 +51,7 @@ def _parse(text_msg: Any) -> tuple[Scenario, str]:
     if fmt not in (None, "yaml", "json"):
         raise InputError("bad format", [ErrorDetail(where="format", message="yaml or json")])
     scenario = resolve_files(parse_scenario(text, source="scenario", fmt=fmt), base_dir=None)
-    sweep_summary = scenario_summary(scenario)  # checks the sweep section's points too
-    del sweep_summary
+    scenario_summary(scenario)  # builds the sweep's points too: a bad sweep fails here, not at run time
     return scenario, text
 
 

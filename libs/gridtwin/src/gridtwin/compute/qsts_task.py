@@ -218,7 +218,7 @@ def _weather_refs(model: Any) -> list[str]:
 
 
 def _apply_scenario(
-    task: FeederTask, model: Any, profile_root: Path, spec: QstsSpec
+    task: FeederTask, model: Any, profile_root: Path, spec: QstsSpec, resolved: dict[str, np.ndarray]
 ) -> tuple[Any, dict[str, np.ndarray], QstsSpec, dict[str, Any]]:
     """Compose the task's scenario on the feeder: the model, profiles and ambient QSTS runs on, and
     the composition's ledger and overlay written beside the feeder's results."""
@@ -226,9 +226,11 @@ def _apply_scenario(
     from gridtwin.scenarios.schema import Scenario
 
     scenario = Scenario.model_validate_json(task.scenario_json)
-    refs, _ = feeder_profile_refs(model)
-    weather = [r for r in _weather_refs(model) if (profile_root / _partition_file(r)).is_file()]
-    profiles = _CACHE.resolve(profile_root, [*refs, *weather])
+    # The base shapes are resolved already; only the irradiance beside the temperature is new.
+    weather = [
+        r for r in _weather_refs(model) if r not in resolved and (profile_root / _partition_file(r)).is_file()
+    ]
+    profiles = {**resolved, **(_CACHE.resolve(profile_root, weather) if weather else {})}
     composed = compose_feeder(model, scenario, profiles, profile_tag=task.scenario_tag or "run")
     spec = dataclasses.replace(spec, ambient_c=_ambient_for_run(composed.ambient_c, spec, "scenario weather"))
     out = _files_store(task.results_root).feeder_dir(task.job_id, task.feeder)
@@ -279,7 +281,7 @@ def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
         info: dict[str, Any] = {}
         if task.scenario_json:
             t = time.perf_counter()
-            model, run_profiles, spec, info = _apply_scenario(task, model, profile_root, spec)
+            model, run_profiles, spec, info = _apply_scenario(task, model, profile_root, spec, profiles)
             timings["scenario"] = time.perf_counter() - t
         t = time.perf_counter()
         result = run_qsts(get_engine(), model, spec, profiles=run_profiles)

@@ -165,13 +165,7 @@ class JobRunner:
         record = self.jobs.create(
             kind.name, {**params, "feeders": list(feeders)}, list(feeders), site=site, job_id=job_id
         )
-        run = _JobRun(record.id, kind=kind)
-        run.thread = threading.Thread(
-            target=self._run_job, args=(run, QstsSpec()), name=f"gridtwin-job-{record.id}", daemon=True
-        )
-        with self._runs_lock:
-            self._runs[record.id] = run
-        run.thread.start()
+        self._start(record.id, QstsSpec(), kind=kind)  # the spec is unused by other kinds
         return record
 
     def resume_unfinished(self) -> list[str]:
@@ -258,8 +252,10 @@ class JobRunner:
                 f"job {job_id} is running", [ErrorDetail(where=job_id, message="wait for it or cancel it")]
             )
 
-    def _start(self, job_id: str, spec: QstsSpec, scenario_json: str = "") -> None:
-        run = _JobRun(job_id, scenario_json=scenario_json)
+    def _start(
+        self, job_id: str, spec: QstsSpec, scenario_json: str = "", kind: JobKind | None = None
+    ) -> None:
+        run = _JobRun(job_id, scenario_json=scenario_json, kind=kind)
         run.thread = threading.Thread(
             target=self._run_job, args=(run, spec), name=f"gridtwin-job-{job_id}", daemon=True
         )

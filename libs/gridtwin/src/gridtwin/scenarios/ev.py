@@ -46,6 +46,7 @@ __all__ = [
     "POOL_MEMBERS",
     "SEASONS",
     "EvProfile",
+    "added_load_rows",
     "append_added_loads",
     "apply_ev_layer",
     "ev_average_shape",
@@ -383,6 +384,37 @@ def _value_column(
 # -- the layer -------------------------------------------------------------------------------------
 
 
+def added_load_rows(
+    layer_id: str,
+    prefix: str,
+    kind: str,
+    customers: pd.DataFrame,
+    kw: float,
+    pf: float,
+    shapes: Sequence[str],
+    level: str = "",
+) -> pd.DataFrame:
+    """``ADDED_LOAD_COLUMNS`` rows for loads added at ``customers`` (one each, named
+    ``<prefix>_<layer>_<n>``), on the customer's bus, phases and kV."""
+    n = len(customers)
+    return pd.DataFrame(
+        {
+            "name": [f"{prefix}_{layer_id}_{i + 1:04d}".lower() for i in range(n)],
+            "layer": layer_id,
+            "kind": kind,
+            "customer": customers.index.astype(str),
+            "bus1": customers["bus1"].to_numpy(),
+            "phases": customers["phases"].to_numpy(),
+            "kv": customers["kv"].to_numpy(),
+            "kw": kw,
+            "pf": pf,
+            "shape": list(shapes),
+            "level": level,
+        },
+        columns=list(ADDED_LOAD_COLUMNS),
+    )
+
+
 def append_added_loads(state: ScenarioState, rows: pd.DataFrame) -> None:
     """Append rows (ADDED_LOAD_COLUMNS) to ``state.loads_added`` (no concat with an empty frame:
     pandas warns about its dtype inference)."""
@@ -425,21 +457,10 @@ def apply_ev_layer(state: ScenarioState, layer: EvLayer, index: int) -> None:
     pool = member_pool(avg, state.ctx.day_index, state.ctx.rng(index, 1), used)
     keys = [state.add_shape(f"ev_{layer.id}_m{k:02d}".lower(), pool[k]) for k in range(used)]
     cust = state.customers.iloc[picks]
-    rows = pd.DataFrame(
-        {
-            "name": [f"ev_{layer.id}_{i + 1:04d}".lower() for i in range(n)],
-            "layer": layer.id,
-            "kind": "ev",
-            "customer": cust.index.astype(str),
-            "bus1": cust["bus1"].to_numpy(),
-            "phases": cust["phases"].to_numpy(),
-            "kv": cust["kv"].to_numpy(),
-            "kw": kw,
-            "pf": layer.power_factor,
-            "shape": [keys[m] for m in member_of],
-            "level": level,
-        }
-    )
+    rows = added_load_rows(
+        layer.id, "ev", "ev", cust, kw, layer.power_factor,
+        [keys[m] for m in member_of], level,
+    )  # fmt: skip
     append_added_loads(state, rows)
     coincident = kw * (chargers_per_member @ pool)
     energy = float(kw * (chargers_per_member * pool.sum(axis=1)).sum())

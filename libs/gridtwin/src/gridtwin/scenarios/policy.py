@@ -33,7 +33,7 @@ import pandas as pd
 
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.scenarios.adoption import pick_customers
-from gridtwin.scenarios.ev import POOL_MEMBERS, append_added_loads, member_pool
+from gridtwin.scenarios.ev import POOL_MEMBERS, added_load_rows, append_added_loads, member_pool
 from gridtwin.scenarios.schema import ElectrificationLayer, InterconnectionLayer, TouLayer
 from gridtwin.scenarios.state import ScenarioState
 
@@ -187,20 +187,8 @@ def _add_loads(
 ) -> None:
     cust = state.customers.iloc[picks]
     n = len(cust)
-    rows = pd.DataFrame(
-        {
-            "name": [f"{prefix}_{layer.id}_{i + 1:04d}".lower() for i in range(n)],
-            "layer": layer.id,
-            "kind": kind,
-            "customer": cust.index.astype(str),
-            "bus1": cust["bus1"].to_numpy(),
-            "phases": cust["phases"].to_numpy(),
-            "kv": cust["kv"].to_numpy(),
-            "kw": kw,
-            "pf": layer.power_factor,
-            "shape": [shapes[i % len(shapes)] for i in range(n)],
-            "level": "",
-        }
+    rows = added_load_rows(
+        layer.id, prefix, kind, cust, kw, layer.power_factor, [shapes[i % len(shapes)] for i in range(n)]
     )
     append_added_loads(state, rows)
     mine = (state.loads_added["layer"] == layer.id) & (state.loads_added["kind"] == kind)

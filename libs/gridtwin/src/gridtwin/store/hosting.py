@@ -16,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.store.db import writer
+from gridtwin.store.results import atomic_write, parquet_writer
 from gridtwin.store.tables import hosting_bus_results, hosting_stochastic_results
 
 __all__ = ["BUS_RESULT_COLUMNS", "HostingStore"]
@@ -160,11 +160,10 @@ class HostingStore:
     def write_samples(self, job_id: str, feeder: str, steps: pd.DataFrame, capacities: pd.DataFrame) -> Path:
         """Per-sample tables as Parquet (files only: workers call this; SQL is the runner's)."""
         out = self.feeder_dir(job_id, feeder)
-        out.mkdir(parents=True, exist_ok=True)
         for name, frame in (("steps", steps), ("capacities", capacities)):
-            tmp = out / f".{name}.parquet.tmp"
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-            tmp.replace(out / f"{name}.parquet")
+            atomic_write(
+                out / f"{name}.parquet", parquet_writer(pa.Table.from_pandas(frame, preserve_index=False))
+            )
         return out
 
     def stochastic_rows_writer(
@@ -204,10 +203,12 @@ class HostingStore:
 
     def write_manifest(self, job_id: str, manifest: dict[str, Any]) -> Path:
         out = self.job_dir(job_id)
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".run.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-        tmp.replace(out / "run.json")
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
+
+        def write(path: Path) -> None:
+            path.write_text(text)
+
+        atomic_write(out / "run.json", write)
         return out / "run.json"
 
     def read_manifest(self, job_id: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from gridtwin.store.tables import jobs, qsts_element_results, qsts_feeder_result
 if TYPE_CHECKING:
     from gridtwin.powerflow.qsts_results import QstsResult
 
-__all__ = ["PAGE_LIMIT_MAX", "QstsResultStore"]
+__all__ = ["PAGE_LIMIT_MAX", "QstsResultStore", "atomic_write", "parquet_writer"]
 
 PAGE_LIMIT_MAX = 10_000
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # job and feeder ids: safe as path parts
@@ -136,7 +136,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temp file in the same directory, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -147,7 +147,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _parquet_writer(table: pa.Table) -> Callable[[Path], None]:
+def parquet_writer(table: pa.Table) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         pq.write_table(table, path, compression=PARQUET_COMPRESSION)
 
@@ -203,7 +203,7 @@ class QstsResultStore:
             for name, (frame, cols) in parts.items()
         }
         for name, table in tables.items():
-            _atomic_write(folder / f"{name}.parquet", _parquet_writer(table))
+            atomic_write(folder / f"{name}.parquet", parquet_writer(table))
         return folder
 
     def write_manifest(self, job_id: str, manifest: dict[str, Any]) -> Path:
@@ -213,7 +213,7 @@ class QstsResultStore:
         def write(tmp: Path) -> None:
             tmp.write_text(text + "\n", encoding="utf-8")
 
-        _atomic_write(path, write)
+        atomic_write(path, write)
         return path
 
     def read_manifest(self, job_id: str) -> dict[str, Any]:
