@@ -9,8 +9,9 @@
     ├── AccessDeniedError          the caller may not do this (e.g. read a server path outside the allowed roots)
     ├── NotFoundError              a twin, model, feeder or job that does not exist
     ├── ConflictError              an etag mismatch or an id that already exists
-    └── EngineError                OpenDSS failed at run time
-        └── NotConvergedError      the power flow did not converge
+    ├── EngineError                OpenDSS failed at run time
+    │   └── NotConvergedError      the power flow did not converge
+    └── UpstreamError              an outside service (e.g. the weather API) timed out or failed
 
 Services map these to gRPC status codes only at their boundary (``gridtwin.rpc.errors``).
 """
@@ -85,6 +86,10 @@ class EngineError(GridTwinError):
 
 
 class NotConvergedError(EngineError):
+    pass
+
+
+class UpstreamError(GridTwinError):
     pass
 
 

@@ -72,6 +72,22 @@ class Settings(BaseSettings):
         default=2, ge=0, description="retries of a feeder task that raised unexpectedly"
     )
 
+    # Utility measurements in (issue 7).
+    ami_chunk_rows: int = Field(
+        default=2_000_000, ge=1_000, description="AMI reads per streamed chunk (bounds an import's memory)"
+    )
+    max_ami_upload_bytes: int = Field(
+        default=20 * 1024**3, ge=1, description="largest AMI upload streamed to the ingestion service"
+    )
+    open_meteo_archive_url: str = "https://archive-api.open-meteo.com/v1/archive"
+    open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    weather_offline: bool = Field(default=False, description="serve weather only from the on-disk cache")
+    weather_min_interval_s: float = Field(
+        default=1.0, ge=0, description="least time between two requests to the weather API (politeness)"
+    )
+    weather_timeout_s: float = Field(default=30.0, gt=0, description="one weather API request's time limit")
+    weather_retries: int = Field(default=3, ge=0, description="retries of a weather request that failed")
+
     # Observability.
     otel_exporter: str = Field(default="none", description="none | console | otlp")
     log_level: str = "INFO"

@@ -25,6 +25,7 @@ from gridtwin.errors import (
     InputError,
     NotConvergedError,
     NotFoundError,
+    UpstreamError,
 )
 
 __all__ = [
@@ -73,6 +74,8 @@ def grpc_status_for(exc: BaseException) -> grpc.StatusCode:
         if exc.context.get("kind") == "etag" or any(d.code.startswith("etag") for d in exc.details):
             return grpc.StatusCode.ABORTED
         return grpc.StatusCode.ALREADY_EXISTS
+    if isinstance(exc, UpstreamError):
+        return grpc.StatusCode.UNAVAILABLE
     if isinstance(exc, NotConvergedError):
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(exc, EngineError):

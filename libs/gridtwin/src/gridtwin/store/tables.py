@@ -31,6 +31,7 @@ __all__ = [
     "FEEDER_ID_MAX",
     "FEEDER_RESULT_COLUMNS",
     "ID_MAX",
+    "IMPORT_ID_MAX",
     "JOB_ID_MAX",
     "JOB_KIND_MAX",
     "MODEL_MAX",
@@ -43,13 +44,18 @@ __all__ = [
     "VERSION_MAX",
     "WORKER_MAX",
     "feeders",
+    "ami_load_summary",
+    "ami_meter_overrides",
+    "ami_meters",
     "hosting_bus_results",
     "hosting_stochastic_results",
+    "imports",
     "job_tasks",
     "jobs",
     "json_text",
     "metadata",
     "models",
+    "outages",
     "qsts_element_results",
     "qsts_feeder_results",
     "real",
@@ -351,5 +357,114 @@ hosting_stochastic_results = Table(
     Column("mean_kw", real()),
     Column("p95_kw", real()),
     Column("summary", json_text(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+# --- measurements in (issue 7, migration 0005) ---------------------------------------------------------
+IMPORT_ID_MAX = 32
+
+# One row per import of utility measurements (ami | meters | oms | weather): its status (staging ->
+# committed | failed), the checkpoint a resumed import continues from, and the report it returned.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", String(IMPORT_ID_MAX), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("site", String(SITE_MAX), nullable=False),
+    Column("status", String(STATUS_MAX), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("params_json", json_text(), nullable=False),
+    Column("progress_json", json_text(), nullable=False),
+    Column("report_json", json_text(), nullable=False),
+    Column("created_at", utc_time(), nullable=False),
+    Column("finished_at", utc_time(), nullable=True),
+    Index("ix_imports_kind_created", "kind", "created_at"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# The meter directory: which feeder, load and service transformer each AMI meter belongs to, how that was
+# decided (source | twin | override | connectivity | nearest) and how sure it is (high | medium | low).
+ami_meters = Table(
+    "ami_meters",
+    metadata,
+    Column("site", String(SITE_MAX), primary_key=True),
+    Column("meter_id", String(NAME_MAX), primary_key=True),
+    Column("feeder", String(FEEDER_ID_MAX), nullable=False),
+    Column("load", String(NAME_MAX), nullable=False),
+    Column("transformer", String(NAME_MAX), nullable=False),
+    Column("bus", String(NAME_MAX), nullable=False),
+    Column("phases", String(8), nullable=False),
+    Column("lon", real(), nullable=True),
+    Column("lat", real(), nullable=True),
+    Column("generating", Boolean, nullable=False),
+    Column("role", String(16), nullable=False),  # customer | feeder_head
+    Column("customer_class", Integer, nullable=True),
+    Column("method", String(16), nullable=False),
+    Column("confidence", String(8), nullable=False),
+    Column("reasons_json", json_text(), nullable=False),
+    Column("import_id", String(IMPORT_ID_MAX), nullable=False),
+    Column("updated_at", utc_time(), nullable=False),
+    Index("ix_ami_meters_feeder", "site", "feeder"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Planner-given meter -> transformer (and feeder) assignments; every later mapping run respects them.
+ami_meter_overrides = Table(
+    "ami_meter_overrides",
+    metadata,
+    Column("site", String(SITE_MAX), primary_key=True),
+    Column("meter_id", String(NAME_MAX), primary_key=True),
+    Column("feeder", String(FEEDER_ID_MAX), nullable=False),
+    Column("transformer", String(NAME_MAX), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", utc_time(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Measured load per feeder and year (from the AMI store's aggregation), with the feeder-head check.
+ami_load_summary = Table(
+    "ami_load_summary",
+    metadata,
+    Column("feeder", String(FEEDER_ID_MAX), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("site", String(SITE_MAX), nullable=False),
+    Column("meters", Integer, nullable=False),
+    Column("transformers", Integer, nullable=False),
+    Column("energy_kwh", real()),
+    Column("peak_kw", real()),
+    Column("peak_utc", utc_time(), nullable=True),
+    Column("load_factor", real()),
+    Column("coincidence_factor", real()),
+    Column("coverage", real()),
+    Column("head_energy_kwh", real()),
+    Column("head_ratio", real()),
+    Column("summary_json", json_text(), nullable=False),
+    Column("updated_at", utc_time(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Outage records (OMS), one row per outage as imported, linked to the twin of the device that operated.
+outages = Table(
+    "outages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("import_id", String(IMPORT_ID_MAX), nullable=False),
+    Column("site", String(SITE_MAX), nullable=False),
+    Column("feeder", String(FEEDER_ID_MAX), nullable=False),
+    Column("outage_id", String(NAME_MAX), nullable=False),
+    Column("device", String(NAME_MAX), nullable=False),
+    Column("device_twin", String(ID_MAX), nullable=False),
+    Column("start_utc", utc_time(), nullable=False),
+    Column("end_utc", utc_time(), nullable=False),
+    Column("duration_min", real(), nullable=False),
+    Column("cause_code", String(64), nullable=False),
+    Column("cause", String(NAME_MAX), nullable=False),
+    Column("customers_interrupted", BigInteger, nullable=False),
+    Column("customer_minutes", real(), nullable=False),
+    Column("momentary", Boolean, nullable=False),
+    Column("src", String(512), nullable=False),  # file:row it came from
+    Index("ix_outages_site_feeder_start", "site", "feeder", "start_utc"),
+    Index("ix_outages_import", "import_id"),
     **MYSQL_TABLE_ARGS,
 )
