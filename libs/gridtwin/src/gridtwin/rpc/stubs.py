@@ -11,9 +11,22 @@ from typing import Any, cast
 
 import grpc
 
-from gridtwin.rpc.v1 import hosting_pb2_grpc, ingestion_pb2_grpc, powerflow_pb2_grpc, twin_registry_pb2_grpc
+from gridtwin.rpc.v1 import (
+    hosting_pb2_grpc,
+    ingestion_pb2_grpc,
+    measurements_pb2_grpc,
+    powerflow_pb2_grpc,
+    twin_registry_pb2_grpc,
+)
 
-__all__ = ["add_servicer", "hosting_stub", "ingestion_stub", "powerflow_stub", "registry_stub"]
+__all__ = [
+    "add_servicer",
+    "hosting_stub",
+    "ingestion_stub",
+    "measurements_stub",
+    "powerflow_stub",
+    "registry_stub",
+]
 
 
 def _call(fn: object, *args: Any) -> Any:
@@ -28,6 +41,11 @@ def registry_stub(ch: grpc.Channel) -> Any:
 def ingestion_stub(ch: grpc.Channel) -> Any:
     """An ``IngestionStub`` on ``ch``."""
     return _call(ingestion_pb2_grpc.IngestionStub, ch)
+
+
+def measurements_stub(ch: grpc.Channel) -> Any:
+    """A ``MeasurementsStub`` on ``ch`` (served by the ingestion process)."""
+    return _call(measurements_pb2_grpc.MeasurementsStub, ch)
 
 
 def powerflow_stub(ch: grpc.Channel) -> Any:
