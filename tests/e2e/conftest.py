@@ -6,13 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 from e2e_support import SHARED_DATA, Stack, free_port
+from fake_open_meteo import FakeOpenMeteo
 from gridtwin.config import Settings
 from gridtwin.rpc.runner import discover_services, start_grpc_services, stop_grpc_services
 from gridtwin.rpc.telemetry import setup_telemetry
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def open_meteo() -> Iterator[FakeOpenMeteo]:
+    fake = FakeOpenMeteo()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, open_meteo: FakeOpenMeteo) -> Iterator[Stack]:
     setup_telemetry("gridtwin-e2e", "memory")
     data_dir = tmp_path_factory.mktemp("gridtwin-data")
     settings = Settings(
@@ -22,6 +30,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ingestion_addr=f"127.0.0.1:{free_port()}",
         powerflow_addr=f"127.0.0.1:{free_port()}",
         import_roots=[SHARED_DATA],
+        open_meteo_archive_url=open_meteo.archive_url,
+        open_meteo_forecast_url=f"{open_meteo.url}/v1/forecast",
+        weather_min_interval_s=0.0,
+        weather_retries=1,
     )
     found = discover_services()
     wanted = [s for s in found.specs if s.name in ("twin_registry", "ingestion", "powerflow")]

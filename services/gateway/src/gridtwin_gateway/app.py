@@ -22,6 +22,7 @@ from gridtwin_gateway import (
     routes_health,
     routes_hosting,
     routes_jobs,
+    routes_measurements,
     routes_models,
     routes_scenarios,
     routes_twins,
@@ -83,6 +84,7 @@ def create_app(
         routes_jobs,
         routes_scenarios,
         routes_hosting,
+        routes_measurements,
         routes_twins,
         routes_models,
     ):

@@ -17,7 +17,13 @@ from typing import Any, cast
 import grpc
 from gridtwin.config import Settings
 from gridtwin.rpc.server import grpc_options
-from gridtwin.rpc.v1 import hosting_pb2_grpc, ingestion_pb2_grpc, powerflow_pb2_grpc, twin_registry_pb2_grpc
+from gridtwin.rpc.v1 import (
+    hosting_pb2_grpc,
+    ingestion_pb2_grpc,
+    measurements_pb2_grpc,
+    powerflow_pb2_grpc,
+    twin_registry_pb2_grpc,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
@@ -66,12 +72,14 @@ class Backends:
     # The generated stub classes carry no annotations (strict mypy would reject every call).
     registry_stub: Any = field(init=False)
     ingestion_stub: Any = field(init=False)
+    measurements_stub: Any = field(init=False)  # served by the ingestion process
     powerflow_stub: Any = field(init=False)
     hosting_stub: Any = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry_stub = _new(twin_registry_pb2_grpc.TwinRegistryStub, self.twin_registry)
         self.ingestion_stub = _new(ingestion_pb2_grpc.IngestionStub, self.ingestion)
+        self.measurements_stub = _new(measurements_pb2_grpc.MeasurementsStub, self.ingestion)
         self.powerflow_stub = _new(powerflow_pb2_grpc.PowerFlowStub, self.powerflow)
         self.hosting_stub = _new(hosting_pb2_grpc.HostingCapacityStub, self.hosting)
 

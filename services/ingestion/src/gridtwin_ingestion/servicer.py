@@ -47,7 +47,7 @@ from gridtwin.rpc.v1 import common_pb2, ingestion_pb2, twin_registry_pb2
 from gridtwin.store.profiles import ProfileStore
 from gridtwin.twin.records import FEEDER_RE
 
-__all__ = ["IngestionServicer", "report_to_proto"]
+__all__ = ["IngestionServicer", "allowed_path", "report_to_proto"]
 
 REGISTRY_TIMEOUT_S = 600.0
 # A reader: (path, feeder id, site) -> (feeder model, report); runs in a spawned child (picklable).
@@ -58,6 +58,23 @@ Reader = Callable[[Path, str, str], Any]
 DEFAULT_SITE = "default"
 SYNTH_SITE = "synth"
 MAX_SYNTH_FEEDERS = 5000
+
+
+def allowed_path(text: str, settings: Settings) -> Path:
+    """The server path, resolved (symlinks too), if it lies under one of ``settings.import_roots``.
+
+    Reading arbitrary server files would let any gateway user probe the host (parser errors quote
+    the offending line), so only configured folders can be imported by path.
+    """
+    path = Path(text).resolve()
+    roots = [Path(r).resolve() for r in settings.import_roots]
+    if not any(path == root or root in path.parents for root in roots):
+        allowed = ", ".join(str(r) for r in roots) or "none: set GRIDTWIN_IMPORT_ROOTS, or upload a zip"
+        raise AccessDeniedError(
+            "path not allowed",
+            [ErrorDetail(where="path", message=f"{text} is outside the import roots ({allowed})")],
+        )
+    return path
 
 
 class IngestionServicer:
@@ -108,20 +125,7 @@ class IngestionServicer:
         return run_isolated(reader, start, feeder, site, timeout_s=timeout_s, where=start.name or "upload")
 
     def _allowed_path(self, text: str) -> Path:
-        """The server path, resolved (symlinks too), if it lies under one of ``settings.import_roots``.
-
-        Reading arbitrary server files would let any gateway user probe the host (parser errors quote
-        the offending line), so only configured folders can be imported by path.
-        """
-        path = Path(text).resolve()
-        roots = [Path(r).resolve() for r in self._settings.import_roots]
-        if not any(path == root or root in path.parents for root in roots):
-            allowed = ", ".join(str(r) for r in roots) or "none: set GRIDTWIN_IMPORT_ROOTS, or upload a zip"
-            raise AccessDeniedError(
-                "path not allowed",
-                [ErrorDetail(where="path", message=f"{text} is outside the import roots ({allowed})")],
-            )
-        return path
+        return allowed_path(text, self._settings)
 
     def _feeder_exists(self, feeder: str) -> bool:
         try:

@@ -334,16 +334,45 @@ def synth(
         bool, typer.Option("--local", help="write straight into the local database, no services")
     ] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="with --local: the data folder")] = None,
+    ami_out: Annotated[
+        Path | None,
+        typer.Option("--ami-out", help="also write a year of AMI reads for the meters here (+ meters.csv)"),
+    ] = None,
+    ami_format: Annotated[str, typer.Option("--ami-format", help="parquet | csv")] = "parquet",
+    ami_interval_min: Annotated[int, typer.Option("--ami-interval-min", help="15 or 60")] = 15,
+    ami_faults: Annotated[
+        bool, typer.Option("--ami-faults/--no-ami-faults", help="plant gaps, spikes, ... to find")
+    ] = True,
     url: UrlOption = None,
 ) -> None:
     """Make the project's synthetic utility: feeders as twins, load and weather profiles."""
+    if ami_format not in ("parquet", "csv") or ami_interval_min not in (15, 60):
+        raise _fail(
+            "bad AMI options", [{"where": "--ami-format/--ami-interval-min", "message": "parquet|csv, 15|60"}]
+        )
     if local:
         from gridtwin.cli import synth as local_synth  # the local path needs no gateway
 
         local_synth.synth(feeders=feeders, seed=seed, site=site, local=True, data_dir=data_dir)
-        return
-    made = synth_remote(url, feeders, seed, site)
-    out.print(f"wrote {len(made)} feeders: {made[0]} .. {made[-1]}" if made else "no feeders written")
+    else:
+        made = synth_remote(url, feeders, seed, site)
+        out.print(f"wrote {len(made)} feeders: {made[0]} .. {made[-1]}" if made else "no feeders written")
+    if ami_out is not None:
+        from gridtwin.grid.synth.ami import write_synthetic_ami
+
+        started = time.perf_counter()
+        written = write_synthetic_ami(
+            ami_out,
+            feeders,
+            seed,
+            interval_min=ami_interval_min,
+            fmt=ami_format,
+            faults=ami_faults,  # type: ignore[arg-type]
+        )
+        out.print(
+            f"wrote AMI reads for the meters of {feeders} feeders to {ami_out} ({len(written.files)} files, "
+            f"meter list {written.meters_csv.name}) in {time.perf_counter() - started:.1f} s"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridtwin.cli import client_cmds, dtdl, hosting_cmds, jobs_cmds, scenario_cmds, up
+from gridtwin.cli import client_cmds, dtdl, hosting_cmds, jobs_cmds, measurements_cmds, scenario_cmds, up
 
 app = typer.Typer(
     name="gridtwin",
@@ -18,6 +18,7 @@ client_cmds.register(app)
 jobs_cmds.register(app)
 scenario_cmds.register(app)
 hosting_cmds.register(app)
+measurements_cmds.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,155 @@
+"""Each quality check on a planted fault, with exact counts, flags and what was filled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from ami_import_support import directory, reads, stored, write_csv
+from gridtwin.ingest.ami import AmiOptions, AmiReport, import_ami
+from gridtwin.store.ami import AmiStore, QualityFlag
+
+METERS = {f"M{i}": "F1" for i in range(1, 6)}
+
+
+def _run(
+    tmp_path: Path, frame: pd.DataFrame, *, generating: set[str] | None = None, **opts: object
+) -> tuple[AmiReport, pd.DataFrame]:
+    store = AmiStore(tmp_path / "s")
+    src = write_csv(frame, tmp_path / "r.csv")
+    rep = import_ami([src], directory(METERS, generating), store, import_id="q", options=AmiOptions(**opts))  # type: ignore[arg-type]
+    return rep, stored(store)
+
+
+def _q(rep: AmiReport, meter: str) -> pd.Series:
+    return rep.quality.set_index("meter_id").loc[meter]
+
+
+def _has(flags: pd.Series, flag: QualityFlag) -> pd.Series:
+    return (flags.astype(int) & int(flag)) != 0
+
+
+def test_duplicates_exact_dropped_conflicting_keep_the_last(tmp_path: Path) -> None:
+    frame = reads(["M1", "M2"], "2025-07-01", "2025-07-03")
+    dup = frame.iloc[[3, 4]]
+    conflict = frame.iloc[[10]].assign(kwh=1.5)
+    rep, s = _run(tmp_path, pd.concat([frame, dup, conflict], ignore_index=True))
+    q = _q(rep, "M1")
+    assert (q["duplicates"], q["conflicting_duplicates"], q["reads"]) == (2, 1, 48)
+    row = s[(s.meter_id == "M1") & (s.ts_utc == frame.ts[10])].iloc[0]
+    assert row["kwh"] == 1.5 and _has(pd.Series([row["flags"]]), QualityFlag.DUPLICATE_CONFLICT).all()
+    assert [d.code for d in rep.issues] == ["duplicate_conflict"]
+    assert rep.issues[0].where == "r.csv:12"  # the read that was replaced by the later one
+
+
+def test_short_gap_filled_linearly(tmp_path: Path) -> None:
+    frame = reads(["M1", "M2"], "2025-07-01", "2025-07-03")
+    cut = frame.index[(frame.meter_id == "M1")][10:13]
+    left, right = frame.kwh[cut[0] - 1], frame.kwh[cut[-1] + 1]
+    rep, s = _run(tmp_path, frame.drop(index=cut))
+    q = _q(rep, "M1")
+    assert (q["missing"], q["filled_linear"], q["filled_profile"], q["reads"], q["expected"]) == (
+        3,
+        3,
+        0,
+        45,
+        48,
+    )
+    m1 = s[s.meter_id == "M1"].reset_index(drop=True)
+    filled = m1.iloc[10:13]
+    assert _has(filled["flags"], QualityFlag.FILLED_LINEAR).all()
+    np.testing.assert_allclose(filled["kwh"], left + (right - left) * np.array([1, 2, 3]) / 4)
+    assert int(_has(m1["flags"], QualityFlag.FILLED_LINEAR).sum()) == 3
+
+
+def test_long_gap_filled_from_the_meters_profile(tmp_path: Path) -> None:
+    frame = reads(["M1", "M2"], "2025-07-07", "2025-07-12")  # Monday to Friday: weekdays only
+    m1 = frame.index[frame.meter_id == "M1"]
+    cut = m1[30:42]  # 12 h > max_linear_fill_intervals
+    rep, s = _run(tmp_path, frame.drop(index=cut))
+    q = _q(rep, "M1")
+    assert (q["missing"], q["filled_linear"], q["filled_profile"]) == (12, 0, 12)
+    got = s[s.meter_id == "M1"].reset_index(drop=True).iloc[30:42]
+    assert _has(got["flags"], QualityFlag.FILLED_PROFILE).all()
+    kept = frame.drop(index=cut)
+    kept = kept[kept.meter_id == "M1"]
+    mean_by_hour = kept.groupby(kept.ts.dt.hour)["kwh"].mean()
+    np.testing.assert_allclose(got["kwh"].to_numpy(), mean_by_hour.loc[got["ts_utc"].dt.hour].to_numpy())
+
+
+def test_spike_and_absurd_replaced_original_kept(tmp_path: Path) -> None:
+    frame = reads(["M1", "M2"], "2025-07-01", "2025-07-03")
+    i_spike = frame.index[frame.meter_id == "M1"][20]
+    i_absurd = frame.index[frame.meter_id == "M2"][5]
+    frame.loc[i_spike, "kwh"] = 40.0
+    frame.loc[i_absurd, "kwh"] = 5000.0
+    rep, s = _run(tmp_path, frame)
+    assert (_q(rep, "M1")["spikes"], _q(rep, "M1")["absurd"]) == (1, 0)
+    assert (_q(rep, "M2")["spikes"], _q(rep, "M2")["absurd"]) == (0, 1)
+    sp = s[(s.meter_id == "M1") & (s.ts_utc == frame.ts[i_spike])].iloc[0]
+    assert sp["kwh_raw"] == 40.0 and sp["kwh"] < 5
+    assert np.isclose(sp["kwh"], (frame.kwh[i_spike - 1] + frame.kwh[i_spike + 1]) / 2)
+    ab = s[(s.meter_id == "M2") & (s.ts_utc == frame.ts[i_absurd])].iloc[0]
+    assert ab["kwh_raw"] == 5000.0 and _has(pd.Series([ab["flags"]]), QualityFlag.ABSURD).all()
+    codes = {d.code: d for d in rep.issues}
+    assert codes["absurd"].where == f"r.csv:{i_absurd + 2}" and "absurd" in codes["absurd"].message
+    assert codes["spike"].where == f"r.csv:{i_spike + 2}"
+    assert s["kwh_raw"].notna().sum() == 2
+
+
+def test_negatives_flagged_unless_generating(tmp_path: Path) -> None:
+    frame = reads(["M1", "M2"], "2025-07-01", "2025-07-02")
+    frame.loc[frame.index[frame.meter_id == "M1"][3], "kwh"] = -0.5
+    frame.loc[frame.index[frame.meter_id == "M2"][3], "kwh"] = -0.5
+    rep, s = _run(tmp_path, frame, generating={"M2"})
+    assert (_q(rep, "M1")["negatives"], _q(rep, "M2")["negatives"]) == (1, 0)
+    assert int(_has(s["flags"], QualityFlag.NEGATIVE).sum()) == 1
+    assert (s["kwh"] < 0).sum() == 2  # kept, only flagged
+
+
+def test_flat_line_flagged(tmp_path: Path) -> None:
+    frame = reads(["M1", "M2"], "2025-07-01", "2025-07-03")
+    frame.loc[frame.index[frame.meter_id == "M1"][5:25], "kwh"] = 0.777
+    frame.loc[frame.index[frame.meter_id == "M2"][5:15], "kwh"] = 0.777  # 10 < 16: not a flat line
+    rep, s = _run(tmp_path, frame)
+    assert (_q(rep, "M1")["flatline_reads"], _q(rep, "M2")["flatline_reads"]) == (20, 0)
+    assert int(_has(s["flags"], QualityFlag.FLATLINE).sum()) == 20
+
+
+def test_meter_shifted_by_whole_hours_is_tz_suspect(tmp_path: Path) -> None:
+    frame = reads(list(METERS), "2025-07-01", "2025-07-08", shift_h={"M3": 3})
+    rep, s = _run(tmp_path, frame)
+    shifts = rep.quality.set_index("meter_id")["tz_shift_h"].to_dict()
+    assert shifts == {"M1": 0, "M2": 0, "M3": 3, "M4": 0, "M5": 0}
+    flagged = s[_has(s["flags"], QualityFlag.TZ_SUSPECT)]
+    assert set(flagged["meter_id"]) == {"M3"} and len(flagged) == 7 * 24
+    assert [d.code for d in rep.issues] == ["tz_suspect"]
+    assert rep.counts["tz_suspect_meters"] == 1
+
+
+def test_local_time_written_as_utc_is_a_dst_fault(tmp_path: Path) -> None:
+    zone = "America/Chicago"
+    frames = []
+    for start, end in (("2025-03-08 06:00", "2025-03-10 06:00"), ("2025-11-01 05:00", "2025-11-03 06:00")):
+        frames.append(reads(["M1", "M2", "M3"], start, end))
+    truth = pd.concat(frames, ignore_index=True)
+    store = AmiStore(tmp_path / "s")
+    good = truth[truth.meter_id != "M2"]
+    bad = truth[truth.meter_id == "M2"].copy()
+    # The faulty source: local wall-clock end times labelled as UTC.
+    wall = (bad["ts"] + pd.Timedelta(hours=1)).dt.tz_convert(zone).dt.tz_localize(None)
+    bad_csv = pd.DataFrame(
+        {
+            "MeterNumber": bad["meter_id"],
+            "read_time": wall.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "usage": bad["kwh"],
+        }
+    )
+    bad_csv.to_csv(tmp_path / "bad.csv", index=False)
+    srcs = [write_csv(good, tmp_path / "good.csv"), tmp_path / "bad.csv"]
+    rep = import_ami(srcs, directory(METERS), store, import_id="d", options=AmiOptions(dst_zone=zone))
+    faults = rep.quality.set_index("meter_id")["dst_fault"].to_dict()
+    assert faults == {"M1": False, "M2": True, "M3": False}
+    assert [d.where for d in rep.issues if d.code == "dst_fault"] == ["F1/M2"]
+    assert _q(rep, "M2")["conflicting_duplicates"] == 1  # the repeated 01:00 hour
