@@ -340,6 +340,9 @@ def synth(
     ] = None,
     ami_format: Annotated[str, typer.Option("--ami-format", help="parquet | csv")] = "parquet",
     ami_interval_min: Annotated[int, typer.Option("--ami-interval-min", help="15 or 60")] = 15,
+    ami_months: Annotated[
+        list[int] | None, typer.Option("--ami-month", help="only these months (1-12); default the whole year")
+    ] = None,
     ami_faults: Annotated[
         bool, typer.Option("--ami-faults/--no-ami-faults", help="plant gaps, spikes, ... to find")
     ] = True,
@@ -366,8 +369,9 @@ def synth(
             feeders,
             seed,
             interval_min=ami_interval_min,
-            fmt=ami_format,
-            faults=ami_faults,  # type: ignore[arg-type]
+            fmt="csv" if ami_format == "csv" else "parquet",
+            faults=ami_faults,
+            months=ami_months or None,
         )
         out.print(
             f"wrote AMI reads for the meters of {feeders} feeders to {ami_out} ({len(written.files)} files, "
