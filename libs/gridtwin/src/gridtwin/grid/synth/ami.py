@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from gridtwin.grid.synth.feeder import partition, synth_feeder
 from gridtwin.grid.synth.utility import synth_utility_profiles
-from gridtwin.ingest.ami.mapping import service_index
+from gridtwin.grid.topology import service_index
 
 __all__ = ["HEAD_LOSS_FACTOR", "SynthAmi", "synth_meter_id", "write_synthetic_ami"]
 

@@ -1,7 +1,7 @@
 """Measured load into the feeder model: every group of loads under one service transformer shares the
 transformer's measured hourly shape, each load scaled to its own measured energy.
 
-A group is the loads fed by one service transformer (``mapping.service_index``); a load with none is a
+A group is the loads fed by one service transformer (``gridtwin.grid.topology.service_index``); a load with none is a
 group of its own. The group's shape is its measured kW / its peak (one profile
 ``loadshape/ami-{feeder}/{group}``); a load's ``p_kw`` = group peak x its share of the group's energy, so
 the loads' kW summed over the group is the measured kW hour by hour. Meters with a ``load`` in the
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.grid.model import FeederModel
+from gridtwin.grid.topology import service_index
 from gridtwin.ingest.ami.aggregate import FeederAggregate
-from gridtwin.ingest.ami.mapping import service_index
 
 __all__ = ["Allocation", "allocate_loads"]
 
