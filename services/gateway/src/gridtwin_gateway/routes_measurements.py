@@ -10,11 +10,11 @@ in an import.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import grpc
 from fastapi import APIRouter, Depends, Path, Query, Request
 from gridtwin.config import Settings
 from gridtwin.rpc.v1 import measurements_pb2
@@ -176,7 +176,9 @@ async def upload(
     call = backends.measurements_stub.UploadFile(chunks(), timeout=IMPORT_TIMEOUT_S)
     try:
         reply = await call
-    except (grpc.aio.AioRpcError, _Over):
+    except (Exception, asyncio.CancelledError):
+        # An error raised in the request stream cancels the call (grpc.aio answers CancelledError);
+        # only ours, once the stream went over the limit, becomes 413.
         if state["over"]:
             raise _too_large(limit) from None
         raise

@@ -145,12 +145,13 @@ def write_synthetic_ami(
     max_meters: int | None = None,
     months: Sequence[int] | None = None,
 ) -> SynthAmi:
-    """Write ``reads-YYYY-MM.{parquet,csv}`` and ``meters.csv`` under ``out_dir`` (module docstring);
+    """Write ``reads/reads-YYYY-MM.{parquet,csv}`` and ``meters.csv`` under ``out_dir`` (module docstring;
+    the reads have a folder of their own, so ``gridtwin import ami out_dir/reads`` takes them all);
     ``months`` (1..12) limits the year, ``max_meters`` the customer meters (taken feeder by feeder)."""
     if 60 % interval_min:
         raise ValueError(f"interval_min {interval_min} does not divide an hour")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "reads").mkdir(parents=True, exist_ok=True)
     indices = list(range(feeders)) if isinstance(feeders, int) else [int(i) for i in feeders]
     profiles = synth_utility_profiles(seed)
     prefix = f"loadshape/{partition(seed)}/"
@@ -171,7 +172,7 @@ def write_synthetic_ami(
         steps = n_h * per_h
         hour_cols = (h0 + np.arange(n_h)) % pool.shape[1]  # a leap year's last day repeats day 1
         ends = int(start.timestamp()) + step_s * (np.arange(steps, dtype=np.int64) + 1)
-        path = out / f"reads-{year:04d}-{month:02d}.{fmt}"
+        path = out / "reads" / f"reads-{year:04d}-{month:02d}.{fmt}"
         writer = (
             pq.ParquetWriter(
                 path,
