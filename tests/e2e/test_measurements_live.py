@@ -8,22 +8,17 @@ attached to the feeder. Upload limits and bad files answer located errors; SIGTE
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
-from e2e_support import free_port
 from fake_open_meteo import FakeOpenMeteo
+from live_support import Live, running_gridtwin
 
 pytestmark = pytest.mark.slow
 
@@ -35,50 +30,23 @@ HEAD_CHECK: list = []
 WEEK = {"hours": 168, "start_hour": 4800}  # a July week
 
 
-class Live:
-    def __init__(self, proc: subprocess.Popen[str], url: str, env: dict[str, str]) -> None:
-        self.proc, self.url, self.env = proc, url, env
-        self.data_dir = Path()
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+def run_job(live: Live, body: dict[str, Any]) -> dict[str, Any]:
+    """A QSTS job to its end; its feeder row."""
+    job = live.api("POST", "/jobs", json=body).json()
+    deadline = time.monotonic() + 600
+    while job["status"] not in ("succeeded", "partial", "failed", "cancelled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+        job = live.api("GET", f"/jobs/{job['id']}").json()
+    assert job["status"] == "succeeded", job
+    rows = live.api("GET", f"/jobs/{job['id']}/results", params={"level": "feeders"}).json()["rows"]
+    return dict(rows[0])
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
 
-    def wait_for(self, text: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while text not in "".join(self.lines):
-            assert self.proc.poll() is None, "".join(self.lines)
-            assert time.monotonic() < deadline, "".join(self.lines)
-            time.sleep(0.3)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gridtwin.cli.main", "--url", self.url, *args],
-            env=self.env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
-
-    def cli_json(self, *args: str) -> Any:
-        done = self.cli(*args, "--json")
-        assert done.returncode == 0, done.stdout + done.stderr
-        return json.loads(done.stdout)
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=120, **kwargs)
-
-    def run_job(self, body: dict[str, Any]) -> dict[str, Any]:
-        job = self.api("POST", "/jobs", json=body).json()
-        deadline = time.monotonic() + 600
-        while job["status"] not in ("succeeded", "partial", "failed", "cancelled"):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.5)
-            job = self.api("GET", f"/jobs/{job['id']}").json()
-        assert job["status"] == "succeeded", job
-        rows = self.api("GET", f"/jobs/{job['id']}/results", params={"level": "feeders"}).json()["rows"]
-        return dict(rows[0])
+def cli_json(live: Live, *args: str) -> Any:
+    done = live.cli(*args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -90,41 +58,15 @@ def weather() -> Iterator[FakeOpenMeteo]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, weather: FakeOpenMeteo) -> Iterator[Live]:
-    data_dir = tmp_path_factory.mktemp("measurements-live")
-    port = free_port()
     env = {
-        **os.environ,
-        "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_HOSTING_ADDR": f"127.0.0.1:{free_port()}",
         "GRIDTWIN_DASK_WORKERS": "1",
         "GRIDTWIN_OPEN_METEO_ARCHIVE_URL": weather.archive_url,
         "GRIDTWIN_WEATHER_MIN_INTERVAL_S": "0",
         "GRIDTWIN_WEATHER_RETRIES": "1",
         "GRIDTWIN_MAX_AMI_UPLOAD_BYTES": str(UPLOAD_LIMIT),
-        "COLUMNS": "200",
     }
-    env.pop("GRIDTWIN_DATABASE_URL", None)
-    env.pop("GRIDTWIN_REDIS_URL", None)
-    cmd = [sys.executable, "-m", "gridtwin.cli.main", "up", "--port", str(port), "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    live = Live(proc, f"http://127.0.0.1:{port}", env)
-    live.data_dir = data_dir
-    try:
-        live.wait_for("GridTwin is up", timeout_s=300)
+    with running_gridtwin(tmp_path_factory.mktemp("measurements-live"), env=env) as live:
         yield live
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        live._reader.join(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -139,12 +81,12 @@ def ami_dir(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_meters_ami_allocation_and_qsts_on_measured_load(live: Live, ami_dir: Path) -> None:
-    base = live.run_job({"feeders": [FEEDER], **WEEK})
-    meters = live.cli_json("import", "meters", str(ami_dir / "meters.csv"), "--site", SITE)
+    base = run_job(live, {"feeders": [FEEDER], **WEEK})
+    meters = cli_json(live, "import", "meters", str(ami_dir / "meters.csv"), "--site", SITE)
     rep = meters["report"]
     assert meters["status"] == "committed" and rep["feeders"] == [FEEDER]
     assert set(rep["confidence"]) == {"high"}, rep  # the synthetic meters name their loads
-    imported = live.cli_json("import", "ami", str(ami_dir / "reads"), "--site", SITE, "--allocate")
+    imported = cli_json(live, "import", "ami", str(ami_dir / "reads"), "--site", SITE, "--allocate")
     rep = imported["report"]
     assert imported["status"] == "committed", rep
     assert rep["counts"]["rows_read"] > 500 * 8760 and rep["counts"]["rows_unknown_meter"] == 0
@@ -154,12 +96,12 @@ def test_meters_ami_allocation_and_qsts_on_measured_load(live: Live, ami_dir: Pa
     HEAD_CHECK.append(summary["head_ratio"])  # TEMP  # the head meter reads losses too
     assert rep["allocation"][FEEDER]["loads_allocated"] > 100
     # QSTS now runs on measured load: the same week within a few percent of the profiles it was made from.
-    measured = live.run_job({"feeders": [FEEDER], **WEEK})
+    measured = run_job(live, {"feeders": [FEEDER], **WEEK})
     assert measured["version"] != base["version"]
     assert measured["delivered_kwh"] == pytest.approx(base["delivered_kwh"], rel=0.03)
     shown = live.cli("ami", "summary", "--feeder", FEEDER, "--transformers")
     assert shown.returncode == 0 and "service transformers" in shown.stdout, shown.stderr
-    listed = live.cli_json("imports", "list", "--kind", "ami")
+    listed = cli_json(live, "imports", "list", "--kind", "ami")
     assert listed[0]["import_id"] == imported["import_id"] and listed[0]["status"] == "committed"
     rest = live.api("GET", f"/feeders/{FEEDER}/load-summary", params={"transformers": "true"}).json()
     assert rest["years"][0]["peak_kw"] == pytest.approx(summary["peak_kw"]) and len(rest["transformers"]) > 10
@@ -216,10 +158,10 @@ def test_oms_records_and_reliability(live: Live, tmp_path: Path, ami_dir: Path) 
     )
     path = tmp_path / "outages.csv"
     rows.to_csv(path, index=False)
-    imported = live.cli_json("import", "oms", str(path), "--site", SITE, "--timezone", "America/Chicago")
+    imported = cli_json(live, "import", "oms", str(path), "--site", SITE, "--timezone", "America/Chicago")
     assert imported["status"] == "committed" and imported["report"]["outages"] == 3
     assert imported["report"]["linked_devices"] == 2
-    doc = live.cli_json("reliability", "--site", SITE, "--year", "2025")
+    doc = cli_json(live, "reliability", "--site", SITE, "--year", "2025")
     served = doc["customers_served"][FEEDER]
     meters = pd.read_csv(ami_dir / "meters.csv")
     assert served == int((meters.get("role", pd.Series(["customer"] * len(meters))) != "feeder_head").sum())
@@ -235,12 +177,12 @@ def test_oms_records_and_reliability(live: Live, tmp_path: Path, ami_dir: Path) 
     )
     done = live.cli("import", "oms", str(bad), "--site", SITE)
     assert done.returncode == 1 and "outages_bad.csv:2" in done.stderr, done.stderr
-    again = live.cli_json("reliability", "--site", SITE, "--year", "2025")
+    again = cli_json(live, "reliability", "--site", SITE, "--year", "2025")
     assert again["system"][0]["all"]["saifi"] == system["saifi"]  # the refused file left nothing
 
 
 def test_weather_year_attached_to_the_feeders(live: Live, weather: FakeOpenMeteo) -> None:
-    got = live.cli_json("import", "weather", "--site", SITE, "--year", "2024")
+    got = cli_json(live, "import", "weather", "--site", SITE, "--year", "2024")
     rep = got["report"]
     assert got["status"] == "committed" and rep["hours"] >= 8760 and FEEDER in rep["attached_feeders"]
     asked = [r for r in weather.requests if r["path"] == "/v1/archive"]
@@ -248,7 +190,9 @@ def test_weather_year_attached_to_the_feeders(live: Live, weather: FakeOpenMeteo
     twin = live.api("GET", f"/twins/{FEEDER}").json()
     circuit = json.loads(twin["circuit_json"])
     assert circuit["ambient_profile"] == rep["profiles"][0]
-    offline = live.cli_json("import", "weather", "--site", SITE, "--year", "2024", "--offline", "--no-attach")
+    offline = cli_json(
+        live, "import", "weather", "--site", SITE, "--year", "2024", "--offline", "--no-attach"
+    )
     assert offline["status"] == "committed" and offline["report"]["source"] == "cache"
     weather.failing = True
     try:

@@ -7,19 +7,14 @@ WebSocket events and the CLI run against that live process, and SIGTERM stops it
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from e2e_support import free_port
+from live_support import Live, running_gridtwin
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.slow
@@ -28,93 +23,13 @@ FEEDERS = 2
 SEED = 7
 
 
-class Live:
-    def __init__(self, proc: subprocess.Popen[str], url: str, env: dict[str, str]) -> None:
-        self.proc = proc
-        self.url = url
-        self.env = env
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def close(self) -> None:
-        self._reader.join(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while text not in self.output:
-            assert self.proc.poll() is None, self.output
-            assert time.monotonic() < deadline, f"{text!r} never appeared:\n{self.output}"
-            time.sleep(0.5)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """The ``gridtwin`` command against this live gateway."""
-        return subprocess.run(
-            [sys.executable, "-m", "gridtwin.cli.main", "--url", self.url, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=60, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    data_dir = tmp_path_factory.mktemp("main-job")
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_HOSTING_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_DASK_WORKERS": "2",
-        "COLUMNS": "200",
-    }
-    env.pop("GRIDTWIN_DATABASE_URL", None)
-    env.pop("GRIDTWIN_REDIS_URL", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "gridtwin.cli.main",
-        "up",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--demo-feeders",
-        str(FEEDERS),
-        "--seed",
-        str(SEED),
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    live = Live(proc, f"http://127.0.0.1:{port}", env)
-    try:
-        live.wait_for("Look at:", timeout_s=600)
+    args = ["--demo-feeders", str(FEEDERS), "--seed", str(SEED)]
+    with running_gridtwin(
+        tmp_path_factory.mktemp("main-job"), args=args, env={"GRIDTWIN_DASK_WORKERS": "2"}, ready="Look at:"
+    ) as live:
         yield live
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        live.close()
 
 
 def _demo_job(live: Live) -> dict[str, Any]:

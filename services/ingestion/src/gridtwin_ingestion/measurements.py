@@ -24,7 +24,7 @@ from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputErro
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.ami import AmiOptions, import_ami
-from gridtwin.ingest.ami.aggregate import aggregate_feeder, write_aggregate
+from gridtwin.ingest.ami.aggregate import aggregate_feeder, aggregate_many, write_aggregate
 from gridtwin.ingest.ami.allocate import allocate_loads
 from gridtwin.ingest.ami.mapping import directory_from_models, map_meters, read_meter_list
 from gridtwin.ingest.oms import link_outages, parse_oms_mapping, read_oms, reliability
@@ -293,8 +293,9 @@ class MeasurementsServicer:
 
     def _aggregate(self, site: str, feeders: list[str], directory: pd.DataFrame, year: int) -> dict[str, Any]:
         out: dict[str, Any] = {"year": year, "feeders": {}}
-        for feeder in feeders:
-            agg = aggregate_feeder(self._ami, feeder, directory, year=year)
+        # Feeders in parallel on Dask's threaded scheduler (Parquet reads and numpy release the GIL).
+        for agg in aggregate_many(self._ami, feeders, directory, year=year):
+            feeder = agg.feeder
             write_aggregate(agg, self._ami.root)
             self._store.put_load_summary(site, agg.summary)
             out["feeders"][feeder] = agg.summary
