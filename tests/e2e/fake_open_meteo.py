@@ -1,5 +1,5 @@
 """A fake Open-Meteo archive on 127.0.0.1 for the end-to-end tests: a real HTTP server in a thread that
-answers ``/v1/archive`` with Open-Meteo-shaped JSON (a seeded, sinusoidal year), or with 500s while
+answers ``/v1/archive`` (and ``/v1/forecast``) with Open-Meteo-shaped JSON (a seeded, sinusoidal year), or with 500s while
 ``failing`` is set. It records the requests it served."""
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ class FakeOpenMeteo:
                 if fake.failing:
                     self._send(500, {"error": True, "reason": "fake outage"})
                     return
-                if url.path != "/v1/archive":
+                if url.path == "/v1/forecast":  # from today (UTC), forecast_days days
+                    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+                    last = today + pd.Timedelta(days=int(params.get("forecast_days", "7")) - 1)
+                    params["start_date"], params["end_date"] = str(today.date()), str(last.date())
+                elif url.path != "/v1/archive":
                     self._send(404, {"error": True, "reason": "not here"})
                     return
                 body = {

@@ -244,6 +244,11 @@ def test_weather_import_attaches_to_the_feeder(
     offline = _m(stack, "ImportWeather", measurements_pb2.ImportWeatherRequest(
         site=SITE, feeders=[FEEDER], has_location=True, lat=41.88, lon=-87.63, year=2024, offline=True))  # fmt: skip
     assert offline.status == "committed" and len(open_meteo.requests) == served
+    forecast = _m(stack, "ImportWeather", measurements_pb2.ImportWeatherRequest(
+        site=SITE, has_location=True, lat=41.88, lon=-87.63, forecast=True, forecast_days=3))  # fmt: skip
+    frep = json.loads(forecast.report_json)
+    assert forecast.status == "committed" and frep["hours"] == 72
+    assert any(r.endswith("-forecast/temp_c") for r in frep["profiles"])
     open_meteo.failing = True
     try:
         with pytest.raises(grpc.RpcError) as err:

@@ -455,7 +455,7 @@ class MeasurementsServicer:
             with client:
                 if request.forecast:
                     series = client.forecast(lat, lon, days=int(request.forecast_days) or 7)
-                    report = _series_report(series)
+                    report = {**_series_report(series), "profiles": self._store_forecast(series, lat, lon)}
                 else:
                     last_full = date.today().year - 1  # the archive holds whole years up to last year
                     if not 1940 <= year <= last_full:
@@ -479,6 +479,18 @@ class MeasurementsServicer:
             self._store.finish_import(rec.id, "failed", _error_report(exc))
             raise
         return import_reply(self._store.finish_import(rec.id, "committed", report))
+
+    def _store_forecast(self, series: Any, lat: float, lon: float) -> list[str]:
+        """The forecast's hours as profiles ``weather/{partition}-forecast/{name}`` (variables with every
+        hour given), for short-term studies; a year's weather is what feeders attach to."""
+        frame = series.frame
+        if not len(frame):
+            return []
+        names = [str(c) for c in frame.columns if bool(frame[c].notna().all())]
+        start = frame.index[0].to_pydatetime()
+        part = f"{weather_partition(lat, lon, start.year)}-forecast"
+        values = frame[names].to_numpy(dtype=np.float64).T
+        return self._profiles.write("weather", part, names, values, start_utc=start)
 
     def _centroid(self, feeders: list[str]) -> tuple[float, float]:
         xs: list[float] = []
