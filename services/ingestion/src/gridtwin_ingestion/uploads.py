@@ -75,8 +75,9 @@ class UploadArea:
 
     def path(self, upload_id: str) -> Path:
         folder = self.root / upload_id
-        files = [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
-        if not _ID_RE.fullmatch(upload_id) or len(files) != 1:
+        ok = bool(_ID_RE.fullmatch(upload_id)) and folder.is_dir()  # the id's shape first: no path tricks
+        files = [p for p in folder.iterdir() if not p.name.startswith(".")] if ok else []
+        if len(files) != 1:
             raise NotFoundError("no such upload", [ErrorDetail(where="upload_id", message=upload_id)])
         return files[0]
 
