@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.store.results import atomic_write
 
-__all__ = ["AMI_READ_SCHEMA", "STAGE_SCHEMA", "AmiStore", "QualityFlag"]
+__all__ = ["AMI_READ_SCHEMA", "STAGE_DICT_SCHEMA", "STAGE_SCHEMA", "AmiStore", "QualityFlag"]
 
 
 class QualityFlag(IntFlag):
@@ -78,6 +78,8 @@ _STAGE_FIELDS: list[pa.Field[Any]] = [
     pa.field("amb_s", pa.int32()),
 ]
 STAGE_SCHEMA = pa.schema(_STAGE_FIELDS)
+# The same with meter ids as dictionary indices: how the importer stages chunks (no per-row strings).
+STAGE_DICT_SCHEMA = STAGE_SCHEMA.set(0, pa.field("meter_id", pa.dictionary(pa.int32(), pa.string())))
 
 _PART = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -195,7 +197,8 @@ class AmiStore:
         path = (
             self._part_dir(self.import_dir(import_id) / "staging", feeder, month) / f"chunk-{seq:06d}.parquet"
         )
-        _write_parquet(table.cast(STAGE_SCHEMA), path, final=False)
+        dict_ids = pa.types.is_dictionary(table.schema.field("meter_id").type)
+        _write_parquet(table.cast(STAGE_DICT_SCHEMA if dict_ids else STAGE_SCHEMA), path, final=False)
         return path
 
     def staged_chunks(self, import_id: str, feeder: str, month: str) -> list[Path]:
@@ -212,11 +215,17 @@ class AmiStore:
     def staged_partitions(self, import_id: str) -> list[tuple[str, str]]:
         return _parts(self.import_dir(import_id) / "staging")
 
-    def read_staged(self, import_id: str, feeder: str, month: str) -> pa.Table:
+    def read_staged(self, import_id: str, feeder: str, month: str, *, dictionary: bool = False) -> pa.Table:
+        """The staged chunks of a partition in order; ``dictionary``: meter ids as dictionary arrays (one
+        dictionary per chunk, possibly holding ids of other partitions), else strings."""
         paths = self.staged_chunks(import_id, feeder, month)
+        schema = STAGE_DICT_SCHEMA if dictionary else STAGE_SCHEMA
         if not paths:
-            return STAGE_SCHEMA.empty_table()
-        return pa.concat_tables([pq.read_table(p, schema=STAGE_SCHEMA) for p in paths])
+            return schema.empty_table()
+        if not dictionary:
+            return pa.concat_tables([pq.read_table(p, schema=STAGE_SCHEMA) for p in paths])
+        tables = [pq.read_table(p, read_dictionary=_DICT_COLUMNS) for p in paths]
+        return pa.concat_tables([t.cast(schema) for t in tables])
 
     def stage_final(self, import_id: str, feeder: str, month: str, table: pa.Table) -> None:
         path = self._part_dir(self.import_dir(import_id) / "final", feeder, month) / _READS

@@ -153,3 +153,22 @@ def test_local_time_written_as_utc_is_a_dst_fault(tmp_path: Path) -> None:
     assert faults == {"M1": False, "M2": True, "M3": False}
     assert [d.where for d in rep.issues if d.code == "dst_fault"] == ["F1/M2"]
     assert _q(rep, "M2")["conflicting_duplicates"] == 1  # the repeated 01:00 hour
+
+
+def test_feeder_head_meter_is_not_absurd(tmp_path: Path) -> None:
+    """A feeder-head (SCADA) meter reads the whole feeder: the per-customer absurd limit does not apply."""
+    frame = reads(["M1", "M2"], "2025-07-01", "2025-07-03")
+    head = reads(["H1"], "2025-07-01", "2025-07-03").assign(kwh=lambda f: f.kwh * 5000.0)  # MWh an hour
+    i_absurd = frame.index[frame.meter_id == "M2"][5]
+    frame.loc[i_absurd, "kwh"] = 5000.0
+    d = directory({**{m: "F1" for m in ("M1", "M2")}, "H1": "F1"})
+    d.loc[d.meter_id == "H1", "role"] = "feeder_head"
+    store = AmiStore(tmp_path / "s")
+    src = write_csv(pd.concat([frame, head], ignore_index=True), tmp_path / "r.csv")
+    rep = import_ami([src], d, store, import_id="h", options=AmiOptions())
+    s = stored(store)
+    assert _q(rep, "H1")["absurd"] == 0 and _q(rep, "M2")["absurd"] == 1  # customers are still checked
+    h1 = s[s.meter_id == "H1"].sort_values("ts_utc")
+    assert not _has(h1["flags"], QualityFlag.ABSURD).any() and h1["kwh_raw"].isna().all()
+    assert np.allclose(h1["kwh"].to_numpy(), head["kwh"].to_numpy())
+    assert [d.where for d in rep.issues if d.code == "absurd"] == [f"r.csv:{i_absurd + 2}"]

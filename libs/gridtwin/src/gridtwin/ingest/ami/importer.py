@@ -9,6 +9,7 @@ so it is simply redone after a crash; a crash during the commit is rolled forwar
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ def _fingerprints(sources: Sequence[Path]) -> list[list[Any]]:
     return out
 
 
-def _directory_maps(directory: pd.DataFrame) -> tuple[pd.Index, np.ndarray, pd.Series]:
+def _directory_maps(directory: pd.DataFrame) -> tuple[pd.Index, np.ndarray, pd.Series, pa.Array[Any]]:
+    """Meter id index, feeder per meter, generating per meter and the feeder-head meter ids."""
     missing = [c for c in ("meter_id", "feeder") if c not in directory.columns]
     if missing:
         raise InputError(
@@ -67,7 +69,13 @@ def _directory_maps(directory: pd.DataFrame) -> tuple[pd.Index, np.ndarray, pd.S
     generating = (
         pd.Series(gen.fillna(False).astype(bool).to_numpy(), index=pd.Index(ids)).groupby(level=0).last()
     )
-    return index, feeders, generating
+    if "role" in directory.columns:
+        role = pd.Series(directory["role"].fillna("").astype(str).str.strip().to_numpy(), index=pd.Index(ids))
+        role = role.groupby(level=0).last()
+        heads = pa.array(sorted(str(m) for m in role.index[role.to_numpy() == "feeder_head"]), pa.string())
+    else:
+        heads = pa.array([], pa.string())
+    return index, feeders, generating, heads
 
 
 def _stage_chunk(
@@ -81,25 +89,30 @@ def _stage_chunk(
     name: str,
 ) -> int:
     """Split a normalised chunk by (feeder, month) and stage each piece; rows of unknown meters dropped.
-    Returns the rows staged."""
+    Returns the rows staged. Meter ids arrive as dictionary indices: the directory is looked up once per
+    distinct meter, never per row."""
     if table.num_rows == 0:
         return 0
     index, feeders = maps
-    enc = pc.dictionary_encode(table.column("meter_id").combine_chunks())
-    meters = enc.dictionary.to_numpy(zero_copy_only=False)
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    col: Any = table.column("meter_id").combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    meters = col.dictionary.to_numpy(zero_copy_only=False)
+    codes = np.asarray(col.indices.to_numpy(zero_copy_only=False), np.int64)
     pos = index.get_indexer(meters)
     feeder_of = np.where(pos >= 0, feeders[np.maximum(pos, 0)], "")
     unknown = feeder_of == ""
     row_unknown = unknown[codes]
-    if row_unknown.any():
+    any_unknown = bool(row_unknown.any())
+    if any_unknown:
         prog["counts"]["rows_unknown_meter"] += int(row_unknown.sum())
         seen = prog["unknown_seen"]
         rows = table.column("src_row").to_numpy()
         first = np.full(len(meters), -1, np.int64)
         idx = np.flatnonzero(row_unknown)[::-1]
         first[codes[idx]] = idx  # the first row of each unknown meter (reverse order: the first wins)
-        for m in np.flatnonzero(unknown):
+        listed = np.flatnonzero(unknown & (first >= 0))  # in this chunk's rows, not only its dictionary
+        for m in listed[np.argsort(first[listed], kind="stable")]:  # in order of first appearance
             meter = str(meters[m])
             if meter in seen:
                 continue
@@ -111,27 +124,34 @@ def _stage_chunk(
                 else "has no feeder in the meter directory"
             )
             issues.add(f"{name}:{int(rows[first[m]])}", f"meter {meter} {why}", "unknown_meter")
-    keep = np.flatnonzero(~row_unknown)
-    if len(keep) == 0:
-        return 0
-    table = table.take(keep)
-    f_codes, f_names = pd.factorize(feeder_of[codes[keep]])
-    ts = table.column("ts_utc").cast(pa.int64()).to_numpy()
+        keep = np.flatnonzero(~row_unknown)
+        if len(keep) == 0:
+            return 0
+        table, codes = table.take(keep), codes[keep]
+    f_of_meter, f_names = pd.factorize(feeder_of)  # per distinct meter, not per row
+    f_codes = f_of_meter[codes].astype(np.int64)
+    ts = np.asarray(table.column("ts_utc").cast(pa.int64()).to_numpy(), np.int64)
     month = ts.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
-    key = f_codes.astype(np.int64) * 100_000 + month
-    order = np.argsort(key, kind="stable")
-    k_sorted = key[order]
+    key = f_codes * 100_000 + month
+    if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):  # usual: a file in feeder, meter, time order
+        order = None
+        k_sorted = key
+    else:
+        order = np.argsort(key, kind="stable")
+        k_sorted = key[order]
     cuts = np.flatnonzero(np.diff(k_sorted)) + 1
-    for part in np.split(order, cuts):
-        k = int(key[part[0]])
+    bounds = np.concatenate(([0], cuts, [len(key)]))
+    for a, b in itertools.pairwise(bounds):
+        k = int(k_sorted[a])
         feeder = str(f_names[k // 100_000])
         mon = str(np.datetime64(k % 100_000, "M"))
-        store.stage_chunk(import_id, feeder, mon, seq, table.take(part))
-    step = table.column("interval_min").cast(pa.int64()).to_numpy() * 60
+        piece = table.slice(int(a), int(b - a)) if order is None else table.take(order[a:b])
+        store.stage_chunk(import_id, feeder, mon, seq, piece)
+    step = np.asarray(table.column("interval_min").to_numpy(), np.int64) * 60
     lo, hi = int(ts.min()), int((ts + step).max())
     period = prog["period"]
     prog["period"] = [min(lo, period[0]) if period else lo, max(hi, period[1]) if period else hi]
-    return len(keep)
+    return len(key)
 
 
 def _tz_shifts(hour_sum: np.ndarray, hour_n: np.ndarray, options: AmiOptions) -> np.ndarray:
@@ -167,6 +187,7 @@ def _finalize(
     import_id: str,
     prog: dict[str, Any],
     generating: pd.Series,
+    heads: pa.Array[Any],
     options: AmiOptions,
     issues: Issues,
     names: list[str],
@@ -184,12 +205,13 @@ def _finalize(
         stats: list[pd.DataFrame] = []
         hours: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for month in months:
-            staged = store.read_staged(import_id, feeder, month)
+            staged = store.read_staged(import_id, feeder, month, dictionary=True)
             stored = store.read_month(feeder, month) if store.has_month(feeder, month) else None
             res = check_partition(
                 staged, stored, month=month, period=period, generating=generating, options=options,
-                issues=issues, source_names=names,
+                issues=issues, source_names=names, heads=heads,
             )  # fmt: skip
+            del staged, stored  # one partition in memory at a time
             store.stage_final(import_id, feeder, month, res.table)
             replaced += res.replaced
             stats.append(res.stats)
@@ -299,7 +321,7 @@ def import_ami(
             "issues": {"lines": [], "counts": {}},
         }  # fmt: skip
         store.save_progress(import_id, prog)
-    index, feeders, generating = _directory_maps(directory)
+    index, feeders, generating, heads = _directory_maps(directory)
     issues = Issues.from_state(options.max_issue_lines, prog["issues"])
     try:
         store.drop_chunks_from(import_id, int(prog["seq"]))  # a chunk half staged by a crashed run
@@ -307,7 +329,7 @@ def import_ami(
             if prog["staged"]:
                 break
             for chunk in iter_chunks(
-                path, i, options, issues, skip=prog["chunks"][i], interval_s=prog["intervals"][i]
+                path, i, options, issues, skip=prog["chunks"][i], interval_s=prog["intervals"][i], heads=heads
             ):
                 seq = int(prog["seq"])
                 staged = _stage_chunk(
@@ -349,7 +371,9 @@ def import_ami(
         store.abort(import_id)  # bad input does not become better on a rerun
         raise
     with store.lock():
-        quality, replaced = _finalize(store, import_id, prog, generating, options, issues, names, progress)
+        quality, replaced = _finalize(
+            store, import_id, prog, generating, heads, options, issues, names, progress
+        )
         report = _report(
             import_id, names, prog, issues, quality, replaced, store.staged_partitions(import_id)
         )

@@ -117,7 +117,33 @@ def _std_offset_s(zone: str) -> int:
 
 
 def _codes(meters: pa.Array[Any], uniq: pa.Array[Any]) -> I64:
-    return np.asarray(pc.index_in(meters, value_set=uniq).to_numpy(zero_copy_only=False), np.int64)
+    found = pc.fill_null(pc.index_in(meters, value_set=uniq), -1)  # -1: not in uniq (never gathered)
+    return np.asarray(found.to_numpy(zero_copy_only=False), np.int64)
+
+
+def _dict_chunks(col: pa.ChunkedArray[Any]) -> list[tuple[I64, pa.Array[Any]]]:
+    """(indices, dictionary) per chunk of a meter id column (strings are dictionary-encoded here)."""
+    out: list[tuple[I64, pa.Array[Any]]] = []
+    for chunk in col.chunks:
+        if len(chunk) == 0:
+            continue
+        enc: Any = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+        idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)
+        out.append((idx, enc.dictionary.cast(pa.string())))
+    return out
+
+
+def _order(code: I64, ts: I64, src: I64, srow: I64) -> I64 | None:
+    """Row order by (meter, time, source, row); None when the rows already are in it (the usual case)."""
+    if len(code) < 2:
+        return None
+    key = code * (1 << 40) + ts
+    pos = src * (1 << 40) + srow
+    if bool((pos[1:] > pos[:-1]).all()):  # staged in source order: a stable sort by (meter, time) will do
+        if bool((key[1:] >= key[:-1]).all()):
+            return None
+        return np.asarray(np.argsort(key, kind="stable"), np.int64)
+    return np.asarray(np.lexsort((srow, src, ts, code)), np.int64)
 
 
 def _np(col: pa.ChunkedArray[Any] | pa.Array[Any], dtype: type) -> npt.NDArray[np.generic]:
@@ -128,8 +154,19 @@ def _np(col: pa.ChunkedArray[Any] | pa.Array[Any], dtype: type) -> npt.NDArray[n
     )
 
 
-def _nullable(values: F64) -> pa.Array[Any]:
+def _nullable(values: F64 | None, n: int = 0) -> pa.Array[Any]:
+    if values is None:
+        return pa.nulls(n, pa.float64())
     return pa.array(values, type=pa.float64(), from_pandas=True)
+
+
+def _scatter(total: int, idx: I64, values: npt.NDArray[Any]) -> F64 | None:
+    """``values`` on a NaN grid of ``total`` slots; None when every value is NaN (an absent column)."""
+    if np.isnan(values).all():
+        return None
+    out = np.full(total, np.nan)
+    out[idx] = values
+    return out
 
 
 def check_partition(
@@ -142,30 +179,42 @@ def check_partition(
     options: AmiOptions,
     issues: Issues,
     source_names: list[str],
+    heads: pa.Array[Any] | None = None,
 ) -> PartitionResult:
     """The partition to store and per-meter statistics. ``period`` is the import's [first, end) UTC
-    seconds; ``generating`` maps meter id -> bool (negative reads allowed)."""
+    seconds; ``generating`` maps meter id -> bool (negative reads allowed); ``heads``: feeder-head meter
+    ids, exempt from the per-customer absurd limit (a head reads the whole feeder)."""
     m_lo, m_hi = month_bounds(month)
-    meters_new = pc.unique(staged.column("meter_id").combine_chunks())
-    parts = [meters_new] + ([stored.column("meter_id").combine_chunks()] if stored is not None else [])
-    uniq = pc.unique(pa.concat_arrays([p.cast(pa.string()) for p in parts]))
+    new_chunks = _dict_chunks(staged.column("meter_id"))
+    parts = [d.take(np.flatnonzero(np.bincount(i, minlength=len(d)) > 0)) for i, d in new_chunks]
+    meters_new = pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.string())
+    all_ids = [meters_new] + ([stored.column("meter_id").combine_chunks()] if stored is not None else [])
+    uniq = pc.unique(pa.concat_arrays([p.cast(pa.string()) for p in all_ids]))
     uniq = uniq.take(pc.sort_indices(uniq))
     nm = len(uniq)
     touched = np.zeros(nm, bool)
     touched[_codes(meters_new, uniq)] = True
 
     # -- staged rows: ambiguous local times, then duplicates -----------------------------------------
-    code = _codes(staged.column("meter_id").combine_chunks(), uniq)
+    # Codes through each chunk's dictionary: distinct ids are looked up, rows only gathered.
+    code = (
+        np.concatenate([_codes(d, uniq)[i] if len(d) else i for i, d in new_chunks])
+        if new_chunks
+        else np.zeros(0, np.int64)
+    )
     ts = _np(staged.column("ts_utc"), np.int64).astype(np.int64)
     amb = _np(staged.column("amb_s"), np.int64).astype(np.int64)
     src = _np(staged.column("src"), np.int64).astype(np.int64)
     srow = _np(staged.column("src_row"), np.int64).astype(np.int64)
-    order = np.lexsort((srow, src, ts, code))
-    code, ts, amb, src, srow = code[order], ts[order], amb[order], src[order], srow[order]
-    kwh = _np(staged.column("kwh"), np.float64)[order]
-    kvarh = _np(staged.column("kvarh"), np.float64)[order]
-    volt = _np(staged.column("voltage_v"), np.float64)[order]
-    step = _np(staged.column("interval_min"), np.int64).astype(np.int64)[order] * 60
+    kwh = _np(staged.column("kwh"), np.float64)
+    kvarh = _np(staged.column("kvarh"), np.float64)
+    volt = _np(staged.column("voltage_v"), np.float64)
+    step = _np(staged.column("interval_min"), np.int64).astype(np.int64) * 60
+    order = _order(code, ts, src, srow)
+    if order is not None:
+        code, ts, amb, src, srow, kwh, kvarh, volt, step = _pick(
+            order, code, ts, amb, src, srow, kwh, kvarh, volt, step
+        )
     flags = np.zeros(len(code), np.uint16)
     is_amb = amb > 0
     if is_amb.any():  # the n-th occurrence of a repeated wall time (per meter) is its n-th reading
@@ -294,50 +343,42 @@ def check_partition(
     v[idx] = kwh
     g_flags = np.zeros(total, np.uint16)
     g_flags[idx] = flags
-    g_kvarh = np.full(total, np.nan)
-    g_kvarh[idx] = kvarh
-    g_volt = np.full(total, np.nan)
-    g_volt[idx] = volt
-    g_src = np.full(total, -1, np.int64)
-    g_src[idx] = src
-    g_row = np.zeros(total, np.int64)
-    g_row[idx] = srow
+    g_kvarh = _scatter(total, idx, kvarh)  # None: no values at all (no grid array built)
+    g_volt = _scatter(total, idx, volt)
+    del kwh, kvarh, volt, flags  # on the grid now: one copy of the partition at a time
     breaks = np.zeros(total, bool)
     breaks[offs[:-1][has]] = True
     g_step = mstep[g_meter]
 
     # -- removed values: absurd, spikes ---------------------------------------------------------------
     absurd = present & (np.abs(v) > options.absurd_kwh_per_h * g_step / 3600.0)
+    if heads is not None and len(heads) and absurd.any():
+        is_head = np.asarray(pc.is_in(uniq, value_set=heads).to_numpy(zero_copy_only=False), bool)
+        absurd &= ~is_head[g_meter]
     pos = present & ~absurd & (v > 0)
-    pm, pv = g_meter[pos], v[pos]
-    o = np.lexsort((pv, pm))
-    pm, pv = pm[o], pv[o]
-    cnt = np.bincount(pm, minlength=nm)
-    start = np.concatenate(([0], np.cumsum(cnt)[:-1]))
-    median = np.full(nm, np.nan)
-    okm = cnt > 0
-    if len(pv):
-        lo_i = start[okm] + (cnt[okm] - 1) // 2
-        hi_i = start[okm] + cnt[okm] // 2
-        median[okm] = (pv[lo_i] + pv[hi_i]) / 2
+    median = _medians(g_meter[pos], v[pos], nm)
     limit = np.maximum(options.spike_factor * median, options.spike_min_kwh)
     spike = present & ~absurd & (v > np.nan_to_num(limit, nan=np.inf)[g_meter])
     removed = absurd | spike
     raw = np.where(removed, v, np.nan)
     g_flags[absurd] |= int(F.ABSURD)
     g_flags[spike] |= int(F.SPIKE)
-    sp = np.flatnonzero(spike & (g_src >= 0))
+    # Source of a grid slot: the row scattered there (``idx`` is increasing: rows are in grid order).
+    row_at = np.searchsorted(idx, np.flatnonzero(spike))
+    sp = np.flatnonzero(spike)[src[row_at] >= 0]
+    sp_row = row_at[src[row_at] >= 0]
     room = max(0, issues.max_lines - len(issues.lines))
-    for i in sp[:room]:
+    for i, r in zip(sp[:room], sp_row[:room], strict=True):
         issues.add(
-            f"{source_names[g_src[i]]}:{g_row[i]}",
+            f"{source_names[src[r]]}:{srow[r]}",
             f"kWh {v[i]:g} is a spike (> {options.spike_factor:g} x the meter's median"
             f" {median[g_meter[i]]:g}); replaced",
             "spike",
         )
     if len(sp) > room:
         issues.counts["spike"] = issues.counts.get("spike", 0) + len(sp) - room
-    v = np.where(removed, np.nan, v)
+    del code, ts, src, srow, idx
+    v[removed] = np.nan
     good = present & ~removed
 
     # -- flagged, kept: negatives, flat lines ---------------------------------------------------------
@@ -378,9 +419,9 @@ def check_partition(
         zone = options.local_zone()
         std = _std_offset_s(zone) if zone else 0
         day = (g_ts + std) // 86400
-        weekend = ((day + 3) % 7 >= 5).astype(np.int64)  # 1970-01-01 was a Thursday
-        slot = (g_ts % 86400) // g_step
-        pkey = (g_meter * 2 + weekend) * _SLOTS + slot
+        pkey = (g_meter * 2 + ((day + 3) % 7 >= 5)) * _SLOTS  # weekend: 1970-01-01 was a Thursday
+        del day
+        pkey += (g_ts % 86400) // g_step
         p_sum = np.bincount(pkey[good], weights=v[good], minlength=nm * 2 * _SLOTS)
         p_n = np.bincount(pkey[good], minlength=nm * 2 * _SLOTS)
         prof = np.divide(p_sum, p_n, out=np.full(len(p_sum), np.nan), where=p_n > 0)[pkey[pos_all]]
@@ -390,8 +431,11 @@ def check_partition(
         filled_lin[pos_all[~use_prof]] = True
         g_flags[filled_lin] |= int(F.FILLED_LINEAR)
         g_flags[filled_prof] |= int(F.FILLED_PROFILE)
-        g_kvarh[pos_all] = np.nan
-        g_volt[pos_all] = np.nan
+        del pkey, linear, lv, rv, run_len, k, prof
+        if g_kvarh is not None:
+            g_kvarh[pos_all] = np.nan
+        if g_volt is not None:
+            g_volt[pos_all] = np.nan
 
     # -- DST fault evidence: a skipped hour (in UTC labels) at the spring transition ----------------
     spring_hole = np.zeros(nm, bool)
@@ -404,8 +448,7 @@ def check_partition(
             spring_hole |= (n_win > 0) & (n_miss == n_win) & (first_ts < wall) & (last_ts >= wall + length)
 
     # -- output ---------------------------------------------------------------------------------------
-    hour = (g_ts % 86400) // 3600
-    hkey = g_meter * 24 + hour
+    hkey = g_meter * 24 + (g_ts % 86400) // 3600
     hour_sum = np.bincount(hkey[good], weights=v[good], minlength=nm * 24).reshape(nm, 24).astype(np.float64)
     hour_n = np.bincount(hkey[good], minlength=nm * 24).reshape(nm, 24).astype(np.float64)
     gap = ~present
@@ -415,8 +458,8 @@ def check_partition(
             pa.array(g_ts, pa.int64()).cast(pa.timestamp("s", tz="UTC")),
             pa.array((g_step // 60).astype(np.int16)),
             pa.array(v),
-            _nullable(g_kvarh),
-            _nullable(g_volt),
+            _nullable(g_kvarh, total),
+            _nullable(g_volt, total),
             pa.array(g_flags),
             _nullable(raw),
         ],
@@ -455,6 +498,34 @@ def check_partition(
         }
     )
     return PartitionResult(out, stats, hour_sum[sel_m], hour_n[sel_m], replaced)
+
+
+def _medians(meter: I64, values: F64, nm: int) -> F64:
+    """Median of each meter's values (NaN without any); ``meter`` is non-decreasing (grid order)."""
+    median = np.full(nm, np.nan)
+    if len(values) == 0:
+        return median
+    cnt = np.bincount(meter, minlength=nm)
+    start = np.concatenate(([0], np.cumsum(cnt)[:-1]))
+    with_values = np.flatnonzero(cnt)
+    c = cnt[with_values]
+    width = int(c.max())
+    if len(with_values) * width <= 4 * len(values) + 1024:
+        # One row per meter, padded with +inf: a row-wise sort beats a lexsort of (meter, value).
+        row_of = np.zeros(nm, np.int64)
+        row_of[with_values] = np.arange(len(with_values))
+        mat = np.full((len(with_values), width), np.inf)
+        mat[row_of[meter], np.arange(len(meter)) - start[meter]] = values
+        mat.sort(axis=1)
+        r = np.arange(len(with_values))
+        median[with_values] = (mat[r, (c - 1) // 2] + mat[r, c // 2]) / 2
+        return median
+    o = np.lexsort((values, meter))  # very uneven counts: padding would cost more than it saves
+    sv = values[o]
+    lo_i = start[with_values] + (c - 1) // 2
+    hi_i = start[with_values] + c // 2
+    median[with_values] = (sv[lo_i] + sv[hi_i]) / 2
+    return median
 
 
 def _pick(idx: npt.NDArray[Any], *arrays: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:

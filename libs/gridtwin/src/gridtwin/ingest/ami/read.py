@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.ingest.ami.options import COLUMN_GUESSES, AmiOptions, normalise_header
 from gridtwin.ingest.ami.report import Issues
-from gridtwin.store.ami import STAGE_SCHEMA
+from gridtwin.store.ami import STAGE_DICT_SCHEMA as CHUNK_SCHEMA
 
 # The pyarrow.compute stubs overload on exact array types; the kernels take any array here.
 pc: Any = _pc
@@ -46,7 +46,7 @@ _REQUIRED = ("meter_id", "timestamp", "kwh")
 class Chunk:
     source: int
     index: int  # chunk number within its source
-    table: pa.Table  # STAGE_SCHEMA
+    table: pa.Table  # CHUNK_SCHEMA (STAGE_SCHEMA with dictionary meter ids)
     rows_read: int  # source rows seen in this chunk, bad ones included
     interval_s: int | None  # the file's interval as detected so far (kept for a resumed run)
 
@@ -183,8 +183,12 @@ def parse_times(
 def _detect_intervals(codes: I64, ts: I64, nmeters: int, fallback: int | None) -> tuple[I64, int | None]:
     """Interval seconds per row: the most common allowed step between a meter's sorted reads, else the
     file's (``fallback``); and the file's mode for later chunks."""
-    order = np.lexsort((ts, codes))
-    c, t = codes[order], ts[order]
+    key = codes * (1 << 40) + ts
+    if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):  # usual: already in (meter, time) order
+        c, t = codes, ts
+    else:
+        order = np.argsort(key, kind="stable")
+        c, t = codes[order], ts[order]
     same = c[1:] == c[:-1]
     d = np.diff(t)
     counts = np.stack(
@@ -211,65 +215,54 @@ def normalise(
     options: AmiOptions,
     issues: Issues,
     state: _State,
+    heads: pa.Array[Any] | None = None,
 ) -> pa.Table:
     """One chunk of source columns -> ``STAGE_SCHEMA``; unreadable rows become issue lines."""
-    meter = raw["meter_id"]
-    if not pa.types.is_string(meter.type):
-        meter = meter.cast(pa.string())
-    meter = pc.utf8_trim_whitespace(meter)
-    no_meter = np.asarray(pc.fill_null(pc.equal(meter, ""), True).to_numpy(zero_copy_only=False), bool)
+    uniq, codes, no_meter = _meter_codes(raw["meter_id"])
     issues.add_rows(name, rows[no_meter], lambda i: "no meter id", "no_meter")
     utc, amb, bad_ts, nonexistent = parse_times(raw["timestamp"], options)
     bad_ts &= ~no_meter
-    ts_text = raw["timestamp"].cast(pa.string())
-    bad_rows = rows[bad_ts]
-    bad_text = ts_text.filter(pa.array(bad_ts)).to_pylist()[: options.max_issue_lines]
-    issues.add_rows(name, bad_rows, lambda i: f"unreadable timestamp {bad_text[i]!r}", "bad_timestamp")
-    ne_rows = rows[nonexistent]
-    ne_text = ts_text.filter(pa.array(nonexistent)).to_pylist()[: options.max_issue_lines]
+    # Source text only for the rows listed (casting the whole column to strings costs more than the rest).
+    bad_text = _texts(raw["timestamp"], bad_ts, options.max_issue_lines)
+    issues.add_rows(name, rows[bad_ts], lambda i: f"unreadable timestamp {bad_text[i]!r}", "bad_timestamp")
+    ne_text = _texts(raw["timestamp"], nonexistent, options.max_issue_lines)
     issues.add_rows(
         name,
-        ne_rows,
+        rows[nonexistent],
         lambda i: f"{ne_text[i]} does not exist in {options.timezone} (clocks spring forward); dropped",
         "dst_nonexistent",
     )
     kwh, bad_kwh = _to_float(raw["kwh"])
     ok = ~(no_meter | bad_ts | nonexistent)
     bad_kwh &= ok
-    kwh_text = raw["kwh"].cast(pa.string()).filter(pa.array(bad_kwh)).to_pylist()[: options.max_issue_lines]
+    kwh_text = _texts(raw["kwh"], bad_kwh, options.max_issue_lines)
     issues.add_rows(name, rows[bad_kwh], lambda i: f"kWh {kwh_text[i]!r} is not a number", "bad_number")
     ok &= ~bad_kwh & ~np.isnan(kwh)  # an empty kWh is a missing read: the gap is filled later
-    extra: dict[str, npt.NDArray[np.float64]] = {}
+    extra: dict[str, npt.NDArray[np.float64] | None] = {}
     for logical, out in (("kvarh", "kvarh"), ("voltage", "voltage_v")):
         if logical in raw:
             values, bad = _to_float(raw[logical])
-            extra[out] = np.where(bad, np.nan, values)
+            values[bad] = np.nan
+            extra[out] = values
         else:
-            extra[out] = np.full(len(kwh), np.nan)
-    keep = np.flatnonzero(ok)
-    meter = meter.take(keep)
-    utc, amb, kwh, rows_kept = utc[keep], amb[keep], kwh[keep], rows[keep]
+            extra[out] = None  # all null: no column to build
+    all_ok = bool(ok.all())
+    keep = np.arange(len(ok)) if all_ok else np.flatnonzero(ok)
+    if not all_ok:
+        codes, utc, amb, kwh, rows_kept = codes[keep], utc[keep], amb[keep], kwh[keep], rows[keep]
+    else:
+        rows_kept = rows
     # Interval: given, a column, or detected per meter in this chunk.
-    dict_meter = (
-        pc.dictionary_encode(meter).combine_chunks()
-        if isinstance(meter, pa.ChunkedArray)
-        else pc.dictionary_encode(meter)
-    )
-    codes = np.asarray(dict_meter.indices.to_numpy(zero_copy_only=False), np.int64)
     if options.interval_min is not None:
         step = np.full(len(keep), options.interval_min * 60, np.int64)
     elif "interval" in raw:
         given, _ = _to_float(raw["interval"])
         given = given[keep]
-        step, state.file_interval_s = _detect_intervals(
-            codes, utc, len(dict_meter.dictionary), state.file_interval_s
-        )
+        step, state.file_interval_s = _detect_intervals(codes, utc, len(uniq), state.file_interval_s)
         valid = np.isin(given * 60, _INTERVALS_S)
         step = np.where(valid, np.nan_to_num(given) * 60, step).astype(np.int64)
     else:
-        step, state.file_interval_s = _detect_intervals(
-            codes, utc, len(dict_meter.dictionary), state.file_interval_s
-        )
+        step, state.file_interval_s = _detect_intervals(codes, utc, len(uniq), state.file_interval_s)
     if options.timestamp_at == "end":
         utc = utc - step
     # Stamps a little off the grid (e.g. 00:14:59) snap to it; further off are dropped with a line.
@@ -279,6 +272,8 @@ def normalise(
         name, rows_kept[off], lambda i: "timestamp is not on the meter's interval grid; dropped", "off_grid"
     )
     absurd = np.abs(kwh) > options.absurd_kwh_per_h * step / 3600.0
+    if heads is not None and absurd.any():  # a feeder-head meter reads a whole feeder: not per customer
+        absurd &= ~np.asarray(pc.is_in(uniq, value_set=heads).to_numpy(zero_copy_only=False), bool)[codes]
     absurd_vals = kwh[absurd]
     issues.add_rows(
         name,
@@ -286,21 +281,71 @@ def normalise(
         lambda i: f"kWh {absurd_vals[i]:g} is absurd for a {int(step[absurd][i]) // 60}-min read; removed",
         "absurd",
     )
-    good = np.flatnonzero(~off)
-    return pa.table(
+    good = np.flatnonzero(~off) if off.any() else None
+
+    def pick(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return a if good is None else a[good]
+
+    n_out = len(utc) if good is None else len(good)
+    sel = keep if good is None else keep[good]
+
+    def optional(values: npt.NDArray[np.float64] | None) -> pa.Array[Any]:
+        if values is None:
+            return pa.nulls(n_out, pa.float64())
+        return pa.array(values if all_ok and good is None else values[sel], pa.float64(), from_pandas=True)
+
+    # Meter ids stay dictionary indices into this chunk's distinct ids (no per-row strings).
+    meter_col = pa.DictionaryArray.from_arrays(pick(codes).astype(np.int32), uniq)
+    return pa.Table.from_arrays(
         [
-            meter.take(good),
-            pa.array(snapped[good], pa.int64()).cast(pa.timestamp("s", tz="UTC")),
-            pa.array((step[good] // 60).astype(np.int16)),
-            pa.array(kwh[good]),
-            pa.array(extra["kvarh"][keep][good], from_pandas=True),
-            pa.array(extra["voltage_v"][keep][good], from_pandas=True),
-            pa.array(np.full(len(good), source, np.int32)),
-            pa.array(rows_kept[good]),
-            pa.array(amb[good]),
+            meter_col,
+            pa.array(pick(snapped), pa.int64()).cast(pa.timestamp("s", tz="UTC")),
+            pa.array((pick(step) // 60).astype(np.int16)),
+            pa.array(pick(kwh)),
+            optional(extra["kvarh"]),
+            optional(extra["voltage_v"]),
+            pa.array(np.full(n_out, source, np.int32)),
+            pa.array(pick(rows_kept)),
+            pa.array(pick(amb)),
         ],
-        schema=STAGE_SCHEMA,
+        schema=CHUNK_SCHEMA,
     )
+
+
+def _meter_codes(col: Any) -> tuple[pa.Array[Any], I64, npt.NDArray[np.bool_]]:
+    """Distinct stripped meter ids, each row's index into them and the mask of rows without one.
+    Dictionary columns (Parquet) are stripped and encoded on their dictionary alone."""
+    if pa.types.is_dictionary(col.type):
+        values = col.dictionary
+        if not pa.types.is_string(values.type):
+            values = values.cast(pa.string())
+        enc = pc.dictionary_encode(pc.utf8_trim_whitespace(values))
+        remap = np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)
+        idx = col.indices
+        null = np.asarray(idx.is_null().to_numpy(zero_copy_only=False), bool) if idx.null_count else None
+        raw = np.asarray(idx.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        codes = remap[raw] if len(remap) else np.zeros(len(raw), np.int64)
+    else:
+        if not pa.types.is_string(col.type):
+            col = col.cast(pa.string())
+        enc = pc.dictionary_encode(pc.utf8_trim_whitespace(col))
+        idx = enc.indices
+        null = np.asarray(idx.is_null().to_numpy(zero_copy_only=False), bool) if idx.null_count else None
+        codes = np.asarray(idx.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+    uniq = enc.dictionary
+    empty = np.asarray(pc.equal(uniq, "").to_numpy(zero_copy_only=False), bool)
+    no_meter = empty[codes] if len(uniq) else np.ones(len(codes), bool)
+    if null is not None:
+        no_meter |= null
+    return uniq, codes, no_meter
+
+
+def _texts(col: pa.Array[Any], mask: npt.NDArray[np.bool_], limit: int) -> list[Any]:
+    """Source text of the first ``limit`` rows under ``mask``."""
+    idx = np.flatnonzero(mask)[:limit]
+    if len(idx) == 0:
+        return []
+    return list(col.take(idx).cast(pa.string()).to_pylist())
 
 
 # -- CSV -------------------------------------------------------------------------------------------
@@ -466,10 +511,11 @@ def iter_chunks(
     *,
     skip: int = 0,
     interval_s: int | None = None,
+    heads: pa.Array[Any] | None = None,
 ) -> Iterator[Chunk]:
     """Normalised chunks of at most ``options.chunk_rows`` source rows (memory bounded by that). The
     first ``skip`` chunks (staged by an earlier run) are read past without normalising or reporting;
-    ``interval_s`` is the file's interval detected by then."""
+    ``interval_s`` is the file's interval detected by then; ``heads``: feeder-head meter ids (not absurd)."""
     state = _State(interval_s)
     invalid: list[tuple[int, int, str]] = []
     batches = _iter_parquet(path, options) if is_parquet(path) else _iter_csv(path, options, invalid)
@@ -497,9 +543,9 @@ def iter_chunks(
         n = len(rows)
         pending, size = [], 0
         table = (
-            normalise(raw, rows, source, path.name, options, issues, state)
+            normalise(raw, rows, source, path.name, options, issues, state, heads)
             if n
-            else STAGE_SCHEMA.empty_table()
+            else CHUNK_SCHEMA.empty_table()
         )
         return Chunk(source, index, table, n + bad, state.file_interval_s)
 
