@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,3 +101,36 @@ def test_many_and_written(tmp_path: Path, reads_writer: WriteReads) -> None:
     assert len(hourly) == 8760 and hourly["feeder_kw"].iloc[5] == 5.0
     xfs = pq.read_table(out / "transformers.parquet").to_pandas()
     assert xfs["coincidence_factor"].iloc[0] == pytest.approx(5.0 / 7.0)
+
+
+def test_regular_months_bin_like_any_other(
+    synth_january: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (every meter on one regular grid: reshape + sum) gives exactly what the read-by-read
+    bincount gives."""
+    from gridtwin.grid.synth import synth_feeder
+    from gridtwin.ingest.ami import aggregate as agg_mod
+    from gridtwin.ingest.ami.mapping import map_meters, read_meter_list
+
+    synth = synth_january["synth"]
+    meters, _ = read_meter_list(synth.meters_csv)
+    directory = map_meters(meters, [synth_feeder(0, 42).model]).directory
+    store = AmiStore(synth_january["root"])
+    calls: list[bool] = []
+    real = agg_mod._bin_regular
+
+    def spy(*args: Any) -> bool:
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(agg_mod, "_bin_regular", spy)
+    fast = aggregate_feeder(store, "synth-s42-f0000", directory, year=2025)
+    assert calls and all(calls)  # the clean synthetic month is a regular grid
+    monkeypatch.setattr(agg_mod, "_bin_regular", lambda *args: False)
+    slow = aggregate_feeder(store, "synth-s42-f0000", directory, year=2025)
+    np.testing.assert_array_equal(np.isnan(fast.meter_kw), np.isnan(slow.meter_kw))
+    np.testing.assert_allclose(fast.meter_kw, slow.meter_kw, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(fast.transformer_kw, slow.transformer_kw, rtol=1e-9)
+    assert fast.reads == slow.reads and fast.summary["peak_kw"] == pytest.approx(
+        slow.summary["peak_kw"], rel=1e-12
+    )

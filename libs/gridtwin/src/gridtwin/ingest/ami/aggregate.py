@@ -2,7 +2,9 @@
 
 Reads come month by month from the AMI store (``iter_year``), so memory is one month of one feeder plus
 the (meters x hours) result. An interval's kWh counts in the UTC hour its start falls in; kWh summed over
-an hour is that hour's average kW. Binning is one ``np.bincount`` over ``meter * hours + hour`` per month.
+an hour is that hour's average kW. A month whose meters all read one regular grid (the store's months once
+gaps are filled) is binned by a reshape and a sum; any other by one ``np.bincount`` over
+``meter * hours + hour``.
 """
 
 from __future__ import annotations
@@ -92,6 +94,41 @@ def _stats(kw: np.ndarray, start: datetime) -> dict[str, np.ndarray]:
     return {"energy_kwh": energy, "peak_kw": peak, "peak_utc": peak_utc, "load_factor": lf, "coverage": cover}
 
 
+def _bin_regular(
+    m: np.ndarray, ts: np.ndarray, kwh: np.ndarray, t0: int, kwh_sum: np.ndarray, count: np.ndarray
+) -> bool:
+    """Bin a month whose meters all read the same regular grid of whole hours (what the store holds once
+    gaps are filled): a reshape and a sum per hour instead of a bincount, several times faster. False
+    (nothing done) when the month is not such a grid; the caller then bins read by read."""
+    n = len(m)
+    if n == 0 or int(m.min()) < 0:
+        return False
+    n_seg = int(np.count_nonzero(m[1:] != m[:-1])) + 1
+    if n % n_seg:
+        return False
+    steps = n // n_seg
+    step_s = int(ts[1] - ts[0]) if steps > 1 else 3600
+    if step_s <= 0 or 3600 % step_s or (steps * step_s) % 3600 or (int(ts[0]) - t0) % 3600:
+        return False
+    per_h = 3600 // step_s
+    h_lo = (int(ts[0]) - t0) // 3600
+    span = steps // per_h
+    if h_lo < 0 or h_lo + span > kwh_sum.shape[1]:
+        return False
+    grid = ts[0] + step_s * np.arange(steps, dtype=np.int64)
+    codes = m[::steps]
+    if not (
+        bool((ts.reshape(n_seg, steps) == grid).all())
+        and bool((m.reshape(n_seg, steps) == codes[:, None]).all())
+        and len(np.unique(codes)) == n_seg
+        and bool(np.isfinite(kwh).all())
+    ):
+        return False
+    kwh_sum[codes, h_lo : h_lo + span] += kwh.reshape(n_seg, span, per_h).sum(axis=2)
+    count[codes, h_lo : h_lo + span] += per_h
+    return True
+
+
 def aggregate_feeder(store: AmiReader, feeder: str, directory: pd.DataFrame, *, year: int) -> FeederAggregate:
     """Bin one feeder's year of reads (module docstring); the directory gives meter -> transformer."""
     import time
@@ -127,6 +164,10 @@ def aggregate_feeder(store: AmiReader, feeder: str, directory: pd.DataFrame, *, 
         m = _meter_codes(table.column("meter_id"), lookup)
         ts = table.column("ts_utc").cast(pa.int64()).to_numpy()
         kwh = table.column("kwh").to_numpy()
+        if _bin_regular(m, ts, kwh, t0, kwh_sum, count):
+            reads += len(m)
+            t_bin += time.perf_counter() - tb
+            continue
         h = (ts - t0) // 3600
         ok = (m >= 0) & (h >= 0) & (h < hours) & np.isfinite(kwh)
         n_ok = int(ok.sum())
