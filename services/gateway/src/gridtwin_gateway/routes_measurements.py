@@ -139,6 +139,12 @@ def _one_source(path: str, upload_id: str) -> dict[str, str]:
     description="The file is the raw request body (any content type); `filename` names it (its suffix "
     "picks the reader: .csv, .parquet, .xlsx). Streamed chunk by chunk, size-limited. Returns an upload id "
     "for the import calls.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def upload(
     request: Request,
