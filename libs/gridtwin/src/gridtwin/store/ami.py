@@ -25,11 +25,11 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntFlag
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -80,6 +80,8 @@ _STAGE_FIELDS: list[pa.Field[Any]] = [
 STAGE_SCHEMA = pa.schema(_STAGE_FIELDS)
 # The same with meter ids as dictionary indices: how the importer stages chunks (no per-row strings).
 STAGE_DICT_SCHEMA = STAGE_SCHEMA.set(0, pa.field("meter_id", pa.dictionary(pa.int32(), pa.string())))
+
+T = TypeVar("T")
 
 _PART = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -224,12 +226,38 @@ class AmiStore:
             return schema.empty_table()
         if not dictionary:
             return pa.concat_tables([pq.read_table(p, schema=STAGE_SCHEMA) for p in paths])
-        tables = [pq.read_table(p, read_dictionary=_DICT_COLUMNS) for p in paths]
-        return pa.concat_tables([t.cast(schema) for t in tables])
+        return pa.concat_tables(list(self.iter_staged(import_id, feeder, month)))
+
+    def iter_staged(self, import_id: str, feeder: str, month: str) -> Iterator[pa.Table]:
+        """The staged chunks of a partition in order, one table at a time (``STAGE_DICT_SCHEMA``)."""
+        for path in self.staged_chunks(import_id, feeder, month):
+            yield pq.read_table(path, read_dictionary=_DICT_COLUMNS).cast(STAGE_DICT_SCHEMA)
 
     def stage_final(self, import_id: str, feeder: str, month: str, table: pa.Table) -> None:
         path = self._part_dir(self.import_dir(import_id) / "final", feeder, month) / _READS
         _write_parquet(table.cast(AMI_READ_SCHEMA), path, final=True)
+
+    def stage_final_blocks(
+        self, import_id: str, feeder: str, month: str, produce: Callable[[Callable[[pa.Table], None]], T]
+    ) -> T:
+        """``stage_final`` written as it is produced: ``produce(write)`` hands the partition's tables in
+        order to ``write`` (a row group each, never the whole partition in memory); its result is returned."""
+        path = self._part_dir(self.import_dir(import_id) / "final", feeder, month) / _READS
+        out: list[T] = []
+
+        def write_file(tmp: Path) -> None:
+            with pq.ParquetWriter(
+                tmp, AMI_READ_SCHEMA, compression="zstd", compression_level=3, use_dictionary=_DICT_COLUMNS
+            ) as writer:
+
+                def write(table: pa.Table) -> None:
+                    if table.num_rows:
+                        writer.write_table(table.cast(AMI_READ_SCHEMA), row_group_size=1 << 20)
+
+                out.append(produce(write))
+
+        atomic_write(path, write_file)
+        return out[0]
 
     def read_final(self, import_id: str, feeder: str, month: str) -> pa.Table:
         path = self._part_dir(self.import_dir(import_id) / "final", feeder, month) / _READS

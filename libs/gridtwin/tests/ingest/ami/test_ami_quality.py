@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from ami_import_support import directory, reads, stored, write_csv
-from gridtwin.ingest.ami import AmiOptions, AmiReport, import_ami
+from gridtwin.ingest.ami import AmiOptions, AmiReport, import_ami, quality
 from gridtwin.store.ami import AmiStore, QualityFlag
 
 METERS = {f"M{i}": "F1" for i in range(1, 6)}
@@ -172,3 +173,29 @@ def test_feeder_head_meter_is_not_absurd(tmp_path: Path) -> None:
     assert not _has(h1["flags"], QualityFlag.ABSURD).any() and h1["kwh_raw"].isna().all()
     assert np.allclose(h1["kwh"].to_numpy(), head["kwh"].to_numpy())
     assert [d.where for d in rep.issues if d.code == "absurd"] == [f"r.csv:{i_absurd + 2}"]
+
+
+def test_blocks_of_meters_give_the_same_partitions_and_issue_lines(tmp_path: Path, monkeypatch: Any) -> None:
+    """A partition checked in blocks of a few meters: the same reads, quality and (capped) issue lines in
+    the same order as one check of the whole partition."""
+    frame = reads(list(METERS), "2025-07-01", "2025-07-03")
+    conflicts = frame.iloc[[3, 60, 110, 170, 230]].assign(kwh=7.5)  # one per meter
+    frame = frame.copy()
+    frame.loc[frame.index[[20, 75, 200]], "kwh"] = 90.0  # spikes in three meters
+    frame = pd.concat([frame, conflicts], ignore_index=True).drop(index=[40, 41, 150])
+    results = {}
+    for block in (None, 40, 100):  # the whole partition; one meter a block; two meters a block
+        if block is not None:
+            monkeypatch.setattr(quality, "BLOCK_ROWS", block)
+        for cap in (200, 6):
+            (tmp_path / f"{block}-{cap}").mkdir()
+            results[block, cap] = _run(tmp_path / f"{block}-{cap}", frame, max_issue_lines=cap)
+    for (_block, cap), (rep, s) in results.items():
+        whole, s_whole = results[None, cap]
+        assert [d.to_dict() for d in rep.issues] == [d.to_dict() for d in whole.issues]
+        assert rep.to_dict() == whole.to_dict()
+        pd.testing.assert_frame_equal(rep.quality, whole.quality)
+        pd.testing.assert_frame_equal(s, s_whole)
+    codes = [d.code for d in results[None, 200][0].issues]
+    assert codes[:5] == ["duplicate_conflict"] * 5 and set(codes[5:]) == {"spike"} and len(codes) > 6
+    assert [d.code for d in results[40, 6][0].issues] == codes[:6]  # the cap keeps the first lines

@@ -8,9 +8,10 @@ so it is simply redone after a crash; a crash during the commit is rolled forwar
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pyarrow.compute as _pc
 
 from gridtwin.errors import ConflictError, ErrorDetail, InputError
 from gridtwin.ingest.ami.options import AmiOptions
-from gridtwin.ingest.ami.quality import STAT_COLUMNS, check_partition
+from gridtwin.ingest.ami.quality import STAT_COLUMNS, PartitionResult, check_partition_blocks
 from gridtwin.ingest.ami.read import iter_chunks
 from gridtwin.ingest.ami.report import QUALITY_COLUMNS, AmiReport, Issues, grade, quality_summary
 from gridtwin.store.ami import AmiStore, QualityFlag
@@ -33,6 +34,25 @@ __all__ = ["import_ami"]
 
 Progress = Callable[[dict[str, Any]], None]
 _MAX_UNKNOWN_KEPT = 100_000  # distinct unknown meters remembered (so each is listed once)
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    try:
+        fn: Callable[[int], int] = ctypes.CDLL(None).malloc_trim  # glibc only
+    except (AttributeError, OSError):
+        return None
+    return fn
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def _release() -> None:
+    """Give freed memory back to the system between chunks and partitions: Arrow's pool keeps what it freed,
+    and glibc keeps freed numpy buffers below its (self-raising) mmap threshold on the heap."""
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _fingerprints(sources: Sequence[Path]) -> list[list[Any]]:
@@ -205,14 +225,16 @@ def _finalize(
         stats: list[pd.DataFrame] = []
         hours: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for month in months:
-            staged = store.read_staged(import_id, feeder, month, dictionary=True)
+            staged = store.iter_staged(import_id, feeder, month)  # read chunk by chunk by the check
             stored = store.read_month(feeder, month) if store.has_month(feeder, month) else None
-            res = check_partition(
+            check = _checker(
                 staged, stored, month=month, period=period, generating=generating, options=options,
                 issues=issues, source_names=names, heads=heads,
             )  # fmt: skip
-            del staged, stored  # one partition in memory at a time
-            store.stage_final(import_id, feeder, month, res.table)
+            # Written block by block as checked: one partition's staged columns in memory at a time.
+            res = store.stage_final_blocks(import_id, feeder, month, check)
+            del staged, stored
+            _release()
             replaced += res.replaced
             stats.append(res.stats)
             for i, meter in enumerate(res.stats["meter_id"]):
@@ -259,6 +281,15 @@ def _finalize(
         frames.append(frame)
     quality = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(QUALITY_COLUMNS))
     return quality.loc[:, list(QUALITY_COLUMNS)], replaced
+
+
+def _checker(
+    staged: Iterable[pa.Table], stored: pa.Table | None, **kw: Any
+) -> Callable[[Callable[[pa.Table], None]], PartitionResult]:
+    def check(write: Callable[[pa.Table], None]) -> PartitionResult:
+        return check_partition_blocks(staged, stored, write=write, **kw)
+
+    return check
 
 
 def _per_meter(stats: pd.DataFrame, feeder: str) -> pd.DataFrame:
@@ -348,6 +379,8 @@ def import_ami(
                             if d.code in ("bad_row", "bad_timestamp", "bad_number", "no_meter")
                         ],
                     )
+                del chunk.table
+                _release()
                 prog["chunks"][i] = chunk.index + 1
                 prog["intervals"][i] = chunk.interval_s
                 prog["seq"] = seq + 1

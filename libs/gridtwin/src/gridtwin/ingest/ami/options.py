@@ -110,7 +110,7 @@ class AmiOptions(BaseModel):
     tz_min_corr: float = Field(default=0.8, ge=0, le=1, description="TZ_SUSPECT: correlation at the best lag")
     tz_min_gain: float = Field(default=0.2, ge=0, description="TZ_SUSPECT: best lag beats lag 0 by this much")
     max_bad_rows: int = Field(default=10_000, ge=0, description="more bad rows make the import fail")
-    chunk_rows: int = Field(default=2_000_000, ge=1, description="reads per streamed chunk (bounds memory)")
+    chunk_rows: int = Field(default=1_000_000, ge=1, description="reads per streamed chunk (bounds memory)")
     max_issue_lines: int = Field(default=200, ge=0, description="report lines listed; the rest are counted")
     max_line_bytes: int = Field(default=4 << 20, ge=1 << 16, description="longest CSV line accepted")
 

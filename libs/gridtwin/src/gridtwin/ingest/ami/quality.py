@@ -8,14 +8,18 @@ Order: resolve ambiguous local times (first occurrence = daylight time) -> drop 
 the last of conflicting ones -> merge with the stored partition (new reads win) -> absurd values and
 spikes removed (original kept in ``kwh_raw``) -> negatives and flat lines flagged -> gaps filled (short
 runs linearly, long runs from the meter's mean weekday/weekend interval-of-day profile of the month).
+
+Bounded memory: meters are independent, so a partition is checked in blocks of consecutive meters (in
+meter id order) of about ``block_rows`` reads each; only the staged columns of the whole partition are held
+(about 40 bytes a read), each block's grid and output come and go. Issue lines come out in the order of a
+check of the whole partition (by check, then meter and time), so the capped list keeps the same first lines.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -23,14 +27,35 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as _pc
 
+from gridtwin.errors import ErrorDetail
 from gridtwin.ingest.ami.options import AmiOptions
+from gridtwin.ingest.ami.quality_ops import (
+    codes_in,
+    dict_chunks,
+    medians,
+    month_bounds,
+    np_col,
+    nullable,
+    order_rows,
+    pick,
+    ramp,
+    runs,
+    scatter,
+    segment_first,
+    std_offset_s,
+    step_of_meter,
+    transitions,
+)
 from gridtwin.ingest.ami.report import Issues
 from gridtwin.store.ami import AMI_READ_SCHEMA, QualityFlag
 
 # The pyarrow.compute stubs overload on exact array types; the kernels take any array here.
 pc: Any = _pc
 
-__all__ = ["STAT_COLUMNS", "PartitionResult", "check_partition", "month_bounds", "runs"]
+__all__ = [
+    "STAT_COLUMNS", "PartitionResult", "check_partition", "check_partition_blocks", "month_bounds", "runs",
+    "step_of_meter",
+]  # fmt: skip
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -40,6 +65,8 @@ _KEEP_ON_MERGE = int(F.DUPLICATE_CONFLICT | F.DST_RESOLVED)  # provenance flags 
 _FILLED = int(F.FILLED_LINEAR | F.FILLED_PROFILE)
 _REPLACED = int(F.SPIKE | F.ABSURD)
 _SLOTS = 288  # 5-minute slots per day: the finest interval allowed
+BLOCK_ROWS = 250_000  # reads (staged + stored) per block of meters
+_BLOCK_CODES = ("duplicate_conflict", "off_grid", "spike")  # the issue lines a block adds, in check order
 
 STAT_COLUMNS = (
     "reads", "expected", "missing", "filled_linear", "filled_profile", "duplicates", "conflicting_duplicates",
@@ -49,124 +76,180 @@ STAT_COLUMNS = (
 
 @dataclass
 class PartitionResult:
-    table: pa.Table  # AMI_READ_SCHEMA, sorted by (meter_id, ts_utc)
+    table: pa.Table  # AMI_READ_SCHEMA, sorted by (meter_id, ts_utc); empty when written block by block
     stats: pd.DataFrame  # one row per meter of this import: STAT_COLUMNS + first/last/interval/dst evidence
     hour_sum: F64  # meters x 24: sum of good kWh by UTC hour (the TZ check)
     hour_n: F64
     replaced: int  # stored reads replaced by new ones
 
 
-def month_bounds(month: str) -> tuple[int, int]:
-    """[start, end) of a "YYYY-MM" month in UTC epoch seconds."""
-    y, m = int(month[:4]), int(month[5:7])
-    start = datetime(y, m, 1, tzinfo=UTC)
-    end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC)
-    return int(start.timestamp()), int(end.timestamp())
+@dataclass
+class _Staged:
+    """The staged reads of a partition as compact numpy columns (meter codes into the sorted ids)."""
+
+    code: npt.NDArray[np.int32]
+    ts: I64
+    amb: npt.NDArray[np.int32] | None  # None: no ambiguous local times
+    src: npt.NDArray[np.int32]
+    srow: npt.NDArray[np.int32] | I64  # int32 when the line numbers fit
+    kwh: F64
+    kvarh: F64 | None  # None: no values at all
+    volt: F64 | None
+    step_min: npt.NDArray[np.int16]
 
 
-def runs(mask: B, breaks: B) -> tuple[I64, I64]:
-    """Starts and lengths of runs of True in ``mask``; a run also ends before each True of ``breaks``
-    (the first row of a meter)."""
-    if not mask.any():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    prev = np.concatenate(([False], mask[:-1])) & ~breaks
-    nxt = np.concatenate((mask[1:] & ~breaks[1:], [False]))
-    starts = np.flatnonzero(mask & ~prev)
-    ends = np.flatnonzero(mask & ~nxt)
-    return starts.astype(np.int64), (ends - starts + 1).astype(np.int64)
+@dataclass
+class _Held:
+    """Issue lines of one check over the blocks (at most the cap) and how many there were."""
+
+    lines: list[ErrorDetail] = field(default_factory=list)
+    total: int = 0
 
 
-def _segment_first(keys: I64) -> B:
-    """True where a sorted key differs from the one before."""
-    out = np.ones(len(keys), bool)
-    out[1:] = keys[1:] != keys[:-1]
-    return out
-
-
-def _transitions(zone: str | None, lo: int, hi: int) -> list[tuple[int, int, bool]]:
-    """DST changes in [lo, hi): (local wall-clock start of the skipped/repeated hour as if it were UTC,
-    its length in seconds, True for spring forward)."""
-    if zone is None:
-        return []
-    tz = ZoneInfo(zone)
-    out: list[tuple[int, int, bool]] = []
-    t = datetime.fromtimestamp(lo, UTC)
-    end = datetime.fromtimestamp(hi, UTC)
-    prev = t.astimezone(tz).utcoffset() or timedelta(0)
-    while t < end:
-        nxt = t + timedelta(hours=1)
-        off = nxt.astimezone(tz).utcoffset() or timedelta(0)
-        if off != prev:
-            wall = nxt + (prev if off > prev else off)  # wall time at which the hour is skipped / repeated
-            out.append(
-                (
-                    int(wall.replace(tzinfo=UTC).timestamp()),
-                    int(abs((off - prev).total_seconds())),
-                    off > prev,
-                )
-            )
-        prev, t = off, nxt
-    return out
-
-
-def _std_offset_s(zone: str) -> int:
-    tz = ZoneInfo(zone)
-    jan = datetime(2025, 1, 15, tzinfo=UTC).astimezone(tz).utcoffset() or timedelta(0)
-    jul = datetime(2025, 7, 15, tzinfo=UTC).astimezone(tz).utcoffset() or timedelta(0)
-    return int(min(jan, jul).total_seconds())
-
-
-def _codes(meters: pa.Array[Any], uniq: pa.Array[Any]) -> I64:
-    found = pc.fill_null(pc.index_in(meters, value_set=uniq), -1)  # -1: not in uniq (never gathered)
-    return np.asarray(found.to_numpy(zero_copy_only=False), np.int64)
-
-
-def _dict_chunks(col: pa.ChunkedArray[Any]) -> list[tuple[I64, pa.Array[Any]]]:
-    """(indices, dictionary) per chunk of a meter id column (strings are dictionary-encoded here)."""
-    out: list[tuple[I64, pa.Array[Any]]] = []
-    for chunk in col.chunks:
-        if len(chunk) == 0:
-            continue
-        enc: Any = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
-        idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)
-        out.append((idx, enc.dictionary.cast(pa.string())))
-    return out
-
-
-def _order(code: I64, ts: I64, src: I64, srow: I64) -> I64 | None:
-    """Row order by (meter, time, source, row); None when the rows already are in it (the usual case)."""
-    if len(code) < 2:
+def _optional(parts: list[F64 | None], sizes: list[int]) -> F64 | None:
+    if all(p is None for p in parts):
         return None
-    key = code * (1 << 40) + ts
-    pos = src * (1 << 40) + srow
-    if bool((pos[1:] > pos[:-1]).all()):  # staged in source order: a stable sort by (meter, time) will do
-        if bool((key[1:] >= key[:-1]).all()):
-            return None
-        return np.asarray(np.argsort(key, kind="stable"), np.int64)
-    return np.asarray(np.lexsort((srow, src, ts, code)), np.int64)
+    return np.concatenate([np.full(n, np.nan) if p is None else p for p, n in zip(parts, sizes, strict=True)])
 
 
-def _np(col: pa.ChunkedArray[Any] | pa.Array[Any], dtype: type) -> npt.NDArray[np.generic]:
-    if pa.types.is_timestamp(col.type):
-        col = pc.cast(col, pa.int64())
-    return np.asarray(
-        col.to_numpy(zero_copy_only=False) if isinstance(col, pa.Array) else col.to_numpy(), dtype
+def _load(staged: Iterable[pa.Table], stored: pa.Table | None) -> tuple[_Staged, pa.Array[Any], B]:
+    """Staged tables (converted one at a time) -> compact columns, the sorted distinct meter ids of the
+    partition (staged and stored) and which of them this import touches."""
+    chunks: list[tuple[npt.NDArray[np.int32], pa.Array[Any]]] = []
+    cols: dict[str, list[Any]] = {k: [] for k in ("ts", "amb", "src", "srow", "kwh", "kvarh", "volt", "step")}
+    sizes: list[int] = []
+    for t in staged:
+        chunks.extend((i.astype(np.int32), d) for i, d in dict_chunks(t.column("meter_id")))
+        sizes.append(t.num_rows)
+        cols["ts"].append(np_col(t.column("ts_utc"), np.int64))
+        amb = np_col(t.column("amb_s"), np.int32)
+        cols["amb"].append(amb if amb.any() else None)
+        cols["src"].append(np_col(t.column("src"), np.int32))
+        srow = np_col(t.column("src_row"), np.int64)
+        cols["srow"].append(srow.astype(np.int32) if len(srow) and srow.max() < 2**31 else srow)
+        cols["kwh"].append(np_col(t.column("kwh"), np.float64))
+        for name, out in (("kvarh", "kvarh"), ("voltage_v", "volt")):
+            c = t.column(name)
+            cols[out].append(None if c.null_count == len(c) else np_col(c, np.float64))
+        cols["step"].append(np_col(t.column("interval_min"), np.int16))
+        del t, amb, srow
+    parts = [d.take(np.flatnonzero(np.bincount(i, minlength=len(d)) > 0)) for i, d in chunks]
+    meters_new = pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.string())
+    all_ids = [meters_new] + ([pc.unique(stored.column("meter_id"))] if stored is not None else [])
+    uniq = pc.unique(pa.concat_arrays([p.cast(pa.string()) for p in all_ids]))
+    uniq = uniq.take(pc.sort_indices(uniq))
+    touched = np.zeros(len(uniq), bool)
+    touched[codes_in(meters_new, uniq)] = True
+    # Codes through each chunk's dictionary: distinct ids are looked up, rows only gathered.
+    code = (
+        np.concatenate([codes_in(d, uniq).astype(np.int32)[i] if len(d) else i for i, d in chunks])
+        if chunks
+        else np.zeros(0, np.int32)
     )
 
+    def cat(name: str, dtype: type) -> Any:
+        return np.concatenate(cols.pop(name)) if sizes else np.zeros(0, dtype)
 
-def _nullable(values: F64 | None, n: int = 0) -> pa.Array[Any]:
-    if values is None:
-        return pa.nulls(n, pa.float64())
-    return pa.array(values, type=pa.float64(), from_pandas=True)
+    amb_parts = cols.pop("amb")
+    amb_all = (
+        None
+        if all(a is None for a in amb_parts)
+        else np.concatenate(
+            [np.zeros(n, np.int32) if a is None else a for a, n in zip(amb_parts, sizes, strict=True)]
+        )
+    )
+    rows = _Staged(
+        code=code, ts=cat("ts", np.int64), amb=amb_all, src=cat("src", np.int32),
+        srow=cat("srow", np.int64), kwh=cat("kwh", np.float64), kvarh=_optional(cols.pop("kvarh"), sizes),
+        volt=_optional(cols.pop("volt"), sizes), step_min=cat("step", np.int16),
+    )  # fmt: skip
+    return rows, uniq, touched
 
 
-def _scatter(total: int, idx: I64, values: npt.NDArray[Any]) -> F64 | None:
-    """``values`` on a NaN grid of ``total`` slots; None when every value is NaN (an absent column)."""
-    if np.isnan(values).all():
-        return None
-    out = np.full(total, np.nan)
-    out[idx] = values
-    return out
+def _groups(keys: npt.NDArray[Any], bounds: I64) -> tuple[I64 | None, I64]:
+    """Rows of each block [bounds[b], bounds[b+1]) of codes: (None: the rows are in code order, else the
+    row order grouping them, stable) and the offsets of each block's rows in that order."""
+    if len(keys) < 2 or bool((keys[1:] >= keys[:-1]).all()):
+        return None, np.searchsorted(keys, bounds).astype(np.int64)
+    block = np.searchsorted(bounds, keys, side="right") - 1
+    order = np.argsort(block, kind="stable").astype(np.int64)
+    offs = np.concatenate(([0], np.cumsum(np.bincount(block, minlength=len(bounds) - 1))))
+    return order, offs.astype(np.int64)
+
+
+def check_partition_blocks(
+    staged: Iterable[pa.Table],
+    stored: pa.Table | None,
+    *,
+    month: str,
+    period: tuple[int, int],
+    generating: pd.Series,
+    options: AmiOptions,
+    issues: Issues,
+    source_names: list[str],
+    write: Callable[[pa.Table], None],
+    heads: pa.Array[Any] | None = None,
+    block_rows: int | None = None,
+) -> PartitionResult:
+    """``check_partition`` block by block: each block's part of the partition (in meter id order) goes to
+    ``write``; the result's table is empty. ``block_rows``: default ``BLOCK_ROWS``. ``staged``: the partition's staged tables, read once."""
+    rows, uniq, touched = _load(staged, stored)
+    nm = len(uniq)
+    s_code = (
+        np.asarray(
+            pc.fill_null(pc.index_in(stored.column("meter_id"), value_set=uniq), -1).to_numpy(), np.int64
+        )
+        if stored is not None and stored.num_rows
+        else np.zeros(0, np.int64)
+    )
+    weight = np.bincount(rows.code, minlength=nm) + np.bincount(s_code, minlength=nm)
+    cum = np.cumsum(weight)
+    size = block_rows or BLOCK_ROWS
+    cuts = np.searchsorted(cum, np.arange(size, int(cum[-1]) if nm else 0, size), side="right")
+    bounds = np.unique(np.concatenate(([0], cuts, [nm]))).astype(np.int64)
+    if len(bounds) < 2:
+        bounds = np.array([0, nm], np.int64)
+    r_order, r_offs = _groups(rows.code, bounds)
+    s_order, s_offs = _groups(s_code, bounds)
+    held = {c: _Held() for c in _BLOCK_CODES}
+    stats: list[pd.DataFrame] = []
+    hour_sum: list[F64] = []
+    hour_n: list[F64] = []
+    replaced = 0
+    for b in range(len(bounds) - 1):
+        c0, c1 = int(bounds[b]), int(bounds[b + 1])
+        ra, rb = int(r_offs[b]), int(r_offs[b + 1])
+        sel: Any = slice(ra, rb) if r_order is None else r_order[ra:rb]
+        sa, sb = int(s_offs[b]), int(s_offs[b + 1])
+        part = None
+        if stored is not None and stored.num_rows:
+            part = stored.slice(sa, sb - sa) if s_order is None else stored.take(s_order[sa:sb])
+        mine = Issues(issues.max_lines)
+        res = _check_block(
+            rows, sel, c0, part, uniq.slice(c0, c1 - c0), touched[c0:c1], month=month, period=period,
+            generating=generating, options=options, issues=mine, source_names=source_names, heads=heads,
+        )  # fmt: skip
+        write(res.table)
+        stats.append(res.stats)
+        hour_sum.append(res.hour_sum)
+        hour_n.append(res.hour_n)
+        replaced += res.replaced
+        for code, h in held.items():
+            h.total += mine.counts.get(code, 0)
+            room = issues.max_lines - len(h.lines)
+            h.lines.extend([d for d in mine.lines if d.code == code][: max(0, room)])
+    for code, h in held.items():  # as one check of the whole partition would have listed them
+        if h.total:
+            room = max(0, issues.max_lines - len(issues.lines))
+            issues.lines.extend(h.lines[:room])
+            issues.counts[code] = issues.counts.get(code, 0) + h.total
+    return PartitionResult(
+        AMI_READ_SCHEMA.empty_table(),
+        pd.concat(stats, ignore_index=True),
+        np.concatenate(hour_sum).reshape(-1, 24),
+        np.concatenate(hour_n).reshape(-1, 24),
+        replaced,
+    )
 
 
 def check_partition(
@@ -184,55 +267,69 @@ def check_partition(
     """The partition to store and per-meter statistics. ``period`` is the import's [first, end) UTC
     seconds; ``generating`` maps meter id -> bool (negative reads allowed); ``heads``: feeder-head meter
     ids, exempt from the per-customer absurd limit (a head reads the whole feeder)."""
+    tables: list[pa.Table] = []
+    res = check_partition_blocks(
+        [staged], stored, month=month, period=period, generating=generating, options=options, issues=issues,
+        source_names=source_names, write=tables.append, heads=heads,
+    )  # fmt: skip
+    res.table = pa.concat_tables(tables) if tables else AMI_READ_SCHEMA.empty_table()
+    return res
+
+
+def _check_block(
+    rows: _Staged,
+    sel: Any,
+    c0: int,
+    stored: pa.Table | None,
+    uniq: pa.Array[Any],
+    touched: B,
+    *,
+    month: str,
+    period: tuple[int, int],
+    generating: pd.Series,
+    options: AmiOptions,
+    issues: Issues,
+    source_names: list[str],
+    heads: pa.Array[Any] | None,
+) -> PartitionResult:
+    """One block of consecutive meters (``uniq``: their ids; ``sel``: their staged rows; ``stored``: their
+    stored rows): the checks of the module docstring."""
     m_lo, m_hi = month_bounds(month)
-    new_chunks = _dict_chunks(staged.column("meter_id"))
-    parts = [d.take(np.flatnonzero(np.bincount(i, minlength=len(d)) > 0)) for i, d in new_chunks]
-    meters_new = pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.string())
-    all_ids = [meters_new] + ([stored.column("meter_id").combine_chunks()] if stored is not None else [])
-    uniq = pc.unique(pa.concat_arrays([p.cast(pa.string()) for p in all_ids]))
-    uniq = uniq.take(pc.sort_indices(uniq))
     nm = len(uniq)
-    touched = np.zeros(nm, bool)
-    touched[_codes(meters_new, uniq)] = True
 
     # -- staged rows: ambiguous local times, then duplicates -----------------------------------------
-    # Codes through each chunk's dictionary: distinct ids are looked up, rows only gathered.
-    code = (
-        np.concatenate([_codes(d, uniq)[i] if len(d) else i for i, d in new_chunks])
-        if new_chunks
-        else np.zeros(0, np.int64)
-    )
-    ts = _np(staged.column("ts_utc"), np.int64).astype(np.int64)
-    amb = _np(staged.column("amb_s"), np.int64).astype(np.int64)
-    src = _np(staged.column("src"), np.int64).astype(np.int64)
-    srow = _np(staged.column("src_row"), np.int64).astype(np.int64)
-    kwh = _np(staged.column("kwh"), np.float64)
-    kvarh = _np(staged.column("kvarh"), np.float64)
-    volt = _np(staged.column("voltage_v"), np.float64)
-    step = _np(staged.column("interval_min"), np.int64).astype(np.int64) * 60
-    order = _order(code, ts, src, srow)
+    code = rows.code[sel].astype(np.int64) - c0
+    ts = rows.ts[sel].astype(np.int64)
+    amb = np.zeros(len(code), np.int64) if rows.amb is None else rows.amb[sel].astype(np.int64)
+    src = rows.src[sel].astype(np.int64)
+    srow = rows.srow[sel].astype(np.int64)
+    kwh = rows.kwh[sel].astype(np.float64)
+    kvarh = np.full(len(code), np.nan) if rows.kvarh is None else rows.kvarh[sel].astype(np.float64)
+    volt = np.full(len(code), np.nan) if rows.volt is None else rows.volt[sel].astype(np.float64)
+    step = rows.step_min[sel].astype(np.int64) * 60
+    order = order_rows(code, ts, src, srow)
     if order is not None:
-        code, ts, amb, src, srow, kwh, kvarh, volt, step = _pick(
+        code, ts, amb, src, srow, kwh, kvarh, volt, step = pick(
             order, code, ts, amb, src, srow, kwh, kvarh, volt, step
         )
     flags = np.zeros(len(code), np.uint16)
     is_amb = amb > 0
     if is_amb.any():  # the n-th occurrence of a repeated wall time (per meter) is its n-th reading
         key = code * (1 << 40) + ts
-        first = _segment_first(key)
+        first = segment_first(key)
         group_start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
         rank = np.arange(len(key)) - group_start
         ts = np.where(is_amb & (rank >= 1), ts + amb, ts)
         flags[is_amb] |= int(F.DST_RESOLVED)
         order = np.lexsort((srow, src, ts, code))
-        code, ts, src, srow, kwh, kvarh, volt, step, flags, is_amb = _pick(
+        code, ts, src, srow, kwh, kvarh, volt, step, flags, is_amb = pick(
             order, code, ts, src, srow, kwh, kvarh, volt, step, flags, is_amb
         )
     dst_resolved = np.bincount(code[is_amb], minlength=nm)
     key = code * (1 << 40) + ts
     last = np.ones(len(key), bool)
     last[:-1] = key[1:] != key[:-1]
-    group_id = np.cumsum(_segment_first(key)) - 1
+    group_id = np.cumsum(segment_first(key)) - 1
     kept_at = np.flatnonzero(last)
     kept_kwh = kwh[kept_at][group_id]
     dropped = ~last
@@ -255,7 +352,7 @@ def check_partition(
     if len(crow) > room:
         issues.counts["duplicate_conflict"] = issues.counts.get("duplicate_conflict", 0) + len(crow) - room
     # DST fault evidence: a repeated hour (in UTC labels) at the fall transition.
-    trans = _transitions(options.local_zone(), m_lo, m_hi)
+    trans = transitions(options.local_zone(), m_lo, m_hi)
     fall_double = np.zeros(nm, bool)
     for wall, length, spring in trans:
         if not spring:
@@ -264,7 +361,7 @@ def check_partition(
             n_dup = np.bincount(code[in_win & dropped], minlength=nm)
             fall_double |= n_dup * step_of_meter(code, step, nm) >= length
     sel = np.flatnonzero(last)
-    code, ts, src, srow, kwh, kvarh, volt, step, flags = _pick(
+    code, ts, src, srow, kwh, kvarh, volt, step, flags = pick(
         sel, code, ts, src, srow, kwh, kvarh, volt, step, flags
     )
 
@@ -272,38 +369,38 @@ def check_partition(
     replaced = 0
     keep_table: pa.Table | None = None
     if stored is not None and stored.num_rows:
-        s_code = _codes(stored.column("meter_id").combine_chunks(), uniq)
+        s_code = codes_in(stored.column("meter_id").combine_chunks(), uniq)
         mine = touched[s_code]
         keep_table = stored.filter(pa.array(~mine))
         s = stored.filter(pa.array(mine))
-        s_flags = _np(s.column("flags"), np.int64).astype(np.int64)
-        s_raw = _np(s.column("kwh_raw"), np.float64)
-        s_kwh = np.where(np.isnan(s_raw), _np(s.column("kwh"), np.float64), s_raw)
+        s_flags = np_col(s.column("flags"), np.int64).astype(np.int64)
+        s_raw = np_col(s.column("kwh_raw"), np.float64)
+        s_kwh = np.where(np.isnan(s_raw), np_col(s.column("kwh"), np.float64), s_raw)
         source_read = ((s_flags & _FILLED) == 0) | ((s_flags & _REPLACED) != 0)  # fills are recomputed
         s_code = s_code[mine][source_read]
-        s_ts = _np(s.column("ts_utc"), np.int64).astype(np.int64)[source_read]
+        s_ts = np_col(s.column("ts_utc"), np.int64).astype(np.int64)[source_read]
         n_new = len(code)
         code = np.concatenate([code, s_code])
         ts = np.concatenate([ts, s_ts])
         src = np.concatenate([src, np.full(len(s_ts), -1)])
         srow = np.concatenate([srow, np.zeros(len(s_ts), np.int64)])
         kwh = np.concatenate([kwh, s_kwh[source_read]])
-        kvarh = np.concatenate([kvarh, _np(s.column("kvarh"), np.float64)[source_read]])
-        volt = np.concatenate([volt, _np(s.column("voltage_v"), np.float64)[source_read]])
+        kvarh = np.concatenate([kvarh, np_col(s.column("kvarh"), np.float64)[source_read]])
+        volt = np.concatenate([volt, np_col(s.column("voltage_v"), np.float64)[source_read]])
         step = np.concatenate(
-            [step, _np(s.column("interval_min"), np.int64).astype(np.int64)[source_read] * 60]
+            [step, np_col(s.column("interval_min"), np.int64).astype(np.int64)[source_read] * 60]
         )
         flags = np.concatenate([flags, (s_flags[source_read] & _KEEP_ON_MERGE).astype(np.uint16)])
         prio = np.concatenate([np.ones(n_new, np.int8), np.zeros(len(s_ts), np.int8)])
         order = np.lexsort((prio, ts, code))
-        code, ts, src, srow, kwh, kvarh, volt, step, flags, prio = _pick(
+        code, ts, src, srow, kwh, kvarh, volt, step, flags, prio = pick(
             order, code, ts, src, srow, kwh, kvarh, volt, step, flags, prio
         )
         key = code * (1 << 40) + ts
         last = np.ones(len(key), bool)
         last[:-1] = key[1:] != key[:-1]
         replaced = int((~last & (prio == 0)).sum())
-        code, ts, src, srow, kwh, kvarh, volt, step, flags = _pick(
+        code, ts, src, srow, kwh, kvarh, volt, step, flags = pick(
             last, code, ts, src, srow, kwh, kvarh, volt, step, flags
         )
 
@@ -318,7 +415,7 @@ def check_partition(
             issues.add(where, "read does not fit the meter's interval grid; dropped", "off_grid")
         if len(bad) > room:
             issues.counts["off_grid"] = issues.counts.get("off_grid", 0) + len(bad) - room
-        code, ts, src, srow, kwh, kvarh, volt, flags = _pick(
+        code, ts, src, srow, kwh, kvarh, volt, flags = pick(
             on_grid, code, ts, src, srow, kwh, kvarh, volt, flags
         )
     p_lo, p_hi = max(period[0], m_lo), min(period[1], m_hi)
@@ -343,8 +440,8 @@ def check_partition(
     v[idx] = kwh
     g_flags = np.zeros(total, np.uint16)
     g_flags[idx] = flags
-    g_kvarh = _scatter(total, idx, kvarh)  # None: no values at all (no grid array built)
-    g_volt = _scatter(total, idx, volt)
+    g_kvarh = scatter(total, idx, kvarh)  # None: no values at all (no grid array built)
+    g_volt = scatter(total, idx, volt)
     del kwh, kvarh, volt, flags  # on the grid now: one copy of the partition at a time
     breaks = np.zeros(total, bool)
     breaks[offs[:-1][has]] = True
@@ -356,7 +453,7 @@ def check_partition(
         is_head = np.asarray(pc.is_in(uniq, value_set=heads).to_numpy(zero_copy_only=False), bool)
         absurd &= ~is_head[g_meter]
     pos = present & ~absurd & (v > 0)
-    median = _medians(g_meter[pos], v[pos], nm)
+    median = medians(g_meter[pos], v[pos], nm)
     limit = np.maximum(options.spike_factor * median, options.spike_min_kwh)
     spike = present & ~absurd & (v > np.nan_to_num(limit, nan=np.inf)[g_meter])
     removed = absurd | spike
@@ -392,7 +489,7 @@ def check_partition(
     f_start, f_len = f_start[long_run] - 1, f_len[long_run] + 1  # include the first read of the run
     flat = np.zeros(total, bool)
     if len(f_start):
-        flat[np.repeat(f_start, f_len) + _ramp(f_len)] = True
+        flat[np.repeat(f_start, f_len) + ramp(f_len)] = True
     g_flags[flat] |= int(F.FLATLINE)
 
     # -- gaps: linear for short runs, the meter's profile for long ones ------------------------------
@@ -401,9 +498,9 @@ def check_partition(
     filled_lin = np.zeros(total, bool)
     filled_prof = np.zeros(total, bool)
     if len(h_start):
-        pos_all = np.repeat(h_start, h_len) + _ramp(h_len)
+        pos_all = np.repeat(h_start, h_len) + ramp(h_len)
         run_len = np.repeat(h_len, h_len)
-        k = _ramp(h_len) + 1
+        k = ramp(h_len) + 1
         left_i = h_start - 1
         right_i = h_start + h_len
         left_ok = (left_i >= 0) & ~breaks[np.minimum(h_start, total - 1)]
@@ -417,7 +514,7 @@ def check_partition(
         linear = lv + (rv - lv) * k / (run_len + 1)
         # Profile: mean good kWh per (meter, weekday/weekend, interval of day) of this month.
         zone = options.local_zone()
-        std = _std_offset_s(zone) if zone else 0
+        std = std_offset_s(zone) if zone else 0
         day = (g_ts + std) // 86400
         pkey = (g_meter * 2 + ((day + 3) % 7 >= 5)) * _SLOTS  # weekend: 1970-01-01 was a Thursday
         del day
@@ -458,10 +555,10 @@ def check_partition(
             pa.array(g_ts, pa.int64()).cast(pa.timestamp("s", tz="UTC")),
             pa.array((g_step // 60).astype(np.int16)),
             pa.array(v),
-            _nullable(g_kvarh, total),
-            _nullable(g_volt, total),
+            nullable(g_kvarh, total),
+            nullable(g_volt, total),
             pa.array(g_flags),
-            _nullable(raw),
+            nullable(raw),
         ],
         schema=AMI_READ_SCHEMA,
     )
@@ -498,52 +595,3 @@ def check_partition(
         }
     )
     return PartitionResult(out, stats, hour_sum[sel_m], hour_n[sel_m], replaced)
-
-
-def _medians(meter: I64, values: F64, nm: int) -> F64:
-    """Median of each meter's values (NaN without any); ``meter`` is non-decreasing (grid order)."""
-    median = np.full(nm, np.nan)
-    if len(values) == 0:
-        return median
-    cnt = np.bincount(meter, minlength=nm)
-    start = np.concatenate(([0], np.cumsum(cnt)[:-1]))
-    with_values = np.flatnonzero(cnt)
-    c = cnt[with_values]
-    width = int(c.max())
-    if len(with_values) * width <= 4 * len(values) + 1024:
-        # One row per meter, padded with +inf: a row-wise sort beats a lexsort of (meter, value).
-        row_of = np.zeros(nm, np.int64)
-        row_of[with_values] = np.arange(len(with_values))
-        mat = np.full((len(with_values), width), np.inf)
-        mat[row_of[meter], np.arange(len(meter)) - start[meter]] = values
-        mat.sort(axis=1)
-        r = np.arange(len(with_values))
-        median[with_values] = (mat[r, (c - 1) // 2] + mat[r, c // 2]) / 2
-        return median
-    o = np.lexsort((values, meter))  # very uneven counts: padding would cost more than it saves
-    sv = values[o]
-    lo_i = start[with_values] + (c - 1) // 2
-    hi_i = start[with_values] + c // 2
-    median[with_values] = (sv[lo_i] + sv[hi_i]) / 2
-    return median
-
-
-def _pick(idx: npt.NDArray[Any], *arrays: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
-    """The same rows (an index or a mask) of several aligned arrays."""
-    return [a[idx] for a in arrays]
-
-
-def _ramp(lengths: I64) -> I64:
-    """0..len-1 for each run, concatenated."""
-    total = int(lengths.sum())
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    out: I64 = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
-    return out
-
-
-def step_of_meter(code: I64, step: I64, nm: int) -> I64:
-    """Each meter's interval (seconds): the one most of its rows carry (3600 for a meter without rows)."""
-    kinds = np.array([300, 900, 1800, 3600], np.int64)
-    kind = np.searchsorted(kinds, step).clip(0, 3)
-    counts = np.bincount(code * 4 + kind, minlength=nm * 4).reshape(nm, 4)
-    return np.asarray(np.where(counts.sum(axis=1) > 0, kinds[np.argmax(counts, axis=1)], 3600), np.int64)
