@@ -52,6 +52,9 @@ def test_commit_makes_partitions_visible_and_iter_year(tmp_path: Path) -> None:
     assert store.read_month("F1", "2025-01", columns=["kwh"]).column_names == ["kwh"]
     assert [x.num_rows for x in store.iter_year("F1", 2025)] == [6, 2]
     assert list(store.iter_year("F1", 2024)) == []
+    coded = store.read_month("F1", "2025-01", dictionary=True)  # what aggregation reads: codes, same values
+    assert pa.types.is_dictionary(coded.schema.field("meter_id").type)
+    assert coded.cast(AMI_READ_SCHEMA).equals(t)
     assert store.read_quality("imp1").column("meter_id").to_pylist() == ["a"]
     assert store.committed_report("imp1") == {"import_id": "imp1"}
     assert not (tmp_path / "ami" / "_imports").exists()  # staging removed after commit

@@ -154,20 +154,32 @@ class AmiStore:
     def has_month(self, feeder: str, month: str) -> bool:
         return (self._part_dir(self.root, feeder, month) / _READS).is_file()
 
-    def read_month(self, feeder: str, month: str, columns: list[str] | None = None) -> pa.Table:
-        """One committed partition (``AMI_READ_SCHEMA`` or the named columns); NotFoundError if absent."""
+    def read_month(
+        self, feeder: str, month: str, columns: list[str] | None = None, *, dictionary: bool = False
+    ) -> pa.Table:
+        """One committed partition (``AMI_READ_SCHEMA`` or the named columns); NotFoundError if absent.
+        ``dictionary``: meter_id as read from disk, dictionary-encoded (2-3x faster than strings)."""
         path = self._part_dir(self.root, feeder, month) / _READS
         if not path.is_file():
             raise NotFoundError(
                 "AMI month not found", [ErrorDetail(where=f"{feeder}/{month}", message=f"no {path}")]
             )
+        if dictionary:
+            table = pq.read_table(path, columns=columns, read_dictionary=["meter_id"])
+            for i, name in enumerate(table.column_names):  # Parquet has no seconds unit: back to the schema's
+                want = AMI_READ_SCHEMA.field(name).type
+                if name != "meter_id" and table.schema.field(i).type != want:
+                    table = table.set_column(i, name, table.column(i).cast(want))
+            return table
         return pq.read_table(path, columns=columns, schema=AMI_READ_SCHEMA)
 
-    def iter_year(self, feeder: str, year: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    def iter_year(
+        self, feeder: str, year: int, columns: list[str] | None = None, *, dictionary: bool = False
+    ) -> Iterator[pa.Table]:
         """The feeder's committed months of ``year``, one table at a time (bounded memory)."""
         for month in self.months(feeder):
             if month.startswith(f"{year:04d}-"):
-                yield self.read_month(feeder, month, columns)
+                yield self.read_month(feeder, month, columns, dictionary=dictionary)
 
     def delete_feeder(self, feeder: str) -> None:
         """Remove every committed month of a feeder (renamed away first, so it disappears at once)."""

@@ -33,7 +33,9 @@ _COLUMNS = ["meter_id", "ts_utc", "kwh"]
 class AmiReader(Protocol):
     """What aggregation needs of ``gridtwin.store.ami.AmiStore``."""
 
-    def iter_year(self, feeder: str, year: int, columns: list[str] | None = None) -> Iterator[pa.Table]: ...
+    def iter_year(
+        self, feeder: str, year: int, columns: list[str] | None = None, *, dictionary: bool = False
+    ) -> Iterator[pa.Table]: ...
 
 
 @dataclass
@@ -153,7 +155,7 @@ def aggregate_feeder(store: AmiReader, feeder: str, directory: pd.DataFrame, *, 
     count = np.zeros((n_all, hours), dtype=np.int32)
     reads = unknown = 0
     t_read = t_bin = 0.0
-    it = store.iter_year(feeder, year, columns=_COLUMNS)
+    it = store.iter_year(feeder, year, columns=_COLUMNS, dictionary=True)  # codes, not strings
     while True:
         tr = time.perf_counter()
         table = next(it, None)
