@@ -59,7 +59,7 @@ def test_faults_listed(tmp_path: Path) -> None:
     synth = write_synthetic_ami(tmp_path, [0], SEED, months=[1, 2], max_meters=120)
     faults = synth.truth["faults"]
     kinds = sorted(f["kind"] for f in faults)
-    assert kinds == ["duplicate", "flatline", "gap", "gap", "negative", "shift_1h", "spike"]
+    assert kinds == ["duplicate", "flatline", "gap", "gap", "negative", "shift_3h", "spike"]
     assert len({f["meter_id"] for f in faults}) == len(faults)
     jan = pq.read_table(synth.files[0]).to_pandas()
     jan["meter_id"] = jan["meter_id"].astype(str)
@@ -73,8 +73,8 @@ def test_faults_listed(tmp_path: Path) -> None:
     full = 31 * 24 * 4
     counts = jan["meter_id"].value_counts()
     assert sorted(full - counts[f["meter_id"]] for f in faults if f["kind"] == "gap") == gaps
-    shifted = jan[jan["meter_id"] == by["shift_1h"]["meter_id"]]["timestamp"]
-    assert shifted.min() == pd.Timestamp("2025-01-01T01:15Z")
+    shifted = jan[jan["meter_id"] == by["shift_3h"]["meter_id"]]["timestamp"]
+    assert shifted.min() == pd.Timestamp("2025-01-01T03:15Z")
     flat = jan[jan["meter_id"] == by["flatline"]["meter_id"]]["kwh"].to_numpy()
     runs = np.diff(np.flatnonzero(np.diff(np.r_[np.nan, flat, np.nan]) != 0))
     assert runs.max() == by["flatline"]["reads"]

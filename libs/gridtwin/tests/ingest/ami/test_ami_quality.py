@@ -199,3 +199,21 @@ def test_blocks_of_meters_give_the_same_partitions_and_issue_lines(tmp_path: Pat
     codes = [d.code for d in results[None, 200][0].issues]
     assert codes[:5] == ["duplicate_conflict"] * 5 and set(codes[5:]) == {"spike"} and len(codes) > 6
     assert [d.code for d in results[40, 6][0].issues] == codes[:6]  # the cap keeps the first lines
+
+
+def test_time_zone_check_compares_a_meter_with_its_own_class(tmp_path: Path) -> None:
+    """On a synthetic feeder of homes, shops and plants, only the meter planted 3 h off is suspect:
+    businesses peak at noon and homes in the evening, which is no clock error."""
+    from gridtwin.grid.synth import synth_feeder
+    from gridtwin.grid.synth.ami import write_synthetic_ami
+    from gridtwin.ingest.ami.mapping import map_meters, read_meter_list
+    from gridtwin.store.ami import AmiStore
+
+    synth = write_synthetic_ami(tmp_path / "src", [0], 42, months=[1])
+    directory = map_meters(read_meter_list(synth.meters_csv)[0], [synth_feeder(0, 42).model]).directory
+    assert directory["customer_class"].nunique() > 1
+    rep = import_ami(synth.files, directory, AmiStore(tmp_path / "ami"), import_id="tz", options=AmiOptions())
+    planted = next(f for f in synth.truth["faults"] if f["kind"] == "shift_3h")
+    q = rep.quality
+    assert q.loc[q["tz_shift_h"] != 0, "meter_id"].tolist() == [planted["meter_id"]]
+    assert int(q.loc[q["meter_id"] == planted["meter_id"], "tz_shift_h"].iloc[0]) == 3

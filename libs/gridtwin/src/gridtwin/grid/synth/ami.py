@@ -6,7 +6,7 @@ Each hour's energy is split into intervals with small seeded noise that keeps th
 mark the interval END (Parquet: timestamp[s, UTC]; CSV: ISO 8601 with a -06:00 offset). Each feeder also
 gets a feeder-head meter (role ``feeder_head``) reading the sum of its meters x 1.03 (losses). With
 ``faults`` a few reproducible faults are planted in the first feeder's first month (and one meter is
-shifted by +1 h all year); ``truth`` lists them. Generation is vectorised per (feeder, month) and written
+shifted by +3 h all year, a meter set to the wrong time zone); ``truth`` lists them. Generation is vectorised per (feeder, month) and written
 with pyarrow one feeder at a time, so memory stays at one feeder-month.
 """
 
@@ -119,7 +119,7 @@ def _plan_faults(f: _Feeder, seed: int, steps: int, per_h: int) -> list[dict[str
     meters = rng.choice(len(f.meter_ids), size=7, replace=False)
     at = [int(rng.integers(2 * 24 * per_h, steps - 3 * 24 * per_h)) for _ in meters]
     kinds = [("gap", 2 * per_h), ("gap", 26 * per_h), ("duplicate", 1), ("spike", 1), ("negative", 1),
-             ("flatline", 6 * per_h), ("shift_1h", 0)]  # fmt: skip
+             ("flatline", 6 * per_h), ("shift_3h", 0)]  # fmt: skip
     return [
         {
             "kind": k,
@@ -199,7 +199,7 @@ def write_synthetic_ami(
             if faults and k == 0:
                 if not plan:
                     plan = _plan_faults(f, seed, steps, per_h)
-                    shift_rows[f.feeder] = {p["meter"] for p in plan if p["kind"] == "shift_1h"}
+                    shift_rows[f.feeder] = {p["meter"] for p in plan if p["kind"] == "shift_3h"}
                 for p in plan if month == (months or [1])[0] else []:
                     m, pos, r = p["meter"], p["pos"], p["reads"]
                     p.setdefault(
@@ -218,7 +218,7 @@ def write_synthetic_ami(
                         kwh[m, pos : pos + r] = kwh[m, pos]
                     p.setdefault("value_kwh", float(kwh[m, pos]))
             for m in shift_rows.get(f.feeder, ()):
-                ts[m] += 3600
+                ts[m] += 3 * 3600  # a meter set to the wrong time zone
             mi = np.repeat(np.arange(n, dtype=np.int32), steps)
             t_col, k_col = ts.reshape(-1), kwh.reshape(-1)
             if not keep.all():

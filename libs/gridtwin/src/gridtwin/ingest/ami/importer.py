@@ -68,6 +68,15 @@ def _fingerprints(sources: Sequence[Path]) -> list[list[Any]]:
     return out
 
 
+def _classes(directory: pd.DataFrame) -> pd.Series:
+    """Customer class per meter id (0 unknown): the peers of the time-zone check."""
+    if "customer_class" not in directory.columns:
+        return pd.Series(dtype=np.int64)
+    ids = pd.Index(directory["meter_id"].astype(str).str.strip())
+    cls = pd.to_numeric(directory["customer_class"], errors="coerce").fillna(0).astype(np.int64)
+    return pd.Series(cls.to_numpy(), index=ids).groupby(level=0).last()
+
+
 def _directory_maps(directory: pd.DataFrame) -> tuple[pd.Index, np.ndarray, pd.Series, pa.Array[Any]]:
     """Meter id index, feeder per meter, generating per meter and the feeder-head meter ids."""
     missing = [c for c in ("meter_id", "feeder") if c not in directory.columns]
@@ -174,18 +183,32 @@ def _stage_chunk(
     return len(key)
 
 
-def _tz_shifts(hour_sum: np.ndarray, hour_n: np.ndarray, options: AmiOptions) -> np.ndarray:
-    """Whole-hour shift of each meter's mean daily shape against the rest of its feeder (0 = none)."""
+def _tz_shifts(
+    hour_sum: np.ndarray, hour_n: np.ndarray, options: AmiOptions, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Whole-hour shift of each meter's mean daily shape against its peers (0 = none).
+
+    Peers are the feeder's other meters of the same ``groups`` label (customer class: a business peaks
+    at noon, a home in the evening, and against each other that looks like a clock error); a label with
+    fewer than three usable meters is judged against the whole feeder. Label -1 (feeder-head meters) is
+    never judged nor a peer."""
     n = len(hour_sum)
     out = np.zeros(n, np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = hour_sum / hour_n
     mean = prof.mean(axis=1, keepdims=True)
-    ok = np.isfinite(prof).all(axis=1) & (mean[:, 0] > 0)
+    labels = np.zeros(n, np.int64) if groups is None else np.asarray(groups, np.int64)
+    ok = np.isfinite(prof).all(axis=1) & (mean[:, 0] > 0) & (labels >= 0)
     if ok.sum() < 3:
         return out
     p = np.where(ok[:, None], prof / np.where(mean > 0, mean, 1.0), 0.0)
-    others = (p[ok].sum(axis=0)[None, :] - p) / (ok.sum() - 1)  # the feeder without the meter itself
+    total, n_ok = p[ok].sum(axis=0), int(ok.sum())
+    others = (total[None, :] - p) / (n_ok - 1)  # the feeder without the meter itself
+    for label in np.unique(labels[ok]):
+        mine = ok & (labels == label)
+        k = int(mine.sum())
+        if k >= 3:
+            others[mine] = (p[mine].sum(axis=0)[None, :] - p[mine]) / (k - 1)
     pc_ = p - p.mean(axis=1, keepdims=True)
     corr = np.zeros((n, 24))
     for lag in range(24):
@@ -208,6 +231,7 @@ def _finalize(
     prog: dict[str, Any],
     generating: pd.Series,
     heads: pa.Array[Any],
+    classes: pd.Series,
     options: AmiOptions,
     issues: Issues,
     names: list[str],
@@ -249,7 +273,9 @@ def _finalize(
         meters = list(frame["meter_id"])
         hs = np.stack([hours[m][0] for m in meters])
         hn = np.stack([hours[m][1] for m in meters])
-        frame["tz_shift_h"] = _tz_shifts(hs, hn, options)
+        head_set = set(heads.to_pylist())
+        groups = np.array([-1 if m in head_set else int(classes.get(m, 0)) for m in meters], dtype=np.int64)
+        frame["tz_shift_h"] = _tz_shifts(hs, hn, options, groups)
         suspects = frame.loc[frame["tz_shift_h"] != 0, "meter_id"].tolist()
         if suspects:  # rare: flag their reads in the partitions already finalised
             for month in months:
@@ -405,7 +431,7 @@ def import_ami(
         raise
     with store.lock():
         quality, replaced = _finalize(
-            store, import_id, prog, generating, heads, options, issues, names, progress
+            store, import_id, prog, generating, heads, _classes(directory), options, issues, names, progress
         )
         report = _report(
             import_id, names, prog, issues, quality, replaced, store.staged_partitions(import_id)
