@@ -83,3 +83,11 @@ def test_override_text() -> None:
     with pytest.raises(InputError) as err:
         _overrides_frame("meter_id,transformer\nm1,t1\njunk\n")
     assert err.value.details[0].where == "overrides:3"
+
+
+def test_override_text_quotes_and_blank_lines() -> None:
+    frame = _overrides_frame('\nmeter_id,transformer,note\n\nm1,t9,"moved, per field crew"\n')
+    assert frame["note"].tolist() == ["moved, per field crew"]
+    with pytest.raises(InputError) as err:
+        _overrides_frame("m1,t1\n\njunk\n")
+    assert err.value.details[0].where == "overrides:3"  # the file's own line, blank lines counted

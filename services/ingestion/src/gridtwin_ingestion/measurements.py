@@ -7,6 +7,8 @@ feeders it changes (measured load, weather) back through the registry's gRPC, al
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import threading
 import time
@@ -76,25 +78,30 @@ def _options(text: str) -> AmiOptions:
 
 
 def _overrides_frame(text: str) -> pd.DataFrame:
-    """``meter_id,transformer[,feeder,note]`` CSV text -> the override table (errors name the line)."""
+    """``meter_id,transformer[,feeder,note]`` CSV text (quoted fields allowed; a header line optional)
+    -> the override table; errors name the line."""
+    columns = ["meter_id", "feeder", "transformer", "note"]
+    header = ["meter_id", "transformer", "feeder", "note"]
     rows: list[dict[str, str]] = []
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if lines and lines[0].lower().replace(" ", "").startswith("meter_id"):
-        header = [h.strip().lower() for h in lines[0].split(",")]
-        lines = lines[1:]
-        start = 2
-    else:
-        header, start = ["meter_id", "transformer", "feeder", "note"], 1
-    for i, line in enumerate(lines, start=start):
-        cells = [c.strip() for c in line.split(",")]
+    for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue
+        if not rows and cells[0].lower() == "meter_id":
+            header = [c.lower() for c in cells]
+            continue
         rec = dict(zip(header, cells, strict=False))
         if not rec.get("meter_id") or "transformer" not in rec:
             raise InputError(
                 "bad override line",
-                [ErrorDetail(where=f"overrides:{i}", message="expected meter_id,transformer[,feeder,note]")],
+                [
+                    ErrorDetail(
+                        where=f"overrides:{number}", message="expected meter_id,transformer[,feeder,note]"
+                    )
+                ],
             )
-        rows.append({k: rec.get(k, "") for k in ("meter_id", "feeder", "transformer", "note")})
-    return pd.DataFrame(rows, columns=["meter_id", "feeder", "transformer", "note"])
+        rows.append({k: rec.get(k, "") for k in columns})
+    return pd.DataFrame(rows, columns=columns)
 
 
 class MeasurementsServicer:
