@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from gridtwin.store.tables import metadata
 from sqlalchemy import Engine, inspect, text
 
 MYSQL_SERVER = "mysql+mysqldb://root@127.0.0.1:3306"
-MYSQL_DB = "gridtwin_test_store"
+MYSQL_DB = f"gridtwin_test_store_{os.getpid()}"  # per run: parallel runs never share it
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])

@@ -6,6 +6,7 @@ registry that has the small test ontology below uploaded (parsed by the real DTD
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from registry_docs import TEST_MODELS
 from sqlalchemy import Engine, delete
 
 MYSQL_SERVER = "mysql+mysqldb://root@127.0.0.1:3306"
-MYSQL_DB = "gridtwin_test"
+MYSQL_DB = f"gridtwin_test_{os.getpid()}"  # per run: parallel runs never share it
 
 
 def _mysql_engine() -> Iterator[Engine]:
