@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import FeederModel
-from gridtwin.ingest.opendss import new_engine, read_opendss, run_script
+from gridtwin.ingest.opendss import read_opendss
+from gridtwin.powerflow.scratch import ScratchCircuit
 
 
 def _shared() -> Path:
@@ -55,9 +56,9 @@ def test_script_is_self_contained(tmp_path: Path) -> None:
     assert tail[-2:] == ["setbusxy", "setbusxy"]
     assert "set voltagebases=[12.47]" in lines and "calcvoltagebases" in lines
     # compiles in a fresh engine from anywhere: nothing refers to the source folder
-    ctx = new_engine()
-    for number, line in enumerate(lines, 1):
-        run_script(ctx, line, f"written:{number}")
+    with ScratchCircuit() as scratch:
+        for number, line in enumerate(lines, 1):
+            scratch.run(line, f"written:{number}")
 
 
 def test_floats_and_coordinates_survive_exactly(tmp_path: Path) -> None:
@@ -122,10 +123,10 @@ def test_model_from_scratch_without_optional_tables() -> None:
     )
     script = write_dss(model)
     assert script.startswith("clear\n") and "new circuit.scratch bus1=src" in script
-    ctx = new_engine()
-    for line in script.splitlines():
-        run_script(ctx, line, "scratch")
-    assert ctx.Circuit.Name() == "scratch"
+    with ScratchCircuit() as scratch:
+        for line in script.splitlines():
+            scratch.run(line, "scratch")
+        assert scratch.circuit_name() == "scratch"
 
 
 def test_first_source_must_be_the_circuit_source() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -174,14 +173,3 @@ def test_ckt5_reads_fast_and_reports_its_meter() -> None:
     assert "energymeter.sub" in {u.where for u in report.unmapped}
     assert model.counts()["loads"] == 1379
     assert "geometry" in set(model.table("linecodes")["source_kind"])
-
-
-def test_engine_json_special_floats_are_read() -> None:
-    """The engine writes non-finite doubles as Nan/+Inf/-Inf (seen in a Capacitor's unset matrix)."""
-    from gridtwin.ingest.opendss.reader import _FPC_SPECIAL, _JSON_SPECIAL
-
-    text = '[{"name":"Nan","m":[[1.0,   Nan],[+Inf,-Inf]],"x":-Inf}]'
-    fixed = _FPC_SPECIAL.sub(lambda m: _JSON_SPECIAL[m.group(1)], text)
-    row = json.loads(fixed)[0]
-    assert row["name"] == "Nan"
-    assert math.isnan(row["m"][0][1]) and row["m"][1] == [math.inf, -math.inf] and row["x"] == -math.inf

@@ -1,9 +1,10 @@
 """Hosting capacity (DOMAIN.md): criteria, worst-case snapshots, per-bus exact and fast methods,
 connection checks. The stochastic (Monte Carlo) method lives in ``stochastic``.
 
-Modules: ``criteria`` (what counts as a violation), ``snapshots`` (which operating points),
-``der`` (the test DER in OpenDSS), ``perbus`` (exact, bisection), ``sensitivity`` (fast),
-``connection`` (answers from stored per-bus results), ``types`` (result schema).
+Modules: ``circuit`` (what a study needs from the engine, in study words: ``StudyCircuit``, implemented
+by ``gridtwin.powerflow.der_study``), ``criteria`` (what counts as a violation), ``snapshots`` (which
+operating points), ``perbus`` (exact, bisection), ``sensitivity`` (fast), ``connection`` (answers
+from stored per-bus results), ``types`` (result schema).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Hosting-capacity criteria (DOMAIN.md, EPRI DRIVE style) judged on a solved OpenDSS circuit.
+"""Hosting-capacity criteria (DOMAIN.md, EPRI DRIVE style) judged on a solved circuit.
 
 ``capture_baseline`` records the no-DER state of one snapshot; ``evaluate`` compares the state with
-the DER against it. Every function here must run on the OpenDSS thread (``Engine.call``).
+the DER against it. Run them inside ``StudyCircuit.run`` (they read the circuit several times).
 
 Deviations are "caused by the DER" only if regulators do not move in between: callers solve the
-baseline with controls free, then lock regulator taps (``snapshots.lock_regulators``) for DER trials,
-as DRIVE does. Regulator deviation is measured at the winding a regcontrol watches (first conductor,
-line drop compensation ignored), in PT-secondary volts, against half its band.
+baseline with controls free, then lock regulator taps (``StudyCircuit.lock_controls``) for DER
+trials, as DRIVE does. Regulator deviation is measured at the winding a regulator watches (first
+conductor, line drop compensation ignored), in PT-secondary volts, against half its band.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.hosting.circuit import StudyCircuit
+from gridtwin.powerflow.study_types import BoolArray, CircuitInfo, FloatArray
 
 __all__ = [
     "CRITERIA",
@@ -34,12 +34,7 @@ __all__ = [
     "evaluate",
     "first_violation",
     "measure",
-    "read_circuit_info",
 ]
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
 
 CRITERIA = (
     "overvoltage",
@@ -56,8 +51,6 @@ LOAD_CRITERIA = ("thermal", "undervoltage")
 
 # Reverse flow below this many kW is numerical noise, not a violation.
 _REVERSE_TOL_KW = 0.5
-# Elements whose "loading" is not a thermal limit.
-_NOT_THERMAL = ("capacitor", "reactor", "fault", "vsource")
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ class Criteria:
     deviation_primary_pct: float = 3.0
     deviation_secondary_pct: float = 5.0
     secondary_max_kv_ll: float = 1.0  # buses at or below this line-to-line base are "secondary"
-    regulator_deviation: bool = True  # threshold = half the regcontrol's band (on its PT base)
+    regulator_deviation: bool = True  # threshold = half the regulator's band (on its PT base)
     thermal: bool = True
     thermal_pct: float = 100.0
     reverse_power: bool = True
@@ -124,34 +117,17 @@ class Violation:
     excess: float = 0.0
 
 
-@dataclass(frozen=True)
-class CircuitInfo:
-    """What does not change between solves of one circuit (read once per compile)."""
-
-    node_names: list[str]
-    node_base_kv_ln: FloatArray
-    pd_names: list[str]
-    thermal_mask: BoolArray  # PD elements with a thermal rating that counts
-    reg_names: list[str]
-    reg_node_index: IntArray  # index into node arrays of the node each regcontrol watches
-    reg_pt_ratio: FloatArray
-    reg_band_v: FloatArray
-    flow_elements: list[str]  # substation transformers and regulators ("transformer.x")
-    flow_conductors: list[int]
-    source_bus: str
-
-
 @dataclass
 class Baseline:
     """The no-DER solved state at one snapshot (what deviations are measured against)."""
 
     snapshot: str
-    vmag_pu: FloatArray  # per node, in the engine's AllNodeNames order
+    vmag_pu: FloatArray  # per node, in ``info.node_names`` order
     node_names: list[str]
     node_is_secondary: BoolArray
     node_valid: BoolArray  # nodes with a voltage base (the others are never judged)
     reg_names: list[str]
-    reg_vmag_v: FloatArray  # per regcontrol, PT-secondary volts
+    reg_vmag_v: FloatArray  # per regulator, PT-secondary volts
     reg_half_band_v: FloatArray
     loading_pct: FloatArray  # per PD element, % of normal rating
     flow_kw: FloatArray  # per flow element, kW into terminal 1
@@ -159,95 +135,17 @@ class Baseline:
     violations: list[Violation] = field(default_factory=list)  # already broken with no DER
 
 
-def _node_index(node_names: list[str]) -> dict[str, int]:
-    return {n: i for i, n in enumerate(node_names)}
-
-
-def read_circuit_info(dss: Any) -> CircuitInfo:
-    """Bases, regulators and flow elements of the compiled circuit (loops once per circuit)."""
-    node_names = [str(n).lower() for n in dss.Circuit.AllNodeNames()]
-    bases: dict[str, float] = {}
-    for i in range(int(dss.Circuit.NumBuses())):
-        dss.Circuit.SetActiveBusi(i)
-        bases[str(dss.Bus.Name()).lower()] = float(dss.Bus.kVBase())
-    node_base = np.array([bases.get(n.rpartition(".")[0], 0.0) for n in node_names], dtype=np.float64)
-    pd_names = [str(n).lower() for n in dss.PDElements.AllNames()]
-    thermal_mask = np.array([n.partition(".")[0] not in _NOT_THERMAL for n in pd_names], dtype=bool)
-    index = _node_index(node_names)
-
-    reg_names: list[str] = []
-    reg_nodes: list[int] = []
-    reg_pt: list[float] = []
-    reg_band: list[float] = []
-    reg_xfs: list[str] = []
-    idx = dss.RegControls.First()
-    while idx:
-        name = str(dss.RegControls.Name()).lower()
-        xf = str(dss.RegControls.Transformer()).lower()
-        winding = int(dss.RegControls.Winding())
-        pt, band = float(dss.RegControls.PTRatio()), float(dss.RegControls.ForwardBand())
-        dss.Circuit.SetActiveElement(f"transformer.{xf}")
-        bus_names = [str(b).lower() for b in dss.CktElement.BusNames()]
-        parts = bus_names[winding - 1].split(".")
-        node = f"{parts[0]}.{parts[1] if len(parts) > 1 and parts[1] != '0' else '1'}"
-        if node in index and pt > 0:
-            reg_names.append(name)
-            reg_nodes.append(index[node])
-            reg_pt.append(pt)
-            reg_band.append(band)
-        reg_xfs.append(f"transformer.{xf}")
-        idx = dss.RegControls.Next()
-
-    dss.Circuit.SetActiveElement("vsource.source")
-    source_bus = str(dss.CktElement.BusNames()[0]).split(".")[0].lower()
-    flow: list[str] = []
-    idx = dss.Transformers.First()
-    while idx:
-        name = f"transformer.{str(dss.Transformers.Name()).lower()}"
-        buses = [str(b).split(".")[0].lower() for b in dss.CktElement.BusNames()]
-        if source_bus in buses or name in reg_xfs:
-            flow.append(name)
-        idx = dss.Transformers.Next()
-    conductors: list[int] = []
-    for name in flow:
-        dss.Circuit.SetActiveElement(name)
-        conductors.append(int(dss.CktElement.NumConductors()))
-    if not flow:  # no substation transformer: judge the source itself
-        flow, conductors = ["vsource.source"], [0]
-    return CircuitInfo(
-        node_names=node_names,
-        node_base_kv_ln=node_base,
-        pd_names=pd_names,
-        thermal_mask=thermal_mask,
-        reg_names=reg_names,
-        reg_node_index=np.array(reg_nodes, dtype=np.int64),
-        reg_pt_ratio=np.array(reg_pt, dtype=np.float64),
-        reg_band_v=np.array(reg_band, dtype=np.float64),
-        flow_elements=flow,
-        flow_conductors=conductors,
-        source_bus=source_bus,
-    )
-
-
-def _flow_kw(dss: Any, info: CircuitInfo) -> FloatArray:
-    out = np.zeros(len(info.flow_elements), dtype=np.float64)
-    for i, (name, n_cond) in enumerate(zip(info.flow_elements, info.flow_conductors, strict=True)):
-        if name == "vsource.source":
-            out[i] = -float(np.asarray(dss.Circuit.TotalPower(), dtype=np.float64).ravel()[0])
-            continue
-        dss.Circuit.SetActiveElement(name)
-        powers = np.asarray(dss.CktElement.Powers(), dtype=np.float64).ravel()
-        out[i] = float(powers[0 : 2 * n_cond : 2].sum())  # kW into terminal 1
-    return out
-
-
 def capture_baseline(
-    dss: Any, snapshot_name: str, criteria: Criteria, info: CircuitInfo | None = None, der: str = "pv"
+    circuit: StudyCircuit,
+    snapshot_name: str,
+    criteria: Criteria,
+    info: CircuitInfo | None = None,
+    der: str = "pv",
 ) -> Baseline:
     """The solved no-DER state (call right after the snapshot's base solve); base violations listed."""
-    info = info or read_circuit_info(dss)
-    vmag = np.asarray(dss.Circuit.AllBusMagPu(), dtype=np.float64)
-    volts = np.asarray(dss.Circuit.AllBusVMag(), dtype=np.float64)
+    info = info or circuit.circuit_info()
+    vmag = circuit.voltages_pu()
+    volts = circuit.voltages_v()
     valid = info.node_base_kv_ln > 0
     base = Baseline(
         snapshot=snapshot_name,
@@ -258,11 +156,11 @@ def capture_baseline(
         reg_names=info.reg_names,
         reg_vmag_v=volts[info.reg_node_index] / info.reg_pt_ratio if len(info.reg_names) else np.zeros(0),
         reg_half_band_v=info.reg_band_v / 2.0,
-        loading_pct=np.asarray(dss.PDElements.AllPctNorm(False), dtype=np.float64),
-        flow_kw=_flow_kw(dss, info),
+        loading_pct=circuit.loadings_pct(),
+        flow_kw=circuit.flows_kw(info),
         info=info,
     )
-    base.violations = evaluate(dss, base, criteria, der=der)
+    base.violations = evaluate(circuit, base, criteria, der=der)
     return base
 
 
@@ -290,7 +188,7 @@ class Measure:
         )
 
 
-def measure(dss: Any, baseline: Baseline, criteria: Criteria, der: str = "pv") -> list[Measure]:
+def measure(circuit: StudyCircuit, baseline: Baseline, criteria: Criteria, der: str = "pv") -> list[Measure]:
     """Every enabled criterion's per-element excess in the current solution."""
     info = baseline.info
     on = set(criteria.enabled(der))
@@ -299,7 +197,7 @@ def measure(dss: Any, baseline: Baseline, criteria: Criteria, der: str = "pv") -
     nodes = info.node_names
     off = -1.0  # excess of elements a criterion does not judge
     if on & {"overvoltage", "voltage_deviation", "undervoltage"}:
-        vmag = np.asarray(dss.Circuit.AllBusMagPu(), dtype=np.float64)
+        vmag = circuit.voltages_pu()
         if "overvoltage" in on:
             lim = np.full(len(vmag), criteria.overvoltage_pu)
             out.append(Measure("overvoltage", nodes, vmag, lim, np.where(valid, vmag / lim - 1.0, off)))
@@ -315,28 +213,30 @@ def measure(dss: Any, baseline: Baseline, criteria: Criteria, der: str = "pv") -
             )
             out.append(Measure("voltage_deviation", nodes, dev, lim, np.where(ok, dev / lim - 1.0, off)))
     if "regulator_deviation" in on and len(baseline.reg_names):
-        volts = np.asarray(dss.Circuit.AllBusVMag(), dtype=np.float64)
+        volts = circuit.voltages_v()
         v_reg = volts[info.reg_node_index] / info.reg_pt_ratio
         dev = np.abs(v_reg - baseline.reg_vmag_v)
         lim = baseline.reg_half_band_v
         out.append(Measure("regulator_deviation", baseline.reg_names, dev, lim, dev / lim - 1.0))
     if "thermal" in on:
-        pct = np.asarray(dss.PDElements.AllPctNorm(False), dtype=np.float64)
+        pct = circuit.loadings_pct()
         lim = np.full(len(pct), criteria.thermal_pct)
         out.append(
             Measure("thermal", info.pd_names, pct, lim, np.where(info.thermal_mask, pct / lim - 1.0, off))
         )
     if "reverse_power" in on:
-        reverse = -_flow_kw(dss, info)
+        reverse = -circuit.flows_kw(info)
         scale = np.maximum(np.abs(baseline.flow_kw), 1.0)
         excess = (reverse - _REVERSE_TOL_KW) / scale
         out.append(Measure("reverse_power", info.flow_elements, reverse, np.zeros(len(reverse)), excess))
     return out
 
 
-def evaluate(dss: Any, baseline: Baseline, criteria: Criteria, der: str = "pv") -> list[Violation]:
+def evaluate(
+    circuit: StudyCircuit, baseline: Baseline, criteria: Criteria, der: str = "pv"
+) -> list[Violation]:
     """The worst violation of each enabled criterion in the current solution (one per criterion)."""
-    return [v for m in measure(dss, baseline, criteria, der) if (v := m.worst()) is not None]
+    return [v for m in measure(circuit, baseline, criteria, der) if (v := m.worst()) is not None]
 
 
 def first_violation(violations: Iterable[Violation]) -> Violation | None:

@@ -16,8 +16,9 @@ primary ones) the size doubles until a violation or ``max_kw`` (the expanding up
 bisection until the bracket is narrower than ``tol_kw`` or ``rel_tol_pct`` of its upper end,
 whichever is wider. A bus that hosts ``max_kw`` reports ``limiting_criterion`` "none".
 
-Speed: PV without volt-var uses an idle PVSystem per bus (``der.create_pv_pool``) sized through
-its irradiance, so trials never rebuild the Y matrix; volt-var and loads move one element around.
+Speed: PV without volt-var uses an idle PV per bus (``StudyCircuit.add_pv_pool``) sized through
+its irradiance, so trials never rebuild the network matrix; volt-var and loads move one element around.
+A whole study runs as one batch on the engine (``StudyCircuit.run``) inside ``open_study``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from gridtwin.errors import ErrorDetail, InputError, NotConvergedError
-from gridtwin.hosting import der as der_mod
+from gridtwin.hosting.circuit import StudyCircuit, open_study
 from gridtwin.hosting.criteria import (
     Baseline,
     CircuitInfo,
@@ -39,17 +39,8 @@ from gridtwin.hosting.criteria import (
     capture_baseline,
     evaluate,
     first_violation,
-    read_circuit_info,
 )
-from gridtwin.hosting.snapshots import (
-    DEFAULT_SNAPSHOTS,
-    Snapshot,
-    apply_snapshot,
-    lock_regulators,
-    restart,
-    solve,
-    unlock_regulators,
-)
+from gridtwin.hosting.snapshots import DEFAULT_SNAPSHOTS, Snapshot, apply_snapshot
 from gridtwin.hosting.types import DER_KINDS, INVERTER_MODES, NOT_CONVERGED, PERBUS_COLUMNS, BusTarget
 from gridtwin.powerflow.engine import Engine
 
@@ -94,23 +85,15 @@ def validate_inputs(
     criteria.check(der)
 
 
-def resolve_buses(dss: Any, buses: Sequence[str] | None, info: CircuitInfo) -> list[BusTarget]:
+def resolve_buses(circuit: StudyCircuit, buses: Sequence[str] | None, info: CircuitInfo) -> list[BusTarget]:
     """Targets for ``buses`` (default: every bus with phase nodes and a base, except the source)."""
     if buses is None:
-        names = [str(b).lower() for b in dss.Circuit.AllBusNames()]
-        out: list[BusTarget] = []
-        for name in names:
-            if name == info.source_bus:
-                continue
-            dss.Circuit.SetActiveBus(name)
-            if float(dss.Bus.kVBase()) > 0 and any(1 <= int(n) <= 3 for n in dss.Bus.Nodes()):
-                out.append(der_mod.bus_target(dss, name))
-        return out
+        return circuit.bus_targets(exclude=(info.source_bus,))
     targets: list[BusTarget] = []
     problems: list[ErrorDetail] = []
     for bus in buses:
         try:
-            targets.append(der_mod.bus_target(dss, str(bus)))
+            targets.append(circuit.bus_target(str(bus)))
         except InputError as exc:
             problems.extend(exc.details)
     if problems:
@@ -122,10 +105,10 @@ def resolve_buses(dss: Any, buses: Sequence[str] | None, info: CircuitInfo) -> l
 class Study:
     """One per-bus study on the engine's circuit: a baseline per snapshot and trial solves.
 
-    Runs on the OpenDSS thread only.
+    Runs inside ``StudyCircuit.run`` (one batch on the engine).
     """
 
-    dss: Any
+    circuit: StudyCircuit
     criteria: Criteria
     der: str = "pv"
     inverter: str = "none"
@@ -143,39 +126,28 @@ class Study:
     solves: int = 0
 
     def __post_init__(self) -> None:
-        self.info = read_circuit_info(self.dss)
-        self._taps = self._read_taps()
-
-    def _read_taps(self) -> dict[str, int]:
-        taps: dict[str, int] = {}
-        idx = self.dss.RegControls.First()
-        while idx:
-            taps[str(self.dss.RegControls.Name())] = int(self.dss.RegControls.TapNumber())
-            idx = self.dss.RegControls.Next()
-        return taps
+        self.info = self.circuit.circuit_info()
+        self._taps = self.circuit.tap_positions()
 
     def restore_taps(self) -> None:
         """Put regulator taps back where the study found them: every snapshot's baseline starts
         from the same taps (regulators have hysteresis), and the engine is left as it was."""
-        for name, tap in self._taps.items():
-            self.dss.RegControls.Name(name)
-            self.dss.RegControls.TapNumber(tap)
+        self.circuit.set_tap_positions(self._taps)
 
     @property
     def pooled(self) -> bool:
-        """PV without volt-var uses an idle PV per bus (no Y rebuild per bus, see ``der``)."""
+        """PV without volt-var uses an idle PV per bus (no network matrix rebuild per bus)."""
         return self.der == "pv" and self.inverter != "volt_var"
 
     def ensure_pool(self, targets: Sequence[BusTarget], rating_kw: Sequence[float]) -> None:
-        """Create the idle PV pool for ``targets`` (call after the baseline: it changes Y)."""
+        """Create the idle PV pool for ``targets`` (call after the baseline: it changes the network)."""
         if not self.pooled:
             return
         missing = [(t, r) for t, r in zip(targets, rating_kw, strict=True) if t.bus_spec not in self._pool]
         if not missing:
             return
         prefix = f"{POOL}{len(self._pool)}_"
-        names = der_mod.create_pv_pool(
-            self.dss,
+        names = self.circuit.add_pv_pool(
             prefix,
             [t for t, _ in missing],
             [r for _, r in missing],
@@ -189,7 +161,7 @@ class Study:
     def _pool_off(self) -> None:
         if self._pool_on:
             for prefix in self._prefixes:
-                der_mod.set_pool_enabled(self.dss, prefix, False)
+                self.circuit.set_pool_enabled(prefix, False)
             self._pool_on = False
         self._active = ""
 
@@ -197,9 +169,9 @@ class Study:
         """Solve ``snapshot`` without the test DER (taps free), record the baseline, lock taps."""
         self.finish()
         self.restore_taps()
-        apply_snapshot(self.dss, snapshot)
+        apply_snapshot(self.circuit, snapshot)
         self.solves += 1
-        if not solve(self.dss):
+        if not self.circuit.solve().converged:
             raise NotConvergedError(
                 "the base case does not converge",
                 [
@@ -210,18 +182,18 @@ class Study:
                     )
                 ],
             )
-        self.baseline = capture_baseline(self.dss, snapshot.name, self.criteria, self.info, der=self.der)
+        self.baseline = capture_baseline(self.circuit, snapshot.name, self.criteria, self.info, der=self.der)
         self.snapshot = snapshot
-        self._locked = lock_regulators(self.dss)
+        self._locked = self.circuit.lock_controls()
         self._placed = ""
         return self.baseline
 
     def finish(self) -> None:
         """Unlock the taps and take the test DER out."""
         if self._locked:
-            unlock_regulators(self.dss, self._locked)
+            self.circuit.unlock_controls(self._locked)
             self._locked = []
-        der_mod.remove_der(self.dss, TEST_DER)
+        self.circuit.remove_der(TEST_DER)
         self._pool_off()
         self._placed = ""
 
@@ -229,8 +201,8 @@ class Study:
         """Put the test DER of ``kw`` at ``target`` (moving it if it sits elsewhere).
 
         Without volt-var, a PV is rated generously and sized through its irradiance: that leaves
-        its admittance unchanged, so resizing costs no Y-matrix rebuild (volt-var vars scale with
-        kVA, so there the rating follows the size).
+        its admittance unchanged, so resizing costs no network matrix rebuild (volt-var vars scale
+        with kVA, so there the rating follows the size).
         """
         assert self.snapshot is not None
         pv_mult = self.snapshot.pv_mult
@@ -240,21 +212,19 @@ class Study:
         by_irradiance = self.der == "pv" and self.inverter != "volt_var" and pv_mult > 0
         if self._placed == target.bus_spec:
             if self.der == "load":
-                der_mod.set_load_kw(self.dss, TEST_DER, kw)
+                self.circuit.resize_load(TEST_DER, kw)
                 return
             if not by_irradiance:
-                der_mod.set_pv_kw(self.dss, TEST_DER, kw)
+                self.circuit.resize_pv(TEST_DER, kw)
                 return
             if kw <= self._rating_kw:
-                self.dss.PVsystems.Name(TEST_DER)
-                self.dss.PVsystems.Irradiance(pv_mult * kw / self._rating_kw)
+                self.circuit.set_pv_irradiance(TEST_DER, pv_mult * kw / self._rating_kw)
                 return
         if self.der == "load":
-            der_mod.add_load(self.dss, TEST_DER, target, kw)
+            self.circuit.add_load(TEST_DER, target, kw)
         else:
             self._rating_kw = 2.0 * kw if by_irradiance else kw
-            der_mod.add_pv(
-                self.dss,
+            self.circuit.add_pv(
                 TEST_DER,
                 target,
                 self._rating_kw,
@@ -267,32 +237,32 @@ class Study:
     def _place_pooled(self, target: BusTarget, kw: float, pv_mult: float) -> None:
         if not self._pool_on:
             for prefix in self._prefixes:
-                der_mod.set_pool_enabled(self.dss, prefix, True)
+                self.circuit.set_pool_enabled(prefix, True)
             self._pool_on = True
         name, rating = self._pool[target.bus_spec]
         if self._active and self._active != name:
-            der_mod.set_pool_pv(self.dss, self._active, 0.0)
+            self.circuit.set_pv_irradiance(self._active, 0.0)
         new_rating: float | None = None
         if kw > rating:
             new_rating = 2.0 * kw
             self._pool[target.bus_spec] = (name, new_rating)
             rating = new_rating
         pf = self.pf if self.inverter == "pf" else 1.0
-        der_mod.set_pool_pv(self.dss, name, pv_mult * kw / rating, new_rating, pf)
+        self.circuit.set_pv_irradiance(name, pv_mult * kw / rating, new_rating, pf)
         self._active = name
 
     def solve_trial(self) -> bool:
         """Solve with the test DER in place (control loop on); False when it does not converge.
 
-        Volt-var's converged point depends on where the control loop starts (the InvControl's
-        remembered vars, the previous voltages): every trial starts from a fresh InvControl and
+        Volt-var's converged point depends on where the control loop starts (the inverter control's
+        remembered vars, the previous voltages): every trial starts from a fresh inverter control and
         the no-load voltages, so results do not depend on the trial order.
         """
         self.solves += 1
         if self.der == "pv" and self.inverter == "volt_var":
-            der_mod.reset_inverter(self.dss, TEST_DER)
-            restart(self.dss)
-        return solve(self.dss)
+            self.circuit.restart_inverter(TEST_DER)
+            self.circuit.flat_start()
+        return self.circuit.solve().converged
 
     def trial(self, target: BusTarget, kw: float) -> Violation | None:
         """Solve with ``kw`` at ``target``; the most severe violation or None."""
@@ -300,7 +270,7 @@ class Study:
         self.place(target, kw)
         if not self.solve_trial():
             return Violation(NOT_CONVERGED, "circuit", float("nan"), float("nan"), math.inf)
-        return first_violation(evaluate(self.dss, self.baseline, self.criteria, der=self.der))
+        return first_violation(evaluate(self.circuit, self.baseline, self.criteria, der=self.der))
 
     def search(
         self,
@@ -381,13 +351,12 @@ def result_frame(
     return pd.DataFrame(rows, columns=list(PERBUS_COLUMNS))
 
 
-def run_on_engine(engine: Engine, where: str, fn: Callable[[Any], pd.DataFrame]) -> pd.DataFrame:
-    """Run a study function on the engine thread; the circuit counts as changed afterwards."""
-    loaded = engine.loaded
-    try:
-        frame = engine.call(where, fn, engine.dss)
-    finally:
-        engine.mark_changed()
+def run_study(engine: Engine, where: str, fn: Callable[[StudyCircuit], pd.DataFrame]) -> pd.DataFrame:
+    """Run a study function as one batch on the engine, held for the whole study (the circuit counts
+    as changed afterwards); the frame's attrs name the feeder and version studied."""
+    with open_study(engine) as circuit:
+        loaded = engine.loaded
+        frame = circuit.run(where, fn, circuit)
     frame.attrs["version"] = loaded[1] if loaded else ""
     frame.attrs["feeder"] = loaded[0] if loaded else ""
     return frame
@@ -411,15 +380,16 @@ def exact_hosting_capacity(
 
     Returns one row per bus (``PERBUS_COLUMNS``, method "exact"); the capacity is the largest size
     solved without violation (at most ``max(tol_kw, rel_tol_pct % of it)`` below the true limit). ``InputError`` for unknown buses
-    and bad arguments, ``NotConvergedError`` when a snapshot's base case does not converge.
+    and bad arguments, ``NotConvergedError`` when a snapshot's base case does not converge. The study
+    holds the engine throughout and leaves the circuit marked changed (test DER stays in it).
     """
     chosen = criteria or Criteria()
     validate_inputs(chosen, der, inverter, max_kw, tol_kw, snapshots)
     snaps = relevant_snapshots(snapshots, der)
 
-    def run(dss: Any) -> pd.DataFrame:
-        study = Study(dss, chosen, der, inverter, pf)
-        targets = resolve_buses(dss, buses, study.info)
+    def run(circuit: StudyCircuit) -> pd.DataFrame:
+        study = Study(circuit, chosen, der, inverter, pf)
+        targets = resolve_buses(circuit, buses, study.info)
         per_snap: list[list[BusResult]] = [[] for _ in targets]
         try:
             for snap in snaps:
@@ -433,4 +403,4 @@ def exact_hosting_capacity(
             study.restore_taps()
         return result_frame(targets, [combine(r) for r in per_snap], "exact", der, inverter)
 
-    return run_on_engine(engine, "hosting.exact", run)
+    return run_study(engine, "hosting.exact", run)

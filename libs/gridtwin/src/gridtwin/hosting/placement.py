@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import networkx as nx
 import numpy as np
@@ -37,6 +37,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.hosting.circuit import StudyCircuit
 
 __all__ = [
     "CLASS_NAMES",
@@ -60,8 +61,6 @@ Placement = Literal["random", "close", "far"]
 CLASS_NAMES = {1: "res", 2: "com", 3: "ind"}
 _DISTANCE_SCALE = 0.25  # share of the longest path over which close/far weights fall by e
 _Z95 = 1.6448536269514722  # standard normal 95th percentile
-# OpenDSS LineUnits codes -> metres (0 "none": the length is taken as metres).
-_UNIT_M = {0: 1.0, 1: 1609.344, 2: 304.8, 3: 1000.0, 4: 1.0, 5: 0.3048, 6: 0.0254, 7: 0.01, 8: 0.001}
 
 
 @dataclass(frozen=True)
@@ -183,64 +182,25 @@ def _bus_name(bus: str) -> str:
     return bus.split(".", 1)[0].lower()
 
 
-def _series_edges(dss: Any) -> pd.DataFrame:
-    """Every enabled series PD element as bus pairs (lines with their length, others 0 m)."""
-    rows: list[tuple[str, str, float]] = []
-    pd_elements = dss.PDElements
-    element = dss.CktElement
-    lines = dss.Lines
-    ok = pd_elements.First()
-    while ok:
-        if element.Enabled() and not pd_elements.IsShunt():
-            name = str(element.Name()).lower()
-            buses = [_bus_name(b) for b in element.BusNames()]
-            length = 0.0
-            if name.startswith("line."):
-                lines.Name(name.split(".", 1)[1])
-                length = float(lines.Length()) * _UNIT_M.get(int(lines.Units()), 1.0)
-                # Lines.Name changed the active element; the PDElements cursor is unaffected.
-            rows.extend((buses[0], other, length) for other in buses[1:])
-        ok = pd_elements.Next()
-    return pd.DataFrame(rows, columns=["bus1", "bus2", "length_m"])
-
-
-def read_candidates(dss: Any) -> Candidates:
-    """The enabled loads of the compiled circuit and their distance from the source (call on the DSS thread)."""
-    dss.Vsources.First()
-    source_bus = _bus_name(dss.CktElement.BusNames()[0])
-    distances = bus_distances_m(_series_edges(dss), source_bus)
+def read_candidates(circuit: StudyCircuit) -> Candidates:
+    """The enabled loads of the compiled circuit and their distance from the source."""
+    distances = bus_distances_m(circuit.series_edges(), circuit.source_bus())
     farthest = max(distances.values()) if distances else 0.0
-
-    names, buses, conns, classes = [], [], [], []
-    phases, kv, load_kw, dist = [], [], [], []
-    loads = dss.Loads
-    ok = loads.First()
-    while ok:
-        if dss.CktElement.Enabled():
-            bus = str(dss.CktElement.BusNames()[0]).lower()
-            names.append(str(loads.Name()).lower())
-            buses.append(bus)
-            phases.append(int(loads.Phases()))
-            kv.append(float(loads.kV()))
-            conns.append("delta" if loads.IsDelta() else "wye")
-            classes.append(CLASS_NAMES.get(int(loads.Class()), "res"))
-            load_kw.append(float(loads.kW()))
-            dist.append(distances.get(_bus_name(bus), farthest))
-        ok = loads.Next()
-    if not names:
+    loads = circuit.customers()
+    if not len(loads):
         raise InputError(
             "no customers to place PV at",
             [ErrorDetail(where="loads", message="the circuit has no enabled loads")],
         )
     return Candidates(
-        names=tuple(names),
-        buses=tuple(buses),
-        phases=np.asarray(phases, dtype=np.int64),
-        kv=np.asarray(kv, dtype=np.float64),
-        conns=tuple(conns),
-        classes=tuple(classes),
-        load_kw=np.asarray(load_kw, dtype=np.float64),
-        distance_m=np.asarray(dist, dtype=np.float64),
+        names=loads.names,
+        buses=loads.buses,
+        phases=loads.phases,
+        kv=loads.kv,
+        conns=loads.conns,
+        classes=tuple(CLASS_NAMES.get(int(c), "res") for c in loads.class_codes),
+        load_kw=loads.kw,
+        distance_m=np.asarray([distances.get(_bus_name(b), farthest) for b in loads.buses], dtype=np.float64),
     )
 
 

@@ -2,7 +2,7 @@
 power flow per bus and secant corrections.
 
 Prediction (per snapshot, taps locked as in the exact method): the solved circuit's admittance
-matrix Y (OpenDSS's, loads included as their nominal admittance) is factorised once (scipy
+matrix Y (``StudyCircuit.network_matrix``, loads included as their nominal admittance) is factorised once (scipy
 ``splu``); an injection of 1 kW (split evenly over the bus's phases, with the fixed power factor's
 vars) at every candidate bus gives dV = Y^-1 dI for all buses in batched right-hand sides. From dV:
 voltage magnitude sensitivities (overvoltage, deviation, regulator deviation, undervoltage for
@@ -32,7 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from gridtwin._dsslib import opendssdirect
+from gridtwin.hosting.circuit import StudyCircuit
 from gridtwin.hosting.criteria import Criteria, Measure, Violation, first_violation, measure
 from gridtwin.hosting.perbus import (
     NONE,
@@ -42,7 +42,7 @@ from gridtwin.hosting.perbus import (
     relevant_snapshots,
     resolve_buses,
     result_frame,
-    run_on_engine,
+    run_study,
     validate_inputs,
 )
 from gridtwin.hosting.snapshots import DEFAULT_SNAPSHOTS, Snapshot
@@ -59,13 +59,6 @@ _CHUNK = 64  # right-hand sides per batched solve (SuperLU slows down sharply be
 _EPS = 1e-12
 _MAX_CORRECTIONS = 6  # secant steps before falling back to bisection
 _MAX_SOLVES = 40
-
-
-def _complex(values: Any) -> ComplexArray:
-    arr = np.asarray(values)
-    if arr.dtype.kind == "c":
-        return arr.astype(np.complex128, copy=False)
-    return np.ascontiguousarray(arr, dtype=np.float64).view(np.complex128)
 
 
 @dataclass
@@ -87,86 +80,38 @@ class LinearModel:
     flow_kw0: FloatArray
 
 
-def _element_rows(
-    dss: Any, y_pos: dict[str, int]
-) -> tuple[list[int], list[int], list[complex], int, IntArray]:
-    """COO triples of the active element's terminal-1 rows of Yprim, their count and row nodes."""
-    n_cond = int(dss.CktElement.NumConductors())
-    yp = _complex(dss.CktElement.YPrim())
-    size = math.isqrt(len(yp))
-    yp = yp.reshape(size, size)
-    buses = [str(b).split(".")[0].lower() for b in dss.CktElement.BusNames()]
-    order = [int(n) for n in dss.CktElement.NodeOrder()]
-    cols = np.array(
-        [
-            y_pos.get(f"{buses[k // n_cond]}.{node}", -1) if node else -1
-            for k, node in enumerate(order[:size])
-        ],
-        dtype=np.int64,
-    )
-    keep = np.flatnonzero(cols >= 0)
-    rows_out: list[int] = []
-    cols_out: list[int] = []
-    vals: list[complex] = []
-    for r in range(n_cond):
-        rows_out.extend([r] * len(keep))
-        cols_out.extend(cols[keep].tolist())
-        vals.extend(yp[r, keep].tolist())
-    return rows_out, cols_out, vals, n_cond, cols[:n_cond]
-
-
 def build_linear_model(study: Study, criteria: Criteria) -> LinearModel:
     """Factorise Y and collect element rows for the study's current (baseline, taps locked) state."""
-    dss = study.dss
     info = study.info
     assert study.baseline is not None
-    data, indices, indptr = dss.YMatrix.getYsparse()
-    n = len(indptr) - 1
-    y = sp.csc_matrix((_complex(data), np.asarray(indices), np.asarray(indptr)), shape=(n, n))
+    net = study.circuit.network_matrix()
+    n = net.y.shape[0]
     # Y is symmetric: a symmetric ordering with diagonal pivots keeps the factors as sparse as the
     # feeder (COLAMD's factors solve many right-hand sides far slower).
-    lu = splu(y, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    y_names = [str(x).lower() for x in dss.Circuit.YNodeOrder()]
-    y_pos = {name: i for i, name in enumerate(y_names)}
+    lu = splu(net.y, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    y_pos = {name: i for i, name in enumerate(net.node_names)}
     y_of_node = np.array([y_pos.get(name, -1) for name in info.node_names], dtype=np.int64)
-    v0 = _complex(dss.Circuit.YNodeVArray())
 
     pct = study.baseline.loading_pct
     wanted = {name: i for i, name in enumerate(info.pd_names) if info.thermal_mask[i]}
     flow_index = {name: i for i, name in enumerate(info.flow_elements)}
-    coo_r: list[int] = []
-    coo_c: list[int] = []
-    coo_v: list[complex] = []
-    row_v: list[int] = []
-    i0: list[complex] = []
+    names = [n for n in info.pd_names if n in wanted or n in flow_index]
+    names += [f for f, at_source in zip(info.flow_elements, info.flow_at_source, strict=True) if at_source]
+    rows_of = study.circuit.terminal_rows(names, y_pos)
     t_rows: list[int] = []
     t_elem: list[int] = []
     t_lim: list[float] = []
     flow_rows: list[list[int]] = [[] for _ in info.flow_elements]
-    names = [n for n in info.pd_names if n in wanted or n in flow_index]
-    if "vsource.source" in flow_index:
-        names.append("vsource.source")
-    for name in names:
-        dss.Circuit.SetActiveElement(name)
-        if not dss.CktElement.Enabled():
-            continue
-        try:
-            r, c, v, n_cond, nodes = _element_rows(dss, y_pos)
-        except opendssdirect.DSSException:
-            continue  # an element the solution left out (isolated): it carries no current
-        start = len(row_v)
-        coo_r.extend(x + start for x in r)
-        coo_c.extend(c)
-        coo_v.extend(v)
-        row_v.extend(nodes.tolist())
-        cur = _complex(dss.CktElement.Currents())[:n_cond]
-        i0.extend(cur.tolist())
+    for k, position in enumerate(rows_of.element):
+        name = names[position]
+        start, n_cond = rows_of.first_row[k], rows_of.conductors[k]
         rows = list(range(start, start + n_cond))
         if name in wanted:
             e = wanted[name]
+            cur = rows_of.current[start : start + n_cond]
             imax = float(np.abs(cur).max()) if len(cur) else 0.0
-            norm_a = float(dss.CktElement.NormalAmps())
-            # Scale to OpenDSS's own % loading where it has one (transformers rate on kVA).
+            norm_a = float(rows_of.normal_amps[k])
+            # Scale to the engine's own % loading where it has one (transformers rate on kVA).
             per_amp = pct[e] / imax if imax > 1e-6 and pct[e] > 0 else (100.0 / norm_a if norm_a > 0 else 0.0)
             if per_amp > 0:
                 t_rows.extend(rows)
@@ -174,20 +119,22 @@ def build_linear_model(study: Study, criteria: Criteria) -> LinearModel:
                 t_lim.extend([criteria.thermal_pct / per_amp] * n_cond)
         if name in flow_index:
             flow_rows[flow_index[name]] = rows
-    m_rows = sp.csr_matrix((coo_v, (coo_r, coo_c)), shape=(len(row_v), n), dtype=np.complex128)
+    m_rows = sp.csr_matrix(
+        (rows_of.values, (rows_of.rows, rows_of.cols)), shape=(len(rows_of.row_node), n), dtype=np.complex128
+    )
     return LinearModel(
         lu=lu,
         y_pos=y_pos,
         y_of_node=y_of_node,
-        v0=v0,
+        v0=net.voltages,
         m_rows=m_rows,
-        row_v=np.array(row_v, dtype=np.int64),
-        i0=np.array(i0, dtype=np.complex128),
+        row_v=rows_of.row_node,
+        i0=rows_of.current,
         thermal_row_elem=np.array(t_elem, dtype=np.int64),
         thermal_rows=np.array(t_rows, dtype=np.int64),
         thermal_limit_a=np.array(t_lim, dtype=np.float64),
         flow_rows=[np.array(r, dtype=np.int64) for r in flow_rows],
-        flow_sign=np.array([-1.0 if f == "vsource.source" else 1.0 for f in info.flow_elements]),
+        flow_sign=np.array([-1.0 if at_source else 1.0 for at_source in info.flow_at_source]),
         flow_kw0=study.baseline.flow_kw,
     )
 
@@ -301,7 +248,7 @@ def predict_capacity(
 def _excess(study: Study, criteria: Criteria) -> tuple[FloatArray, Violation | None, list[Measure]]:
     """(all criteria's excess in one vector, the worst violation or None, the measures)."""
     assert study.baseline is not None
-    ms = measure(study.dss, study.baseline, criteria, der=study.der)
+    ms = measure(study.circuit, study.baseline, criteria, der=study.der)
     vec = np.concatenate([m.excess for m in ms]) if ms else np.zeros(0)
     worst = first_violation(v for m in ms if (v := m.worst()) is not None)
     return vec, worst, ms
@@ -424,9 +371,9 @@ def fast_hosting_capacity(
     if der == "pv" and inverter == "pf":
         q_per_p = math.copysign(math.tan(math.acos(min(abs(pf), 1.0))), pf)
 
-    def run(dss: Any) -> pd.DataFrame:
-        study = Study(dss, chosen, der, inverter, pf)
-        targets = resolve_buses(dss, buses, study.info)
+    def run(circuit: StudyCircuit) -> pd.DataFrame:
+        study = Study(circuit, chosen, der, inverter, pf)
+        targets = resolve_buses(circuit, buses, study.info)
         per_snap: list[list[BusResult]] = [[] for _ in targets]
         predicted = np.full(len(targets), np.inf)
         corrections = np.zeros(len(targets), dtype=np.int64)
@@ -460,4 +407,4 @@ def fast_hosting_capacity(
         frame["corrections"] = corrections
         return frame[list(FAST_COLUMNS)]
 
-    return run_on_engine(engine, "hosting.fast", run)
+    return run_study(engine, "hosting.fast", run)

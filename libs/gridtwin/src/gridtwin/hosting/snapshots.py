@@ -6,8 +6,6 @@ shape weighted by its loads' kW) is normalised by its peak; ``min_daytime_load``
 10:00-15:00 local time (with irradiance data only over those hours with at least half the year's
 peak GHI), paired with full PV output (the conservative worst case); ``peak_load`` is 1.0 with no
 PV. Without shapes the defaults (0.3 / 1.0) apply.
-
-All functions taking ``dss`` run on the OpenDSS thread.
 """
 
 from __future__ import annotations
@@ -19,19 +17,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gridtwin._dsslib import opendssdirect
 from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.hosting.circuit import StudyCircuit
 
 __all__ = [
     "DEFAULT_SNAPSHOTS",
     "Snapshot",
     "apply_snapshot",
-    "lock_regulators",
-    "restart",
     "snapshots_for",
     "snapshots_for_model",
-    "solve",
-    "unlock_regulators",
 ]
 
 _DAY_START_H = 10
@@ -128,72 +122,11 @@ def snapshots_for_model(
     return snapshots_for(arrays or None, weights or None, ghi, utc_offset_h)
 
 
-def apply_snapshot(dss: Any, snapshot: Snapshot) -> None:
-    """Set the load multiplier and every PVSystem's irradiance for ``snapshot``."""
+def apply_snapshot(circuit: StudyCircuit, snapshot: Snapshot) -> None:
+    """Set the load multiplier and every PV's irradiance for ``snapshot``."""
     if not (snapshot.load_mult >= 0 and snapshot.pv_mult >= 0):
         raise InputError(
             "snapshot multipliers must be >= 0",
             [ErrorDetail(where=f"snapshot.{snapshot.name}", message=f"{snapshot}")],
         )
-    dss.Solution.LoadMult(float(snapshot.load_mult))
-    idx = dss.PVsystems.First()
-    while idx:
-        dss.PVsystems.Irradiance(float(snapshot.pv_mult))
-        idx = dss.PVsystems.Next()
-
-
-def _solve_once(dss: Any) -> bool:
-    try:
-        dss.Solution.Solve()
-    except opendssdirect.DSSException:
-        return False  # e.g. "max control iterations exceeded": not a valid operating point
-    return bool(dss.Solution.Converged())
-
-
-def restart(dss: Any) -> None:
-    """Make the next solve start from the no-load voltages.
-
-    ``calcvoltagebases`` solves the circuit without loads and generation (the bases it sets are
-    the compile-time ones); it leaves a Y matrix without the power-conversion elements behind, so
-    the full matrix is rebuilt right after (otherwise the next solve converges to a wrong point).
-    """
-    dss.Text.Command("calcvoltagebases")
-    dss.Solution.BuildYMatrix(2, False)  # 2 = whole system matrix
-
-
-def solve(dss: Any) -> bool:
-    """Solve with the control loop (InvControl needs it); False when it does not converge or settle.
-
-    A failed solve leaves a diverged voltage vector as the next starting point; one retry from the
-    no-load voltages (``calcvoltagebases``, the same bases as at compile time) removes that memory.
-    """
-    if _solve_once(dss):
-        return True
-    restart(dss)
-    return _solve_once(dss)
-
-
-def lock_regulators(dss: Any) -> list[str]:
-    """Disable the enabled regcontrols and capcontrols so taps and capacitor states stay where
-    the baseline solve left them (DER trials would otherwise switch them, and the switched state
-    would carry into every later trial). Returns the element names for ``unlock_regulators``."""
-    names: list[str] = []
-    for iface, cls in ((dss.RegControls, "regcontrol"), (dss.CapControls, "capcontrol")):
-        idx = iface.First()
-        while idx:
-            names.append(f"{cls}.{str(iface.Name()).lower()}")
-            idx = iface.Next()
-    locked = []
-    for name in names:
-        dss.Circuit.SetActiveElement(name)
-        if dss.CktElement.Enabled():
-            dss.CktElement.Enabled(False)
-            locked.append(name)
-    return locked
-
-
-def unlock_regulators(dss: Any, names: Sequence[str]) -> None:
-    """Re-enable the controls locked by ``lock_regulators``."""
-    for name in names:
-        dss.Circuit.SetActiveElement(name)
-        dss.CktElement.Enabled(True)
+    circuit.set_operating_point(snapshot.load_mult, snapshot.pv_mult)

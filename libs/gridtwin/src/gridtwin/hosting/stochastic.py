@@ -8,11 +8,12 @@ violates is ``censored`` (its capacity is at least the last step's kW).
 
 ``run_chunk`` runs a range of samples on one engine (one Dask task); ``summarize`` aggregates chunks.
 
-Engine use: the feeder is compiled once per chunk and one PV system per customer is added once, at
-0 kW; a step only changes the kW of the systems that grew (``PVSystem.Pmpp``), so a step costs one
-solve per snapshot and no Y-matrix rebuild from new elements (adding or enabling elements per step
-measured ~20x slower on ckt5). Regulator taps are solved free in the baseline and locked for the PV
-trials (DRIVE). Between samples the systems go back to 0 kW.
+Engine use: the whole chunk holds the engine (``open_study``); the feeder is compiled once per chunk
+and one PV system per customer is added once, at 0 kW; a step only resizes the systems that grew, so
+a step costs one solve per snapshot and no network matrix rebuild from new elements (adding or
+enabling elements per step measured ~20x slower on ckt5). Each sample is one batch on the engine.
+Regulator taps are solved free in the baseline and locked for the PV trials (DRIVE). Between samples
+the systems go back to 0 kW.
 
 Early stop vs full curve: by default a sample stops at its first violation (enough for the capacity
 distribution, ~half the solves); ``full_curve=True`` walks every step, so the violation probability
@@ -37,17 +38,10 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.errors import ErrorDetail, GridTwinError, InputError, NotConvergedError
-from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import FeederModel
-from gridtwin.hosting import der, snapshots
-from gridtwin.hosting.criteria import (
-    Baseline,
-    Criteria,
-    Violation,
-    capture_baseline,
-    evaluate,
-    read_circuit_info,
-)
+from gridtwin.hosting import snapshots
+from gridtwin.hosting.circuit import StudyCircuit, open_study
+from gridtwin.hosting.criteria import Baseline, Criteria, Violation, capture_baseline, evaluate
 from gridtwin.hosting.placement import (
     DEFAULT_PV_SIZES,
     PLACEMENTS,
@@ -61,6 +55,7 @@ from gridtwin.hosting.placement import (
 from gridtwin.hosting.snapshots import Snapshot
 from gridtwin.hosting.types import INVERTER_MODES, NOT_CONVERGED
 from gridtwin.powerflow.engine import Engine
+from gridtwin.powerflow.study_types import ControlState
 
 __all__ = [
     "CAPACITY_COLUMNS",
@@ -180,104 +175,61 @@ def chunk_ranges(samples: int, chunk_size: int) -> list[range]:
 # -- loading -----------------------------------------------------------------------------
 
 
-def _load(engine: Engine, source: FeederModel | bytes | str | Path) -> str:
+def _load(engine: Engine, circuit: StudyCircuit, source: FeederModel | bytes | str | Path) -> str:
     """Compile the feeder (a model, its IPC bytes, a script or a master file); returns its name."""
     if isinstance(source, bytes):
         source = FeederModel.from_ipc(source)
     engine.mark_changed()  # a previous chunk left PV systems in the circuit: always recompile
     if isinstance(source, FeederModel):
-        engine.load_script(source.feeder_id, str(source.version), write_dss(source))
+        engine.load_model(source)  # through the engine's script cache
         return source.feeder_id
     if isinstance(source, Path):
         engine.compile_file(source)
-        return engine.call("name", lambda: str(engine.dss.Circuit.Name()).lower())
-    engine.load_script("stochastic-script", hashlib.sha256(source.encode()).hexdigest(), source)
-    return engine.call("name", lambda: str(engine.dss.Circuit.Name()).lower())
-
-
-_ControlState = tuple[list[tuple[str, int, float]], list[list[int]]]
+    else:
+        engine.load_script("stochastic-script", hashlib.sha256(source.encode()).hexdigest(), source)
+    return circuit.name()
 
 
 @dataclass
-class _Circuit:
+class _Prepared:
     """The prepared circuit of one chunk: candidates, per-snapshot baselines and control states."""
 
     candidates: Candidates
     baselines: list[Baseline]
-    states: list[_ControlState]  # per snapshot: regulator taps and capacitor steps of the baseline
+    states: list[ControlState]  # per snapshot: regulator taps and capacitor steps of the baseline
     pv_names: list[str]
     kw: np.ndarray  # current kW per candidate's PV
 
 
-def _control_state(dss: Any) -> _ControlState:
-    """Regulated windings' taps (transformer, winding, tap pu) and capacitor steps, as solved."""
-    regs = []
-    ok = dss.RegControls.First()  # (iterates enabled regcontrols: call before locking them)
-    while ok:
-        regs.append((str(dss.RegControls.Transformer()), int(dss.RegControls.TapWinding())))
-        ok = dss.RegControls.Next()
-    taps = []
-    for xf, winding in regs:
-        dss.Transformers.Name(xf)
-        dss.Transformers.Wdg(winding)
-        taps.append((xf, winding, float(dss.Transformers.Tap())))
-    caps = []
-    ok = dss.Capacitors.First()
-    while ok:
-        caps.append([int(x) for x in dss.Capacitors.States()])
-        ok = dss.Capacitors.Next()
-    return taps, caps
-
-
-def _restore(dss: Any, state: _ControlState) -> None:
-    """Put taps and capacitor steps back where the snapshot's baseline left them, so every trial
-    starts from the same control state whatever ran before (results independent of chunking)."""
-    taps, caps = state
-    for xf, winding, tap in taps:
-        dss.Transformers.Name(xf)
-        dss.Transformers.Wdg(winding)
-        dss.Transformers.Tap(tap)
-    ok, i = dss.Capacitors.First(), 0
-    while ok:
-        dss.Capacitors.States(caps[i])
-        ok, i = dss.Capacitors.Next(), i + 1
-
-
-def _prepare(dss: Any, spec: StochasticSpec) -> _Circuit:
+def _prepare(circuit: StudyCircuit, spec: StochasticSpec) -> _Prepared:
     """Baselines (no PV, controls free), then lock taps and add one PV per customer at 0 kW."""
-    candidates = read_candidates(dss)
-    mode = dss.Solution.ControlMode()
-    dss.Solution.Mode(0)  # snapshot, keeping the model's control mode
-    dss.Solution.ControlMode(mode)
-    info = read_circuit_info(dss)
+    candidates = read_candidates(circuit)
+    circuit.use_snapshot_mode()
+    info = circuit.circuit_info()
     baselines, states = [], []
     for snap in spec.snapshots:
-        snapshots.apply_snapshot(dss, snap)
-        if not snapshots.solve(dss):
+        snapshots.apply_snapshot(circuit, snap)
+        if not circuit.solve().converged:
             raise NotConvergedError(
                 "the base case does not converge",
                 [ErrorDetail(where=f"snapshot.{snap.name}", message="no-PV power flow did not converge")],
             )
-        baselines.append(capture_baseline(dss, snap.name, spec.criteria, info))
-        states.append(_control_state(dss))
-    snapshots.lock_regulators(dss)  # DRIVE: deviations caused by the PV, taps as in the baseline
+        baselines.append(capture_baseline(circuit, snap.name, spec.criteria, info))
+        # Every trial starts from this control state whatever ran before (results independent of
+        # chunking); read before locking (locked regulators are not listed).
+        states.append(circuit.control_state())
+    circuit.lock_controls()  # DRIVE: deviations caused by the PV, taps as in the baseline
     names = [f"{_PV_PREFIX}{i}" for i in range(len(candidates))]
     for name, bus in zip(names, candidates.buses, strict=True):
-        der.add_pv(dss, name, bus, 0.0, inverter=spec.inverter)
-    return _Circuit(candidates, baselines, states, names, np.zeros(len(candidates)))
+        circuit.add_pv(name, circuit.bus_target(bus), 0.0, inverter=spec.inverter)
+    return _Prepared(candidates, baselines, states, names, np.zeros(len(candidates)))
 
 
-def _set_kw(dss: Any, circuit: _Circuit, kw: np.ndarray, inverter: str) -> None:
-    """Resize the systems whose kW changed."""
-    for i in np.flatnonzero(kw != circuit.kw):
-        name = circuit.pv_names[i]
-        der.set_pv_kw(dss, name, float(kw[i]))
-        if inverter != "none":
-            # set_pv_kw leaves kvarMax/kvarMaxAbs at the size the system was created with (0 kW
-            # here), which caps the inverter's vars; they must follow the kVA for pf and volt-var.
-            kva = float(dss.PVsystems.kVARated())
-            dss.Text.Command(f"edit PVSystem.{name} kvarMax={kva:.6g} kvarMaxAbs={kva:.6g}")
-    circuit.kw = kw.copy()
+def _set_kw(circuit: StudyCircuit, prepared: _Prepared, kw: np.ndarray) -> None:
+    """Resize the systems whose kW changed (their var limits follow the size)."""
+    for i in np.flatnonzero(kw != prepared.kw):
+        circuit.resize_pv(prepared.pv_names[i], float(kw[i]))
+    prepared.kw = kw.copy()
 
 
 def _new(v: Violation, base: Baseline) -> bool:
@@ -288,16 +240,16 @@ def _new(v: Violation, base: Baseline) -> bool:
     return True
 
 
-def _judge(dss: Any, circuit: _Circuit, spec: StochasticSpec) -> tuple[Violation, str] | None:
+def _judge(circuit: StudyCircuit, prepared: _Prepared, spec: StochasticSpec) -> tuple[Violation, str] | None:
     """Solve every snapshot; the worst new violation over them and its snapshot, None when clean."""
     worst: tuple[Violation, str] | None = None
-    for snap, base, state in zip(spec.snapshots, circuit.baselines, circuit.states, strict=True):
-        _restore(dss, state)
-        snapshots.apply_snapshot(dss, snap)
-        if not snapshots.solve(dss):
+    for snap, base, state in zip(spec.snapshots, prepared.baselines, prepared.states, strict=True):
+        circuit.restore_control_state(state)
+        snapshots.apply_snapshot(circuit, snap)
+        if not circuit.solve().converged:
             found = [Violation(NOT_CONVERGED, "circuit", float("nan"), float("nan"), float("inf"))]
         else:
-            found = [v for v in evaluate(dss, base, spec.criteria) if _new(v, base)]
+            found = [v for v in evaluate(circuit, base, spec.criteria) if _new(v, base)]
         for v in found:
             if worst is None or v.excess > worst[0].excess:
                 worst = (v, snap.name)
@@ -316,21 +268,21 @@ def _row(
 
 
 def _run_sample(
-    dss: Any, circuit: _Circuit, spec: StochasticSpec, sample: int, peak_kw: float
+    circuit: StudyCircuit, prepared: _Prepared, spec: StochasticSpec, sample: int, peak_kw: float
 ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
-    """Walk one sample's steps (on the DSS thread): its STEP_COLUMNS rows and CAPACITY_COLUMNS row."""
+    """Walk one sample's steps (one batch on the engine): its STEP_COLUMNS rows and CAPACITY_COLUMNS row."""
     deployment = draw_deployment(
-        circuit.candidates, seed=spec.seed, sample=sample, placement=spec.placement, sizes=spec.sizes
+        prepared.candidates, seed=spec.seed, sample=sample, placement=spec.placement, sizes=spec.sizes
     )
     rows: list[tuple[Any, ...]] = []
     capacity_kw, first = 0.0, None
     try:
         for k, (pct, target) in enumerate(zip(spec.steps_pct, step_kw(spec.steps_pct, peak_kw), strict=True)):
             in_order = deployment.kw_at(float(target))
-            kw = np.zeros(len(circuit.candidates))
+            kw = np.zeros(len(prepared.candidates))
             kw[deployment.order] = in_order
-            _set_kw(dss, circuit, kw, spec.inverter)
-            found = _judge(dss, circuit, spec)
+            _set_kw(circuit, prepared, kw)
+            found = _judge(circuit, prepared, spec)
             rows.append(_row(sample, k, pct, in_order, found))
             if found is None:
                 capacity_kw = capacity_kw if first else float(in_order.sum())
@@ -339,7 +291,7 @@ def _run_sample(
             if not spec.full_curve:
                 break
     finally:
-        _set_kw(dss, circuit, np.zeros(len(circuit.candidates)), spec.inverter)
+        _set_kw(circuit, prepared, np.zeros(len(prepared.candidates)))
     v, snap = first if first else (None, "")
     capacity = (
         sample,
@@ -362,20 +314,34 @@ def run_chunk(
 ) -> ChunkResult:
     """Run ``samples`` of ``spec`` on ``source`` (a model, its IPC bytes, a script or a master path).
 
-    Compiles once, adds the PV systems once, then walks each sample's steps. A sample that fails
-    with a ``GridTwinError`` is recorded (the circuit is rebuilt) and the others go on; a feeder that
-    does not compile or whose base case does not converge raises.
+    Holds the engine for the whole chunk, compiles once, adds the PV systems once, then walks each
+    sample's steps; the circuit is marked changed at the end. A sample that fails with a
+    ``GridTwinError`` is recorded (the circuit is rebuilt) and the others go on; a feeder that does
+    not compile or whose base case does not converge raises.
     """
     spec.check()
+    with open_study(engine) as circuit:
+        return _run_chunk(engine, circuit, source, spec, samples)
+
+
+def _run_chunk(
+    engine: Engine,
+    circuit: StudyCircuit,
+    source: FeederModel | bytes | str | Path,
+    spec: StochasticSpec,
+    samples: Iterable[int],
+) -> ChunkResult:
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    feeder = _load(engine, source)
+    feeder = _load(engine, circuit, source)
     timings["compile_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    circuit = engine.call(feeder, _prepare, engine.dss, spec)
-    peak_kw = float(spec.peak_load_kw or circuit.candidates.peak_load_kw)
+    prepared = circuit.run(feeder, _prepare, circuit, spec)
+    peak_kw = float(spec.peak_load_kw or prepared.candidates.peak_load_kw)
     timings["prepare_s"] = time.perf_counter() - start
-    base_violations = [{"snapshot": b.snapshot, **asdict(v)} for b in circuit.baselines for v in b.violations]
+    base_violations = [
+        {"snapshot": b.snapshot, **asdict(v)} for b in prepared.baselines for v in b.violations
+    ]
 
     rows: list[tuple[Any, ...]] = []
     caps: list[tuple[Any, ...]] = []
@@ -383,21 +349,20 @@ def run_chunk(
     start = time.perf_counter()
     for sample in samples:
         try:
-            sample_rows, cap = engine.call(
-                f"{feeder} sample {sample}", _run_sample, engine.dss, circuit, spec, sample, peak_kw
+            sample_rows, cap = circuit.run(
+                f"{feeder} sample {sample}", _run_sample, circuit, prepared, spec, sample, peak_kw
             )
         except GridTwinError as exc:
             details = [d.to_dict() for d in exc.details] or [
                 {"where": f"sample {sample}", "message": exc.message, "code": "failed"}
             ]
             failed.append(FailedSample(sample, exc.message, details))
-            _load(engine, source)  # the failed sample may have left the circuit broken
-            circuit = engine.call(feeder, _prepare, engine.dss, spec)
+            _load(engine, circuit, source)  # the failed sample may have left the circuit broken
+            prepared = circuit.run(feeder, _prepare, circuit, spec)
             continue
         rows.extend(sample_rows)
         caps.append(cap)
     timings["samples_s"] = time.perf_counter() - start
-    engine.mark_changed()  # the circuit holds our PV systems: the next load recompiles
     return ChunkResult(
         feeder=feeder,
         placement=spec.placement,

@@ -1,9 +1,14 @@
-"""Result types and table columns of the hosting-capacity package (one place for the schema)."""
+"""Result types and table columns of the hosting-capacity package (one place for the schema).
+
+``BusTarget`` and the inverter modes are the engine adapter level's study types, re-exported here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from gridtwin.powerflow.study_types import INVERTER_MODES, BusTarget, InverterMode
 
 __all__ = [
     "CONNECTION_KINDS",
@@ -20,10 +25,8 @@ __all__ = [
 ]
 
 DerKind = Literal["pv", "load"]
-InverterMode = Literal["none", "pf", "volt_var"]
 ConnectionKind = Literal["pv", "storage", "ev_load"]
 DER_KINDS: tuple[str, ...] = ("pv", "load")
-INVERTER_MODES: tuple[str, ...] = ("none", "pf", "volt_var")
 CONNECTION_KINDS: tuple[str, ...] = ("pv", "storage", "ev_load")
 
 # A trial power flow that does not converge counts as a violation of this pseudo-criterion.
@@ -49,26 +52,6 @@ PERBUS_COLUMNS: tuple[str, ...] = (
 # ``predicted_kw`` is the sensitivity estimate, ``error_pct`` its error against the verified capacity and
 # ``corrections`` the full solves needed after the first verification.
 FAST_COLUMNS: tuple[str, ...] = (*PERBUS_COLUMNS, "verified", "error_pct", "predicted_kw", "corrections")
-
-
-@dataclass(frozen=True)
-class BusTarget:
-    """Where a test DER connects: the bus, its node numbers (1..3) and line-to-line kV base."""
-
-    bus: str
-    nodes: tuple[int, ...]
-    kv_base_ll: float
-    x: float = float("nan")
-    y: float = float("nan")
-
-    @property
-    def phases(self) -> int:
-        return len(self.nodes)
-
-    @property
-    def bus_spec(self) -> str:
-        """OpenDSS ``bus1`` text, e.g. ``671.1.2.3`` or ``611.3``."""
-        return ".".join([self.bus, *(str(n) for n in self.nodes)])
 
 
 @dataclass(frozen=True)

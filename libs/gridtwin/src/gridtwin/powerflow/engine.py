@@ -1,7 +1,9 @@
 """The OpenDSS engine adapter: one private OpenDSS context per ``Engine``, one ``Engine`` per process.
 
-This module (with ``snapshot.py``) is the only place that speaks OpenDSS; callers see unit-suffixed
-results. Each ``Engine`` owns its own ``opendssdirect`` context (never the global engine), never
+This package is the only place that speaks OpenDSS (with the DSS *writer* in ``gridtwin.grid``):
+this module, ``snapshot`` and ``qsts*`` (power flow), ``scratch`` (throwaway circuits for readers),
+``der_study`` / ``study_*`` (hosting-capacity studies, in hosting's own nouns); callers see
+unit-suffixed results. Each ``Engine`` owns its own ``opendssdirect`` context (never the global engine), never
 changes the process working directory, and turns every engine error into ``EngineError``.
 
 Threads: every OpenDSS call runs on one process-wide worker thread, started and warmed up when this
@@ -11,6 +13,11 @@ variables are added at run time (pytest, servers) that pointer can dangle and th
 new thread segfaults in ``FPGETENV``. ``_dsslib`` pins the environment before loading the library
 (the fix); one long-lived thread is the second line of defence when something else loaded the
 library first, and it also serialises access (contexts are not thread-safe).
+
+Ownership: an ``Engine`` holds one circuit, so a sequence of calls (load a feeder, solve, read; or a
+whole hosting study that adds test DER) must not interleave with another thread's sequence. The
+engine owns that lock (``hold()``; every public call takes it too) and a cache of compiled-scripts'
+text keyed by (feeder, version, variant), so callers never keep their own copies or locks.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridtwin._dsslib import OpenDSSDirect, opendssdirect  # loads the library safely
 from gridtwin.errors import EngineError, ErrorDetail, NotConvergedError
@@ -40,12 +48,17 @@ from gridtwin.powerflow.snapshot import (
     read_snapshot,
 )
 
-__all__ = ["Engine", "get_engine", "on_dss_thread"]
+if TYPE_CHECKING:
+    from gridtwin.grid.model import FeederModel
+
+__all__ = ["Engine", "engine_version", "get_engine", "on_dss_thread"]
 
 # OpenDSS error number for "Max Control Iterations Exceeded": the power flow solved but the
 # controls (regulators, capacitors) never settled, so the result is not a valid operating point.
 _MAX_CONTROL_ITERATIONS = 485
 _SNAPSHOT_MODE = 0
+# Compiled scripts' text kept per engine (a 3,000-bus feeder's script is about 1 MB).
+SCRIPT_CACHE_BYTES = 64 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -110,10 +123,44 @@ def _quote(path: Path) -> str:
     )
 
 
+def _cache_version(version: str, variant: str) -> str:
+    return f"{version}#{variant}" if variant else version
+
+
+class _ScriptCache:
+    """Script text by (feeder, version, variant), least recently used dropped past a byte budget.
+
+    Hand-written over an OrderedDict because the budget is in bytes, not entries."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple[str, str, str]) -> str | None:
+        script = self._items.get(key)
+        if script is not None:
+            self._items.move_to_end(key)
+        return script
+
+    def put(self, key: tuple[str, str, str], script: str) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old)
+        self._items[key] = script
+        self._bytes += len(script)
+        while self._bytes > self.max_bytes and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Engine:
     """One OpenDSS context holding one circuit at a time. Safe to call from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, script_cache_bytes: int = SCRIPT_CACHE_BYTES) -> None:
         self._tmp = Path(tempfile.mkdtemp(prefix="gridtwin-dss-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
         self._loaded: tuple[str, str] | None = None  # (key, version) of the circuit, None if changed
@@ -121,6 +168,10 @@ class Engine:
         self._version = ""
         self._layout: CircuitLayout | None = None
         self._dss: Any = None
+        # Held by one caller for a whole sequence of calls; re-entrant so calls inside a hold() pass.
+        self._lock = threading.RLock()
+        self._scripts = _ScriptCache(script_cache_bytes)
+        self.compiles = 0  # circuits compiled by this engine (tests and benchmarks read it)
         self._call("configure", self._configure)
 
     def _configure(self) -> None:
@@ -133,6 +184,21 @@ class Engine:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[Engine]:
+        """Exclusive use of this engine (its one circuit) for a sequence of calls.
+
+        ``with engine.hold(): engine.load_model(m); engine.snapshot()`` cannot interleave with another
+        thread's sequence. Code already running on the OpenDSS thread runs inside some caller's hold
+        (that thread only runs submitted work), so it does not take the lock again: it would wait on
+        the very caller that is waiting for it.
+        """
+        if threading.get_ident() == _current_dss_thread().ident:
+            yield self
+            return
+        with self._lock:
+            yield self
+
     def _call(self, where: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the OpenDSS thread; any OpenDSS error becomes an ``EngineError`` at ``where``."""
 
@@ -142,7 +208,8 @@ class Engine:
             except opendssdirect.DSSException as exc:
                 raise self._engine_error(where, exc) from exc
 
-        return on_dss_thread(guarded)
+        with self.hold():
+            return on_dss_thread(guarded)
 
     @staticmethod
     def _engine_error(where: str, exc: Exception) -> EngineError:
@@ -156,6 +223,7 @@ class Engine:
         self._loaded = None
         self._dss.Text.Command("clear")  # one circuit per context: drop the previous one
         self._dss.Text.Command(f"compile {_quote(path)}")
+        self.compiles += 1
         if not self._dss.Basic.NumCircuits():
             raise EngineError(
                 "the script defines no circuit",
@@ -197,6 +265,45 @@ class Engine:
             return True
 
         return self._call(where, load)
+
+    def load_model(self, model: FeederModel, *, variant: str = "") -> bool:
+        """Compile ``model`` unless its (feeder, version, variant) is the circuit loaded now.
+
+        The script text is cached by that key, so a model that changed the circuit (QSTS moved taps, a
+        study added DER) is recompiled without being written again. ``variant`` tells apart models that
+        share a feeder version but not their content (a scenario composed on the feeder). A model
+        without a version is keyed by its script's hash. Returns whether it compiled.
+        """
+        version = str(model.version or "")
+        if not version:
+            from gridtwin.grid.dss_writer import write_dss
+
+            script = write_dss(model)
+            return self.load_script(model.feeder_id, hashlib.sha256(script.encode()).hexdigest()[:16], script)
+        return self.load_feeder(model.feeder_id, version, lambda: model, variant=variant)
+
+    def load_feeder(
+        self, feeder: str, version: str, model: Callable[[], FeederModel], *, variant: str = ""
+    ) -> bool:
+        """Compile (feeder, version) from the script cache; ``model()`` is called (an export) only when
+        the cache does not hold it. Returns whether it compiled."""
+        with self.hold():
+            if self._loaded == (feeder, _cache_version(version, variant)):
+                return False
+            script = self._scripts.get((feeder, version, variant))
+            if script is None:
+                from gridtwin.grid.dss_writer import write_dss  # the writer is the one other DSS speaker
+
+                loaded = model()
+                # The feeder may have changed since the caller asked its version: key by what we got.
+                version = str(loaded.version or version)
+                script = write_dss(loaded)
+                self._scripts.put((feeder, version, variant), script)
+            return self.load_script(feeder, _cache_version(version, variant), script)
+
+    @property
+    def cached_scripts(self) -> int:
+        return len(self._scripts)
 
     def compile_file(self, path: Path, feeder: str | None = None) -> None:
         """Compile an original OpenDSS master file; its relative redirects resolve against its folder.
@@ -286,7 +393,7 @@ class Engine:
         A power flow that does not converge returns ``converged=False`` with ``message`` saying why,
         or raises ``NotConvergedError`` when ``strict``.
         """
-        chosen = limits or ViolationLimits.from_settings()
+        chosen = limits or ViolationLimits()
 
         def run() -> SnapshotResult:
             if not self._dss.Basic.NumCircuits():
@@ -337,3 +444,8 @@ def get_engine() -> Engine:
             if _engine is None:
                 _engine = Engine()
     return _engine
+
+
+def engine_version() -> str:
+    """The OpenDSS engine's own version string (for run manifests)."""
+    return str(on_dss_thread(opendssdirect.Basic.Version))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridtwin.config.settings import Settings, get_settings
+from gridtwin.config.settings import Settings
 
 __all__ = ["ViolationLimits"]
 
@@ -21,9 +21,8 @@ class ViolationLimits:
     thermal_emergency_pct: float = 100.0
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> ViolationLimits:
-        """The limits configured through ``GRIDTWIN_*`` (defaults: DOMAIN.md)."""
-        s = settings or get_settings()
+    def from_settings(cls, s: Settings) -> ViolationLimits:
+        """The limits configured through ``GRIDTWIN_*`` (defaults: DOMAIN.md); the edge reads ``s``."""
         return cls(
             range_a_min_pu=s.range_a_min_pu,
             range_a_max_pu=s.range_a_max_pu,

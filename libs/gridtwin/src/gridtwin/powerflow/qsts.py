@@ -42,7 +42,6 @@ left, exactly as its own yearly loop would. For aging they hold the last converg
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ import pandas as pd
 
 from gridtwin._dsslib import opendssdirect
 from gridtwin.errors import EngineError, ErrorDetail
-from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import FeederModel
 from gridtwin.powerflow.aging import AgingParams, equivalent_aging
 from gridtwin.powerflow.engine import Engine
@@ -74,7 +72,7 @@ from gridtwin.powerflow.qsts_results import (
     QstsResult,
     QstsSpec,
 )
-from gridtwin.powerflow.snapshot import _as_complex, _pair
+from gridtwin.powerflow.snapshot import as_complex, real_pair
 
 __all__ = ["run_qsts", "run_qsts_loaded"]
 
@@ -104,19 +102,26 @@ def run_qsts(
     *,
     profiles: Mapping[str, np.ndarray] | None = None,
     aging: AgingParams | None = None,
+    variant: str = "",
 ) -> QstsResult:
-    """Compile ``model`` (``write_dss``), load its profile-backed shapes, and run the time loop."""
+    """Compile ``model`` (through the engine's script cache), load its profile-backed shapes, and run
+    the time loop. ``variant`` names content that differs from the stored feeder version (a scenario
+    composed on it), so the engine never reuses the base feeder's script for it."""
     start = time.perf_counter()
     check_spec(spec)
     values = profile_values(model, profiles)
     refs = _profile_refs(model)
-    script = write_dss(model)
-    version = model.version or hashlib.sha256(script.encode()).hexdigest()[:16]
-    engine.load_script(model.feeder_id, version, script)
-    compiled = time.perf_counter()
-    engine.call(model.feeder_id, set_shape_values, engine.dss, values)
-    loaded = time.perf_counter()
-    result = run_qsts_loaded(engine, spec, feeder=model.feeder_id, version=version, aging=aging, refs=refs)
+    with engine.hold():  # compile, shapes and time loop as one sequence on this engine's circuit
+        engine.load_model(model, variant=variant)
+        version = engine.loaded[1] if engine.loaded else ""
+        if model.version:
+            version = str(model.version)
+        compiled = time.perf_counter()
+        engine.call(model.feeder_id, set_shape_values, engine.dss, values)
+        loaded = time.perf_counter()
+        result = run_qsts_loaded(
+            engine, spec, feeder=model.feeder_id, version=version, aging=aging, refs=refs
+        )
     result.timings_s["compile"] = compiled - start
     result.timings_s["load_profiles"] = loaded - compiled
     result.timings_s["total"] = time.perf_counter() - start
@@ -314,9 +319,9 @@ def _time_loop(dss: Any, layout: QstsLayout, spec: QstsSpec) -> _Accumulator:
             np.copyto(acc.bus_vmax, bmax, where=mask_bus)
             acc.bus_vmax_step[mask_bus] = k
         # Powers and losses: PD element terminal powers (kW) give total and line losses in one read.
-        p_kw, q_kvar = _pair(total_power())
+        p_kw, q_kvar = real_pair(total_power())
         h["source_kw"][k], h["source_kvar"][k] = -p_kw, -q_kvar
-        powers = _as_complex(all_powers())
+        powers = as_complex(all_powers())
         if len(powers):
             h["losses_kw"][k] = powers.real.sum()
             h["line_losses_kw"][k] = np.add.reduceat(powers.real, block_starts) @ line_w
@@ -331,7 +336,7 @@ def _time_loop(dss: Any, layout: QstsLayout, spec: QstsSpec) -> _Accumulator:
             load_pct[xf_pos] = kva * xf_inv_kva
             emerg_pct[xf_pos] = kva * xf_inv_emerg
             last_xf = acc.xf_loading_pct[k] = load_pct[xf_pos]
-            by_type = _as_complex(losses_by_type()).real.reshape(-1, 3)  # W: total, load, no-load
+            by_type = as_complex(losses_by_type()).real.reshape(-1, 3)  # W: total, load, no-load
             h["xfmr_load_losses_kw"][k] = by_type[:, 1].sum() / 1000.0
             h["xfmr_noload_losses_kw"][k] = by_type[:, 2].sum() / 1000.0
         else:

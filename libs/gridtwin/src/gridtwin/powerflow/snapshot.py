@@ -18,7 +18,15 @@ from gridtwin.errors import EngineError, ErrorDetail
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.results import SnapshotResult, find_violations
 
-__all__ = ["CircuitLayout", "SolveStatus", "circuit_signature", "read_layout", "read_snapshot"]
+__all__ = [
+    "CircuitLayout",
+    "SolveStatus",
+    "as_complex",
+    "circuit_signature",
+    "read_layout",
+    "read_snapshot",
+    "real_pair",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -67,7 +75,7 @@ def circuit_signature(dss: Any) -> tuple[int, int, int, int]:
     )
 
 
-def _pair(value: Any) -> tuple[float, float]:
+def real_pair(value: Any) -> tuple[float, float]:
     """OpenDSS returns complex scalars as a complex or as a [re, im] array depending on settings."""
     if isinstance(value, complex):
         return value.real, value.imag
@@ -75,7 +83,7 @@ def _pair(value: Any) -> tuple[float, float]:
     return float(arr[0]), float(arr[1])
 
 
-def _as_complex(values: Any) -> npt.NDArray[np.complex128]:
+def as_complex(values: Any) -> npt.NDArray[np.complex128]:
     arr = np.asarray(values)
     if arr.dtype.kind == "c":
         return arr.astype(np.complex128, copy=False)
@@ -166,7 +174,7 @@ def read_layout(dss: Any) -> CircuitLayout:
 
 def _voltages(dss: Any, layout: CircuitLayout) -> pd.DataFrame:
     vmag_v = np.asarray(dss.Circuit.AllBusVMag(), dtype=np.float64)
-    volts = _as_complex(dss.Circuit.AllBusVolts())
+    volts = as_complex(dss.Circuit.AllBusVolts())
     if len(vmag_v) != len(layout.node_bus) or len(volts) != len(layout.node_bus):
         raise EngineError(
             "OpenDSS node arrays do not match the circuit's node list",
@@ -197,7 +205,7 @@ def _elements(dss: Any, layout: CircuitLayout) -> pd.DataFrame:
     current_a = np.asarray(dss.PDElements.AllMaxCurrents(False), dtype=np.float64)
     loading = np.array(dss.PDElements.AllPctNorm(False), dtype=np.float64)
     loading_emerg = np.array(dss.PDElements.AllPctEmerg(False), dtype=np.float64)
-    powers = _as_complex(dss.PDElements.AllPowers())  # kW + j kvar into each conductor of each terminal
+    powers = as_complex(dss.PDElements.AllPowers())  # kW + j kvar into each conductor of each terminal
     if (
         not (len(current_a) == len(loading) == len(loading_emerg) == n)
         or len(powers) != layout.n_conductor_terminals
@@ -253,9 +261,9 @@ def read_snapshot(
     """Results of the last solution of ``dss``'s active circuit."""
     voltages = _voltages(dss, layout)
     elements = _elements(dss, layout)
-    losses_w, losses_var = _pair(dss.Circuit.Losses())  # watts
-    line_kw, _line_kvar = _pair(dss.Circuit.LineLosses())  # kW
-    total_kw, total_kvar = _pair(dss.Circuit.TotalPower())  # kW, negative when the source delivers
+    losses_w, losses_var = real_pair(dss.Circuit.Losses())  # watts
+    line_kw, _line_kvar = real_pair(dss.Circuit.LineLosses())  # kW
+    total_kw, total_kvar = real_pair(dss.Circuit.TotalPower())  # kW, negative when the source delivers
     is_xf = elements["element_class"].to_numpy() == "transformer"
     return SnapshotResult(
         feeder=feeder,

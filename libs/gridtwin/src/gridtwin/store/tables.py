@@ -208,9 +208,8 @@ job_tasks = Table(
     **MYSQL_TABLE_ARGS,
 )
 
-# Typed columns of gridtwin.powerflow.qsts_results.FEEDER_SUMMARY_COLUMNS / ELEMENT_COLUMNS, in that
-# order (a test checks they agree). Spelled here because SQL needs types and importing qsts_results
-# would load the OpenDSS engine (gridtwin.powerflow's __init__) whenever the schema is imported.
+# Typed columns of gridtwin.store.qsts_columns.FEEDER_SUMMARY_COLUMNS / ELEMENT_COLUMNS, in that
+# order (a test checks they agree): SQL needs their types.
 FEEDER_RESULT_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("feeder", String(FEEDER_ID_MAX)),
     ("version", String(VERSION_MAX)),

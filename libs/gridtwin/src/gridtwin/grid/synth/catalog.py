@@ -2,31 +2,36 @@
 
 Wire and cable data are the usual North American values (Kersting, "Distribution System Modeling
 and Analysis", appendix tables; OpenDSS's IEEE test feeders use the same). Each line code is one
-OpenDSS ``LineGeometry`` (wires or concentric-neutral cables at x/h positions, neutrals Kron-reduced)
-whose per-metre phase matrices are read back with ``LineGeometries.Rmatrix/Xmatrix/Cmatrix`` in a
-throwaway engine context, once per process (OpenDSS is deterministic, so the values are the same
-bytes on every run).
+OpenDSS ``LineGeometry`` (wires or concentric-neutral cables at x/h positions, neutrals Kron-reduced,
+``geometry_script``) whose per-metre phase matrices OpenDSS computed. They are stored in
+``data/linecode_matrices.json`` rather than computed at run time: this package sits below the engine
+adapter and must not drive OpenDSS. A test recomputes them through the adapter and fails when the
+stored values differ from what OpenDSS gives for this catalog (edit the catalog, then regenerate the
+file with that test module, see its docstring).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
-import numpy as np
-
 __all__ = [
+    "FREQUENCY_HZ",
     "LINECODES",
+    "MATRICES_FILE",
     "SERVICE_KVA_1PH",
     "SERVICE_KVA_3PH",
     "LineCodeSpec",
+    "geometry_script",
     "linecode_rows",
     "next_size",
 ]
 
-_M_UNITS = 4  # OpenDSS length unit code for metres
-_FREQ_HZ = 60.0
+FREQUENCY_HZ = 60.0  # the matrices are computed at this frequency
+MATRICES_FILE = "data/linecode_matrices.json"  # inside this package
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,9 @@ def _amps(name: str) -> float:
     return WIRES[name].amps_a if name in WIRES else CABLES[name].amps_a
 
 
-def _script() -> list[str]:
+def geometry_script() -> list[str]:
+    """OpenDSS commands defining every wire, cable and line geometry of the catalog (the stored
+    matrices are what OpenDSS computes from them)."""
     out = ["clear", "new circuit.linecodes basekv=12.47"]
     for name, w in WIRES.items():
         out.append(
@@ -157,29 +164,10 @@ def _script() -> list[str]:
 
 @lru_cache(maxsize=1)
 def _matrices() -> dict[str, tuple[list[float], list[float], list[float]]]:
-    """Per-metre R (ohm), X (ohm), C (nF) matrices of every line code, from OpenDSS (once per process)."""
-    from gridtwin.powerflow.engine import Engine, on_dss_thread  # the engine only when first needed
-
-    engine = Engine()
-
-    def run() -> dict[str, tuple[list[float], list[float], list[float]]]:
-        dss = engine.dss
-        for cmd in _script():
-            dss.Text.Command(cmd)
-        out: dict[str, tuple[list[float], list[float], list[float]]] = {}
-        for name in LINECODES:
-            dss.LineGeometries.Name(name)
-            mats = tuple(
-                np.asarray(fn(_FREQ_HZ, 1.0, _M_UNITS), dtype=np.float64).tolist()
-                for fn in (dss.LineGeometries.Rmatrix, dss.LineGeometries.Xmatrix, dss.LineGeometries.Cmatrix)
-            )
-            out[name] = (mats[0], mats[1], mats[2])
-        return out
-
-    try:
-        return on_dss_thread(run)
-    finally:
-        engine.close()
+    """Per-metre R (ohm), X (ohm), C (nF) matrices of every line code, flat, as stored."""
+    text = resources.files("gridtwin.grid.synth").joinpath(MATRICES_FILE).read_text("utf-8")
+    stored = json.loads(text)["linecodes"]
+    return {name: (m["r_ohm_per_m"], m["x_ohm_per_m"], m["c_nf_per_m"]) for name, m in stored.items()}
 
 
 def linecode_rows(names: list[str] | None = None) -> list[dict[str, Any]]:

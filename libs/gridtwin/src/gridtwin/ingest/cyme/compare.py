@@ -92,13 +92,14 @@ def compare_with_opendss(
     import's source impedance); the caller documents why. ``line_to_line`` names (original) buses
     compared phase-to-phase."""
     eng = engine or get_engine()
-    eng.load_script(f"cyme-compare-{model.feeder_id}", model.version or "import", write_dss(model))
-    ours = eng.snapshot().voltages
-    eng.compile_file(master)
-    for command in edits:
-        eng.run_command(command)
-    eng.mark_changed()
-    theirs = eng.snapshot().voltages
+    with eng.hold():  # both circuits and the edits as one sequence on this engine
+        eng.load_script(f"cyme-compare-{model.feeder_id}", model.version or "import", write_dss(model))
+        ours = eng.snapshot().voltages
+        eng.compile_file(master)
+        for command in edits:
+            eng.run_command(command)
+        eng.mark_changed()
+        theirs = eng.snapshot().voltages
     rename = {k.lower(): v.lower() for k, v in (bus_map or {}).items()}
     ll = {b.lower() for b in line_to_line}
     a = _on_basis(ours.assign(bus=ours["bus"].str.lower().map(lambda b: rename.get(b, b))), ll)

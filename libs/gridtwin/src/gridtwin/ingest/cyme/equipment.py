@@ -3,9 +3,10 @@
 Catalog sections (``[CONDUCTOR]``, ``[SPACING TABLE FOR LINE]``, ``[LINE]``, ``[LINE UNBALANCED]``,
 ``[CABLE]``, ``[TRANSFORMER]``, ``[REGULATOR]``, ``[SHUNT CAPACITOR]``, switchgear ...) are read into
 ``Catalog``; line impedances become ``linecodes`` rows named after the catalog entry, so one catalog
-serves many feeders. Phase impedance matrices are computed by OpenDSS itself in a throwaway engine
-(WireData + LineGeometry with Kron reduction for conductor/spacing lines; sequence values through a
-LineCode), never re-derived by hand, so they equal what OpenDSS would compute from the same data.
+serves many feeders. Phase impedance matrices are computed by OpenDSS itself in a throwaway circuit of
+the engine adapter (WireData + LineGeometry with Kron reduction for conductor/spacing lines; sequence
+values through a LineCode), never re-derived by hand, so they equal what OpenDSS would compute from
+the same data.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gridtwin.ingest.cyme.units import (
     per_length_to_per_m,
     spacing_m,
 )
+from gridtwin.powerflow.scratch import ScratchCircuit
 
 __all__ = ["CATALOG_SECTIONS", "Catalog", "LineCodeSpec", "resolve_linecodes", "safe_name"]
 
@@ -235,13 +237,17 @@ def geometry_spec(
 
 
 def resolve_linecodes(specs: Sequence[LineCodeSpec], frequency_hz: float) -> list[dict[str, Any]]:
-    """Phase matrices for every spec, computed by OpenDSS in one throwaway engine."""
-    from gridtwin.ingest.opendss import new_engine, run_script
+    """Phase matrices for every spec, computed by OpenDSS in one throwaway circuit."""
+    with ScratchCircuit() as scratch:
+        return _resolve(scratch, specs, frequency_hz)
 
-    ctx = new_engine()
-    run_script(ctx, f"set defaultbasefrequency={frequency_hz!r}", "cyme")
-    run_script(ctx, "new circuit.cymeprobe basekv=1", "cyme")
-    run_script(ctx, "set earthmodel=carson", "cyme")  # Kersting's modified Carson, as CYME/IEEE use
+
+def _resolve(
+    scratch: ScratchCircuit, specs: Sequence[LineCodeSpec], frequency_hz: float
+) -> list[dict[str, Any]]:
+    scratch.run(f"set defaultbasefrequency={frequency_hz!r}", "cyme")
+    scratch.run("new circuit.cymeprobe basekv=1", "cyme")
+    scratch.run("set earthmodel=carson", "cyme")  # Kersting's modified Carson, as CYME/IEEE use
     rows: list[dict[str, Any]] = []
     omega = 2 * math.pi * frequency_hz
     defined_wires: set[str] = set()
@@ -255,14 +261,12 @@ def resolve_linecodes(specs: Sequence[LineCodeSpec], frequency_hz: float) -> lis
             if spec.kind == "sequence":
                 r1, x1, r0, x0, b1, b0 = spec.values
                 c1, c0 = b1 * 1e-6 / omega * 1e9, b0 * 1e-6 / omega * 1e9
-                run_script(
-                    ctx,
+                scratch.run(
                     f"new linecode.lc{i} nphases=3 units=m r1={r1!r} x1={x1!r} r0={r0!r} x0={x0!r}"
                     f" c1={c1!r} c0={c0!r}",
                     spec.name,
                 )
-                run_script(
-                    ctx,
+                scratch.run(
                     f"new line.l{i} bus1=a{i} bus2=b{i} phases=3 linecode=lc{i} length=1 units=m",
                     spec.name,
                 )
@@ -270,8 +274,7 @@ def resolve_linecodes(specs: Sequence[LineCodeSpec], frequency_hz: float) -> lis
                 parts = []
                 for k, (w, xm_, h) in enumerate(spec.values):
                     if w.name not in defined_wires:
-                        run_script(
-                            ctx,
+                        scratch.run(
                             f"new wiredata.{w.name} rac={w.r_ohm_per_m!r} runits=m gmrac={w.gmr_m!r} gmrunits=m"
                             f" diam={w.diameter_m!r} radunits=m normamps={w.amps_a!r}",
                             spec.name,
@@ -279,27 +282,19 @@ def resolve_linecodes(specs: Sequence[LineCodeSpec], frequency_hz: float) -> lis
                         defined_wires.add(w.name)
                     parts.append(f"cond={k + 1} wire={w.name} units=m x={xm_!r} h={h!r}")
                 nph = len(spec.phases)
-                run_script(
-                    ctx,
+                scratch.run(
                     f"new linegeometry.g{i} nconds={len(spec.values)} nphases={nph} reduce=yes "
                     + " ".join(parts),
                     spec.name,
                 )
             if spec.kind == "sequence":
-                ctx.Lines.Name(f"l{i}")
-                rm, xm, cm = (
-                    _sub(_square(list(vals)), n3)
-                    for vals in (ctx.Lines.RMatrix(), ctx.Lines.XMatrix(), ctx.Lines.CMatrix())
-                )
+                line = scratch.line_matrices(f"l{i}")  # per metre: the line is in metres
+                rm, xm, cm = (_sub(_square(vals), n3) for vals in (line.r, line.x, line.c))
             else:
-                geo = ctx.LineGeometries
-                geo.Name(f"g{i}")
-                # per metre (OpenDSS length unit code 4), Kron-reduced to the phase conductors
+                # per metre, Kron-reduced to the phase conductors
+                geo = scratch.geometry_matrices_per_m(f"g{i}", frequency_hz)
                 order = sorted(range(len(spec.phases)), key=lambda k: spec.phases[k])
-                rm, xm, cm = (
-                    _sub(_square(list(fn(frequency_hz, 1.0, 4))), order)
-                    for fn in (geo.Rmatrix, geo.Xmatrix, geo.Cmatrix)
-                )
+                rm, xm, cm = (_sub(_square(vals), order) for vals in (geo.r, geo.x, geo.c))
         rows.append(
             {
                 "name": spec.name,

@@ -16,13 +16,14 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from gridtwin.errors import DssInputError, ErrorDetail, Report
+from gridtwin.errors import ErrorDetail, Report
 from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import TABLES, FeederModel
 from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS, Catalog, resolve_linecodes, safe_name
 from gridtwin.ingest.cyme.loads import build_loads
 from gridtwin.ingest.cyme.network import DEVICE_SECTIONS, Network, build_network
 from gridtwin.ingest.cyme.sections import Sections, read_sections
+from gridtwin.powerflow.scratch import ScratchCircuit
 
 __all__ = ["NETWORK_SECTIONS", "read_cyme", "read_cyme_sections"]
 
@@ -144,39 +145,27 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _buses(model: FeederModel, net: Network) -> list[dict[str, Any]]:
-    """Compile the model in a throwaway engine: bus kV bases and node lists as OpenDSS sets them."""
-    from gridtwin._dsslib import opendssdirect as dss
-    from gridtwin.ingest.opendss import new_engine
-
-    ctx = new_engine()
-    script = write_dss(model, pin_kv_bases=False)
-    for lineno, command in enumerate(script.splitlines(), start=1):
-        try:
-            ctx.Text.Command(command)
-        except dss.DSSException as exc:
-            raise DssInputError(
-                "CYME model does not compile in OpenDSS",
-                [ErrorDetail(f"generated script line {lineno}", f"{command[:120]}: {exc}", code="dss")],
-            ) from exc
+    """Compile the model in a throwaway circuit: bus kV bases and node lists as OpenDSS sets them."""
+    with ScratchCircuit() as scratch:
+        scratch.compile_text(
+            write_dss(model, pin_kv_bases=False), what="CYME model", where="generated script"
+        )
+        buses = scratch.buses()
     coords: dict[str, tuple[float, float]] = {}
     for node, (x, y) in net.coords.items():
         if net.alias.get(node) == safe_name(node):
             coords[safe_name(node)] = (x, y)
     rows: list[dict[str, Any]] = []
-    ckt, bus = ctx.Circuit, ctx.Bus
-    for i, name in enumerate(ckt.AllBusNames()):
-        ckt.SetActiveBusi(i)
-        key = str(name).lower()
+    for bus in buses:
+        key = bus.name.lower()
         xy = coords.get(key)
         rows.append(
             {
                 "name": key,
                 # the nominal level walked from the sources (calcvoltagebases guesses wrong on floating
                 # delta secondaries); the engine's estimate only where the walk did not reach
-                "base_kv": net.node_kv_ll[key] / math.sqrt(3.0)
-                if net.node_kv_ll.get(key)
-                else float(bus.kVBase()),
-                "nodes": [int(n) for n in bus.Nodes()],
+                "base_kv": net.node_kv_ll[key] / math.sqrt(3.0) if net.node_kv_ll.get(key) else bus.kv_base,
+                "nodes": bus.nodes,
                 "x": xy[0] if xy else math.nan,
                 "y": xy[1] if xy else math.nan,
                 "has_coords": xy is not None,

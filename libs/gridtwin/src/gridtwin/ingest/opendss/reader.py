@@ -1,10 +1,12 @@
 """Read an OpenDSS model into the columnar feeder model.
 
-The script is compiled by the real engine (opendssdirect.py, an isolated context) and every element is
-read back *resolved*: line impedances come from the engine as full phase matrices whatever way the
-source gave them (LineCode, Z1/Z0, LineGeometry/WireData/CNData/TSData), loads carry their resolved kW
-and kvar, transformers their per-winding %R and current taps. Whole classes are read in one call
-through the engine's JSON export (``ActiveClass.ToJSON``), so a 3,000-bus feeder reads in about a second.
+The script is compiled by the real engine, in a throwaway circuit of the engine adapter
+(``gridtwin.powerflow.scratch``), and every element is read back *resolved*: line impedances come from
+the engine as full phase matrices whatever way the source gave them (LineCode, Z1/Z0,
+LineGeometry/WireData/CNData/TSData), loads carry their resolved kW and kvar, transformers their
+per-winding %R and current taps. Whole classes are read in one call through the engine's JSON export,
+so a 3,000-bus feeder reads in about a second. This module knows OpenDSS property names (it reads the
+OpenDSS format) but never drives the engine itself.
 
 Properties the source set that no typed column carries are kept per element in ``dss_extra_json`` and
 named in the report's warnings; elements of classes the model does not hold (meters, monitors, ...)
@@ -16,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,21 +25,12 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from gridtwin._dsslib import opendssdirect as dss  # pins environ before the library loads
-from gridtwin.errors import DssInputError, EngineError, ErrorDetail, Report
+from gridtwin.errors import DssInputError, ErrorDetail, Report
 from gridtwin.grid.model import TABLES, FeederModel
 from gridtwin.ingest.opendss.properties import COVERED, DROP
+from gridtwin.powerflow.scratch import ScratchCircuit, default_objects
 
-__all__ = ["UNITS_TO_M", "new_engine", "read_opendss", "run_script"]
-
-# The engine (Free Pascal) writes non-finite doubles as Nan / +Inf / -Inf, which is not JSON; Python's
-# json reads NaN / Infinity. They do occur: with Full, a Capacitor's never-set matrix property is exported
-# from uninitialised memory (denormals and an occasional Nan). Such properties are never kept: extras
-# come only from what the source set (the non-Full export), typed columns never read them.
-_FPC_SPECIAL = re.compile(r"(?<=[\[,:\s])(Nan|[+]Inf|-Inf)(?=[\],}\s])")
-_JSON_SPECIAL = {"Nan": "NaN", "+Inf": "Infinity", "-Inf": "-Infinity"}
-_JSON_FULL = 1  # dss.enums.DSSJSONFlags.Full: every property, resolved
-_JSON_LOWER = 128  # DSSJSONFlags.LowercaseKeys
+__all__ = ["UNITS_TO_M", "read_opendss"]
 
 # Metres per OpenDSS length unit (LineUnits enumeration names as the engine prints them).
 UNITS_TO_M: dict[str, float] = {
@@ -75,79 +67,37 @@ _MAPPED = {
 }
 
 
-_LOCATION = re.compile(r'\[file: "(?P<file>[^"]*)", line: (?P<line>\d+)\]')
-
-
-def new_engine() -> Any:
-    """An isolated OpenDSS engine: its own context, never changing the process's working directory."""
-    ctx = dss.NewContext()
-    ctx.Basic.AllowChangeDir(False)
-    ctx.Error.ExtendedErrors(True)
-    return ctx
-
-
-def run_script(ctx: Any, command: str, where: str) -> None:
-    """Run one OpenDSS command; engine errors become ``DssInputError`` naming file:line."""
-    try:
-        ctx.Text.Command(command)
-    except dss.DSSException as exc:
-        raise _input_error(exc, where) from exc
-
-
-def _input_error(exc: Exception, where: str) -> DssInputError:
-    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-    found = _LOCATION.search(text)
-    at = f"{found['file']}:{found['line']}" if found else where
-    message = _LOCATION.sub("", text).strip().replace("\n", " ")
-    return DssInputError(
-        "OpenDSS script does not compile", [ErrorDetail(where=at, message=message, code="dss")]
-    )
-
-
 def read_opendss(master: Path, feeder_id: str, site: str = "") -> tuple[FeederModel, Report]:
-    """Compile ``master`` in an isolated engine and read every element into a ``FeederModel``."""
+    """Compile ``master`` in a scratch circuit and read every element into a ``FeederModel``.
+
+    Engine errors, while compiling or reading, raise ``DssInputError`` naming file:line."""
     path = Path(master)
     if not path.is_file():
         raise DssInputError(
             "OpenDSS file not found",
             [ErrorDetail(where=str(path), message="file does not exist", code="not_found")],
         )
-    ctx = new_engine()
-    run_script(ctx, f'redirect "{path.resolve()}"', str(path))
-    if ctx.Basic.NumCircuits() == 0:
-        raise DssInputError(
-            "OpenDSS script defines no circuit", [ErrorDetail(where=str(path), message="no circuit")]
-        )
-    report = Report(source=str(path))
-    try:
-        model = _Reader(ctx, report).read(feeder_id, site)
-    except dss.DSSException as exc:  # the engine refused to report an element: name the script
-        raise _input_error(exc, str(path)) from exc
+    with ScratchCircuit() as scratch:
+        scratch.compile_file(path)
+        if not scratch.has_circuit():
+            raise DssInputError(
+                "OpenDSS script defines no circuit", [ErrorDetail(where=str(path), message="no circuit")]
+            )
+        report = Report(source=str(path))
+        model = _Reader(scratch, report).read(feeder_id, site)
     report.counts = model.counts()
     return model, report
 
 
 class _Reader:
-    def __init__(self, ctx: Any, report: Report) -> None:
-        self.ctx = ctx
+    def __init__(self, scratch: ScratchCircuit, report: Report) -> None:
+        self.scratch = scratch
         self.report = report
         self.extra_counts: Counter[tuple[str, str]] = Counter()
 
     # -- engine access -------------------------------------------------------------------------------
     def _class(self, cls: str, full: bool) -> list[dict[str, Any]]:
-        self.ctx.Basic.SetActiveClass(cls)
-        if self.ctx.ActiveClass.Count() == 0:
-            return []
-        flags = _JSON_LOWER | (_JSON_FULL if full else 0)
-        text = _FPC_SPECIAL.sub(lambda m: _JSON_SPECIAL[m.group(1)], self.ctx.ActiveClass.ToJSON(flags))
-        try:
-            raw: list[dict[str, Any]] = json.loads(text)
-        except json.JSONDecodeError as exc:
-            around = text[max(0, exc.pos - 120) : exc.pos + 60]
-            raise EngineError(
-                "OpenDSS returned invalid JSON",
-                [ErrorDetail(where=f"{cls} (char {exc.pos})", message=f"{exc.msg}: ...{around!r}...")],
-            ) from exc
+        raw = self.scratch.export_class(cls, full=full)
         data = [{_key(k): v for k, v in row.items()} for row in raw]
         for row in data:
             row["name"] = str(row["name"]).lower()
@@ -155,12 +105,14 @@ class _Reader:
 
     def _property_names(self, cls: str) -> dict[str, str]:
         """JSON key -> the property name the OpenDSS parser accepts (``pctr`` -> ``%R``)."""
-        self.ctx.Basic.SetActiveClass(cls)
-        self.ctx.ActiveClass.First()
-        return {_key(n): str(n) for n in self.ctx.Element.AllPropertyNames()}
+        return {_key(n): n for n in self.scratch.property_names(cls)}
 
     def _elements(self, cls: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """(resolved properties, extras the source set beyond the typed columns) per element."""
+        """(resolved properties, extras the source set beyond the typed columns) per element.
+
+        Extras come only from what the source set (the non-full export): the full export can carry
+        garbage (a Capacitor's never-set matrix comes from uninitialised memory, non-finite at times)
+        that typed columns never read."""
         full = self._class(cls, True)
         if not full:
             return []
@@ -184,8 +136,7 @@ class _Reader:
         return out
 
     def _get(self, option: str) -> str:
-        self.ctx.Text.Command(f"get {option}")
-        return str(self.ctx.Text.Result()).strip()
+        return self.scratch.option(option)
 
     # -- whole model -----------------------------------------------------------------------------------
     def read(self, feeder_id: str, site: str) -> FeederModel:
@@ -215,15 +166,14 @@ class _Reader:
         return FeederModel(feeder_id=feeder_id, site=site, circuit=self._circuit(), tables=frames)
 
     def _circuit(self) -> dict[str, Any]:
-        sol = self.ctx.Solution
         return {
-            "name": str(self.ctx.Circuit.Name()).lower(),
+            "name": self.scratch.circuit_name().lower(),
             "default_base_frequency_hz": float(self._get("defaultbasefrequency")),
             "base_frequency_hz": float(self._get("frequency")),
-            "voltage_bases_kv": [float(v) for v in self.ctx.Settings.VoltageBases()],
-            "max_iterations": int(sol.MaxIterations()),
+            "voltage_bases_kv": self.scratch.voltage_bases(),
+            "max_iterations": self.scratch.max_iterations(),
             "min_iterations": int(self._get("miniterations")),
-            "max_control_iterations": int(sol.MaxControlIterations()),
+            "max_control_iterations": self.scratch.max_control_iterations(),
             "tolerance": float(self._get("tolerance")),
             "control_mode": self._get("controlmode").lower(),
             "algorithm": self._get("algorithm").lower(),
@@ -262,7 +212,7 @@ class _Reader:
     ) -> None:
         by_key: dict[tuple[Any, ...], str] = {}
         names: set[str] = set()
-        opened = self._open_conductors()
+        opened = self.scratch.open_line_conductors()
         for e, extra in self._elements("Line"):
             units = str(e["units"]).lower()
             per_m = UNITS_TO_M.get(units)
@@ -327,20 +277,6 @@ class _Reader:
                         "dss_extra_json": "",
                     }
                 )
-
-    def _open_conductors(self) -> dict[str, list[str]]:
-        """Line conductors left open by ``open`` commands (engine state, not a property)."""
-        lines, elem = self.ctx.Lines, self.ctx.CktElement
-        out: dict[str, list[str]] = {}
-        i = lines.First()
-        while i:
-            for term in (1, 2):
-                if elem.IsOpen(term, 0):
-                    out.setdefault(str(lines.Name()).lower(), []).extend(
-                        f"{term}.{c}" for c in range(1, int(elem.NumConductors()) + 1) if elem.IsOpen(term, c)
-                    )
-            i = lines.Next()
-        return out
 
     def _transformers(self, rows: list[dict[str, Any]]) -> None:
         for e, extra in self._elements("Transformer"):
@@ -537,7 +473,7 @@ class _Reader:
             )
 
     def _loadshapes(self, rows: list[dict[str, Any]]) -> None:
-        defaults = _default_objects()
+        defaults = default_objects()
         for e, extra in self._elements("LoadShape"):
             if ("loadshape", e["name"]) in defaults:
                 continue
@@ -574,55 +510,34 @@ class _Reader:
                 )
 
     def _buses(self, rows: list[dict[str, Any]]) -> None:
-        ckt, bus = self.ctx.Circuit, self.ctx.Bus
-        for i, name in enumerate(ckt.AllBusNames()):
-            ckt.SetActiveBusi(i)
-            has = bool(bus.Coorddefined())
+        for bus in self.scratch.buses():
             rows.append(
                 {
-                    "name": str(name).lower(),
-                    "base_kv": float(bus.kVBase()),
-                    "nodes": [int(n) for n in bus.Nodes()],
-                    "x": float(bus.X()) if has else math.nan,
-                    "y": float(bus.Y()) if has else math.nan,
-                    "has_coords": has,
+                    "name": bus.name.lower(),
+                    "base_kv": bus.kv_base,
+                    "nodes": bus.nodes,
+                    "x": bus.xy[0] if bus.xy else math.nan,
+                    "y": bus.xy[1] if bus.xy else math.nan,
+                    "has_coords": bus.xy is not None,
                 }
             )
 
     def _unmapped(self) -> None:
-        defaults = _default_objects()
-        for cls in self.ctx.Basic.Classes():
-            key = str(cls).lower()
+        defaults = default_objects()
+        for cls in self.scratch.classes():
+            key = cls.lower()
             if key in _MAPPED or key in _FOLDED:
                 continue
-            self.ctx.Basic.SetActiveClass(cls)
-            if self.ctx.ActiveClass.Count() == 0:
-                continue
-            for name in self.ctx.ActiveClass.AllNames():
-                if (key, str(name).lower()) in defaults:
+            for name in self.scratch.element_names(cls):
+                if (key, name.lower()) in defaults:
                     continue
                 self.report.unmapped.append(
                     ErrorDetail(
-                        where=f"{key}.{str(name).lower()}",
+                        where=f"{key}.{name.lower()}",
                         message=f"{cls} is not part of the feeder model",
                         code="unmapped",
                     )
                 )
-
-
-_DEFAULTS: set[tuple[str, str]] = set()
-
-
-def _default_objects() -> set[tuple[str, str]]:
-    """Objects every new circuit has (default spectra, growth shapes, curves): not worth reporting."""
-    if not _DEFAULTS:
-        ctx = new_engine()
-        ctx.Text.Command("new circuit.probe")
-        for cls in ctx.Basic.Classes():
-            ctx.Basic.SetActiveClass(cls)
-            if ctx.ActiveClass.Count():
-                _DEFAULTS.update((str(cls).lower(), str(n).lower()) for n in ctx.ActiveClass.AllNames())
-    return _DEFAULTS
 
 
 @functools.cache

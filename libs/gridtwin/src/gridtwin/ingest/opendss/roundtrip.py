@@ -2,7 +2,8 @@
 
 ``through`` passes the feeder model through another representation on the way, e.g.
 ``through_registry(engine)``: twins -> validated bulk upsert into the registry -> export -> feeder model,
-which is the path every stored feeder takes. Both sides are solved again in snapshot mode from their compiled state (the source's own script may
+which is the path every stored feeder takes. Both sides are compiled in throwaway circuits of the engine
+adapter and solved again in snapshot mode from their compiled state (the source's own script may
 already have solved). Used by the round-trip tests and ``tests/bench/roundtrip_table.py``.
 """
 
@@ -12,27 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.ontology import build_interfaces
 from gridtwin.grid.twins import feeder_to_twins, twins_to_feeder
-from gridtwin.ingest.opendss.reader import new_engine, read_opendss, run_script
+from gridtwin.ingest.opendss.reader import read_opendss
+from gridtwin.powerflow.scratch import ScratchCircuit
 from gridtwin.twin.registry import TwinRegistry
 
-__all__ = ["RoundTrip", "Solved", "roundtrip", "solve_snapshot", "through_registry"]
-
-
-@dataclass
-class Solved:
-    nodes: dict[str, tuple[float, float]]  # "bus.node" -> (|V| pu, angle deg)
-    losses_w: complex
-    taps: dict[str, list[float]]
-    converged: bool
+__all__ = ["RoundTrip", "roundtrip", "through_registry"]
 
 
 @dataclass
@@ -58,34 +50,6 @@ class RoundTrip:
         )
 
 
-def solve_snapshot(ctx: Any) -> Solved:
-    """Solve ``ctx``'s circuit in snapshot mode and collect node voltages, losses and taps."""
-    run_script(ctx, "set mode=snapshot", "<solve>")
-    run_script(ctx, "solve", "<solve>")
-    names = [str(n).lower() for n in ctx.Circuit.AllNodeNames()]
-    vpu = np.asarray(ctx.Circuit.AllBusMagPu(), dtype=float)
-    volts = np.asarray(ctx.Circuit.AllBusVolts(), dtype=float)
-    ang = np.degrees(np.arctan2(volts[1::2], volts[0::2]))
-    losses = ctx.Circuit.Losses()
-    taps: dict[str, list[float]] = {}
-    t = ctx.Transformers
-    i = t.First()
-    while i:
-        taps[str(t.Name()).lower()] = [_tap(t, w) for w in range(1, int(t.NumWindings()) + 1)]
-        i = t.Next()
-    return Solved(
-        nodes={n: (float(vpu[k]), float(ang[k])) for k, n in enumerate(names)},
-        losses_w=complex(losses[0], losses[1]),
-        taps=taps,
-        converged=bool(ctx.Solution.Converged()),
-    )
-
-
-def _tap(t: Any, winding: int) -> float:
-    t.Wdg(winding)
-    return float(t.Tap())
-
-
 def through_registry(engine: sa.Engine) -> Callable[[FeederModel], FeederModel]:
     """Store a model as twins in the registry on ``engine`` (migrated) and export it back."""
     registry = TwinRegistry(engine)
@@ -102,19 +66,19 @@ def through_registry(engine: sa.Engine) -> Callable[[FeederModel], FeederModel]:
 def roundtrip(
     master: Path, feeder: str, through: Callable[[FeederModel], FeederModel] | None = None
 ) -> RoundTrip:
-    ctx = new_engine()
-    run_script(ctx, f'redirect "{Path(master).resolve()}"', str(master))
-    original = solve_snapshot(ctx)
+    with ScratchCircuit() as source:
+        source.compile_file(master)
+        original = source.solve_snapshot()
     start = time.perf_counter()
     model, _ = read_opendss(master, feeder, site="roundtrip")
     read_s = time.perf_counter() - start
     if through is not None:
         model = through(model)
     script = write_dss(model)
-    ctx2 = new_engine()
-    for number, line in enumerate(script.splitlines(), 1):
-        run_script(ctx2, line, f"<written>:{number}")
-    again = solve_snapshot(ctx2)
+    with ScratchCircuit() as written:
+        for number, line in enumerate(script.splitlines(), 1):
+            written.run(line, f"<written>:{number}")
+        again = written.solve_snapshot()
     common = original.nodes.keys() & again.nodes.keys()
     dv = max((abs(original.nodes[n][0] - again.nodes[n][0]) for n in common), default=0.0)
     da = max((_angle_diff(original.nodes[n][1], again.nodes[n][1]) for n in common), default=0.0)

@@ -1,17 +1,17 @@
-"""Adding, resizing and removing the test DER of a hosting-capacity study (OpenDSS commands).
+"""Changing a compiled OpenDSS circuit for studies: test DER, operating point, controls, solving.
 
-The PV is an OpenDSS PVSystem at irradiance 1 with Pmpp = the size in kW, on every phase of the bus
-it connects to (wye, line-to-line kV for 2 and 3 phases, line-to-neutral for 1). Its kVA is
-1.1 x kW (headroom for reactive power, IEEE 1547) or kW / |pf| when that is larger. Inverter modes:
+The test PV is a PVSystem at irradiance 1 with Pmpp = the size in kW, on every phase of the bus it
+connects to (wye, line-to-line kV for 2 and 3 phases, line-to-neutral for 1). Its kVA is 1.1 x kW
+(headroom for reactive power, IEEE 1547) or kW / |pf| when that is larger. Inverter modes:
 
 * ``none``: unity power factor;
 * ``pf``: fixed power factor ``pf`` (negative = absorbing vars, OpenDSS sign convention);
-* ``volt_var``: an InvControl in VOLTVAR mode on an XYcurve, IEEE 1547 Category B default
-  (V 0.92/0.98/1.02/1.08 pu -> Q 0.44/0/0/-0.44 of kVA), ``voltage_curvex_ref=rated``.
+* ``volt_var``: an InvControl in VOLTVAR mode on an XYcurve (default IEEE 1547 Category B),
+  ``voltage_curvex_ref=rated``.
 
 Re-adding a name that exists edits it (new bus, size, mode) instead of creating another element, so
-a study moving one test DER over thousands of buses does not grow the circuit. Run on the OpenDSS
-thread.
+a study moving one test DER over thousands of buses does not grow the circuit. Functions of an
+``opendssdirect`` context, run on the OpenDSS thread (``DerStudyCircuit`` binds them to an engine).
 """
 
 from __future__ import annotations
@@ -20,50 +20,43 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from gridtwin._dsslib import opendssdirect
 from gridtwin.errors import ErrorDetail, InputError
-from gridtwin.hosting.types import INVERTER_MODES, BusTarget
+from gridtwin.powerflow.study_reads import bus_target
+from gridtwin.powerflow.study_types import (
+    CAT_B_CURVE_Q_PU,
+    CAT_B_CURVE_V_PU,
+    INVERTER_MODES,
+    BusTarget,
+    ControlState,
+    Solved,
+)
 
 __all__ = [
-    "CAT_B_CURVE_Q_PU",
-    "CAT_B_CURVE_V_PU",
     "KVA_HEADROOM",
     "add_load",
     "add_pv",
-    "bus_target",
-    "create_pv_pool",
+    "add_pv_pool",
+    "flat_start",
+    "lock_controls",
     "remove_der",
     "reset_inverter",
+    "restore_control_state",
     "set_load_kw",
+    "set_operating_point",
     "set_pool_enabled",
-    "set_pool_pv",
+    "set_pv_irradiance",
     "set_pv_kw",
+    "set_tap_positions",
+    "solve",
+    "unlock_controls",
+    "use_snapshot_mode",
 ]
 
-CAT_B_CURVE_V_PU: tuple[float, ...] = (0.92, 0.98, 1.02, 1.08)
-CAT_B_CURVE_Q_PU: tuple[float, ...] = (0.44, 0.0, 0.0, -0.44)
 KVA_HEADROOM = 1.1
 _MIN_KW = 1e-3  # OpenDSS rejects a zero-sized PVSystem
-
-
-def bus_target(dss: Any, bus: str) -> BusTarget:
-    """The phases and base of ``bus`` (``name`` or ``name.n``); ``InputError`` if it does not exist."""
-    name, _, node_text = bus.strip().lower().partition(".")
-    if dss.Circuit.SetActiveBus(name) < 0 or str(dss.Bus.Name()).lower() != name:
-        raise InputError("unknown bus", [ErrorDetail(where=f"bus {bus}", message="not in the circuit")])
-    nodes = tuple(int(n) for n in dss.Bus.Nodes() if 1 <= int(n) <= 3)
-    if node_text:
-        wanted = tuple(int(n) for n in node_text.split(".") if n)
-        missing = [n for n in wanted if n not in nodes]
-        if missing:
-            raise InputError(
-                "unknown bus node", [ErrorDetail(where=f"bus {bus}", message=f"no node {missing} on {name}")]
-            )
-        nodes = wanted
-    if not nodes:
-        raise InputError("bus has no phase nodes", [ErrorDetail(where=f"bus {bus}", message="no nodes 1..3")])
-    x = float(dss.Bus.X()) if dss.Bus.Coorddefined() else float("nan")
-    y = float(dss.Bus.Y()) if dss.Bus.Coorddefined() else float("nan")
-    return BusTarget(bus=name, nodes=nodes, kv_base_ll=float(dss.Bus.kVBase()) * math.sqrt(3.0), x=x, y=y)
+_SNAPSHOT_MODE = 0
+_WHOLE_SYSTEM_Y = 2
 
 
 def _kv(target: BusTarget) -> float:
@@ -78,6 +71,11 @@ def _kva(kw: float, pf: float) -> float:
     return max(KVA_HEADROOM, 1.0 / abs(pf)) * kw
 
 
+def _check_pf(pf: float) -> None:
+    if not (math.isfinite(pf) and 0.0 < abs(pf) <= 1.0):
+        raise InputError("invalid power factor", [ErrorDetail(where="pf", message=f"{pf} not in (0, 1]")])
+
+
 def add_pv(
     dss: Any,
     name: str,
@@ -90,14 +88,13 @@ def add_pv(
     curve_q_pu: Sequence[float] = CAT_B_CURVE_Q_PU,
     irradiance: float = 1.0,
 ) -> None:
-    """Connect (or move and resize) the PVSystem ``name`` at ``bus`` producing ``kw`` at irradiance 1."""
+    """Connect (or move and resize) the PV ``name`` at ``bus`` producing ``kw`` at irradiance 1."""
     if inverter not in INVERTER_MODES:
         raise InputError(
             "unknown inverter mode",
             [ErrorDetail(where="inverter", message=f"{inverter!r} not in {INVERTER_MODES}")],
         )
-    if not (math.isfinite(pf) and 0.0 < abs(pf) <= 1.0):
-        raise InputError("invalid power factor", [ErrorDetail(where="pf", message=f"{pf} not in (0, 1]")])
+    _check_pf(pf)
     target = bus if isinstance(bus, BusTarget) else bus_target(dss, bus)
     kw = max(float(kw), _MIN_KW)
     use_pf = pf if inverter == "pf" else 1.0
@@ -119,10 +116,7 @@ def add_pv(
         xs = " ".join(f"{v:.6g}" for v in curve_v_pu)
         ys = " ".join(f"{q:.6g}" for q in curve_q_pu)
         curve_verb = "edit" if _exists(dss, f"xycurve.{name}_vv") else "new"
-        if curve_verb == "new":
-            dss.Text.Command(f"new XYcurve.{name}_vv npts={len(xs.split())} Xarray=[{xs}] Yarray=[{ys}]")
-        else:
-            dss.Text.Command(f"edit XYcurve.{name}_vv npts={len(xs.split())} Xarray=[{xs}] Yarray=[{ys}]")
+        dss.Text.Command(f"{curve_verb} XYcurve.{name}_vv npts={len(xs.split())} Xarray=[{xs}] Yarray=[{ys}]")
         reset_inverter(dss, name)
     elif _exists(dss, control):
         _disable_controls(dss, name)
@@ -151,7 +145,7 @@ def reset_inverter(dss: Any, name: str) -> None:
 
 
 def set_pv_kw(dss: Any, name: str, kw: float) -> None:
-    """Resize the PVSystem ``name`` (kVA follows with the same headroom and power factor)."""
+    """Resize the PV ``name`` (kVA and var limits follow with the same headroom and power factor)."""
     kw = max(float(kw), _MIN_KW)
     dss.Circuit.SetActiveElement(f"pvsystem.{name}")
     dss.PVsystems.Name(name)
@@ -163,10 +157,20 @@ def set_pv_kw(dss: Any, name: str, kw: float) -> None:
     )
 
 
+def set_pv_irradiance(
+    dss: Any, name: str, irradiance: float, rating_kw: float | None = None, pf: float = 1.0
+) -> None:
+    """Set one PV's irradiance (and, when given, re-rate it: that costs a Y rebuild)."""
+    if rating_kw is not None:
+        kw = max(float(rating_kw), _MIN_KW)
+        dss.Text.Command(f"edit PVSystem.{name} Pmpp={kw:.6g} kVA={_kva(kw, pf):.6g}")
+    dss.PVsystems.Name(name)
+    dss.PVsystems.Irradiance(float(irradiance))
+
+
 def add_load(dss: Any, name: str, bus: str | BusTarget, kw: float, pf: float = 1.0) -> None:
     """Connect (or move and resize) a constant-power load ``name`` (EV or storage charging)."""
-    if not (math.isfinite(pf) and 0.0 < abs(pf) <= 1.0):
-        raise InputError("invalid power factor", [ErrorDetail(where="pf", message=f"{pf} not in (0, 1]")])
+    _check_pf(pf)
     target = bus if isinstance(bus, BusTarget) else bus_target(dss, bus)
     verb = "edit" if _exists(dss, f"load.{name}") else "new"
     # status=fixed: the test load ignores the snapshot's load multiplier.
@@ -184,7 +188,7 @@ def set_load_kw(dss: Any, name: str, kw: float) -> None:
 
 
 def remove_der(dss: Any, name: str) -> None:
-    """Disable the test DER ``name`` (PVSystem, its InvControl, or load); missing names are ignored."""
+    """Take the test DER ``name`` out (PV, its inverter control, or load); missing names are ignored."""
     if _exists(dss, f"invcontrol.{name}_vv0"):
         _disable_controls(dss, name)
     for element in (f"pvsystem.{name}", f"load.{name}"):
@@ -192,13 +196,13 @@ def remove_der(dss: Any, name: str) -> None:
             dss.CktElement.Enabled(False)
 
 
-def create_pv_pool(
+def add_pv_pool(
     dss: Any, prefix: str, targets: Sequence[BusTarget], rating_kw: Sequence[float], pf: float = 1.0
 ) -> list[str]:
-    """One idle PVSystem (irradiance 0) per target, named ``prefix`` + index; returns the names.
+    """One idle PV (irradiance 0) per target, named ``prefix`` + index; returns the names.
 
     Moving one PV from bus to bus rebuilds the system Y matrix at every move; a pool of idle PVs,
-    one per bus, sized through irradiance, never does (an idle PVSystem injects nothing). Not for
+    one per bus, sized through irradiance, never does (an idle PV injects nothing). Not for
     volt-var: an idle inverter would still absorb or supply vars.
     """
     commands: list[str] = []
@@ -219,17 +223,102 @@ def create_pv_pool(
 
 
 def set_pool_enabled(dss: Any, prefix: str, enabled: bool) -> None:
-    """Enable (idle, irradiance 0) or disable every PVSystem of the pool ``prefix``."""
+    """Put every PV of the pool ``prefix`` in service (idle, irradiance 0) or out of it."""
     state = "irradiance=0 enabled=yes" if enabled else "enabled=no"
     dss.Text.Command(f"batchedit PVSystem.{prefix}.* {state}")
 
 
-def set_pool_pv(
-    dss: Any, name: str, irradiance: float, rating_kw: float | None = None, pf: float = 1.0
-) -> None:
-    """Set one pool PV's irradiance (and, when given, re-rate it: that costs a Y rebuild)."""
-    if rating_kw is not None:
-        kw = max(float(rating_kw), _MIN_KW)
-        dss.Text.Command(f"edit PVSystem.{name} Pmpp={kw:.6g} kVA={_kva(kw, pf):.6g}")
-    dss.PVsystems.Name(name)
-    dss.PVsystems.Irradiance(float(irradiance))
+# -- operating point, controls, solving ------------------------------------------------------
+
+
+def use_snapshot_mode(dss: Any) -> None:
+    """Solve in snapshot mode from now on, keeping the model's control mode."""
+    mode = dss.Solution.ControlMode()
+    dss.Solution.Mode(_SNAPSHOT_MODE)
+    dss.Solution.ControlMode(mode)
+
+
+def set_operating_point(dss: Any, load_mult: float, irradiance: float) -> None:
+    """Scale every load by ``load_mult`` and set every PV's irradiance (1.0 = rated output)."""
+    dss.Solution.LoadMult(float(load_mult))
+    idx = dss.PVsystems.First()
+    while idx:
+        dss.PVsystems.Irradiance(float(irradiance))
+        idx = dss.PVsystems.Next()
+
+
+def _solve_once(dss: Any) -> bool:
+    try:
+        dss.Solution.Solve()
+    except opendssdirect.DSSException:
+        return False  # e.g. "max control iterations exceeded": not a valid operating point
+    return bool(dss.Solution.Converged())
+
+
+def flat_start(dss: Any) -> None:
+    """Make the next solve start from the no-load voltages.
+
+    ``calcvoltagebases`` solves the circuit without loads and generation (the bases it sets are
+    the compile-time ones); it leaves a Y matrix without the power-conversion elements behind, so
+    the full matrix is rebuilt right after (otherwise the next solve converges to a wrong point).
+    """
+    dss.Text.Command("calcvoltagebases")
+    dss.Solution.BuildYMatrix(_WHOLE_SYSTEM_Y, False)
+
+
+def solve(dss: Any) -> Solved:
+    """Solve with the control loop (inverter controls need it); not converged when it does not
+    converge or the controls do not settle.
+
+    A failed solve leaves a diverged voltage vector as the next starting point; one retry from the
+    no-load voltages (``flat_start``) removes that memory.
+    """
+    ok = _solve_once(dss)
+    if not ok:
+        flat_start(dss)
+        ok = _solve_once(dss)
+    return Solved(ok, int(dss.Solution.Iterations()))
+
+
+def lock_controls(dss: Any) -> list[str]:
+    """Take the regulator and capacitor controls in service out of it, so taps and capacitor steps
+    stay where the last solve left them. Returns the controls' names for ``unlock_controls``."""
+    names: list[str] = []
+    for iface, cls in ((dss.RegControls, "regcontrol"), (dss.CapControls, "capcontrol")):
+        idx = iface.First()
+        while idx:
+            names.append(f"{cls}.{str(iface.Name()).lower()}")
+            idx = iface.Next()
+    locked = []
+    for name in names:
+        dss.Circuit.SetActiveElement(name)
+        if dss.CktElement.Enabled():
+            dss.CktElement.Enabled(False)
+            locked.append(name)
+    return locked
+
+
+def unlock_controls(dss: Any, names: Sequence[str]) -> None:
+    """Put the controls locked by ``lock_controls`` back in service."""
+    for name in names:
+        dss.Circuit.SetActiveElement(name)
+        dss.CktElement.Enabled(True)
+
+
+def set_tap_positions(dss: Any, taps: dict[str, int]) -> None:
+    """Move regulators to the tap positions ``study_reads.tap_positions`` read."""
+    for name, tap in taps.items():
+        dss.RegControls.Name(name)
+        dss.RegControls.TapNumber(tap)
+
+
+def restore_control_state(dss: Any, state: ControlState) -> None:
+    """Put taps and capacitor steps back as ``study_reads.control_state`` read them."""
+    for xf, winding, tap in state.taps:
+        dss.Transformers.Name(xf)
+        dss.Transformers.Wdg(winding)
+        dss.Transformers.Tap(tap)
+    ok, i = dss.Capacitors.First(), 0
+    while ok:
+        dss.Capacitors.States(list(state.capacitor_steps[i]))
+        ok, i = dss.Capacitors.Next(), i + 1

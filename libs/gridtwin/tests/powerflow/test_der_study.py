@@ -1,0 +1,223 @@
+"""The study adapter (``powerflow.der_study``) on real OpenDSS: buses, test DER, controls, measurements."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from gridtwin.errors import EngineError, InputError
+from gridtwin.powerflow import Engine
+from gridtwin.powerflow.der_study import DerStudyCircuit, study_session
+from gridtwin.powerflow.study_types import BusTarget
+
+
+@pytest.fixture
+def study(ieee13: Engine) -> Iterator[DerStudyCircuit]:
+    with study_session(ieee13) as circuit:
+        yield circuit
+
+
+def _pv_count(engine: Engine) -> int:
+    return int(engine.call("count", lambda: engine.dss.PVsystems.Count()))
+
+
+def test_bus_targets_carry_phases_base_and_coordinates(study: DerStudyCircuit) -> None:
+    assert study.bus_target("611.3") == BusTarget("611", (3,), 4.16, 0.0, 100.0)
+    target = study.bus_target(" 675 ")
+    assert target.nodes == (1, 2, 3) and target.phases == 3 and target.bus_spec == "675.1.2.3"
+    assert study.bus_target("671.1.3").bus_spec == "671.1.3"
+    with pytest.raises(InputError, match="unknown bus"):
+        study.bus_target("nowhere")
+    with pytest.raises(InputError, match="unknown bus node") as err:
+        study.bus_target("611.1")
+    assert err.value.details[0].where == "bus 611.1"
+    buses = [t.bus for t in study.bus_targets(exclude=(study.source_bus(),))]
+    assert study.source_bus() == "sourcebus" and "sourcebus" not in buses
+    assert {"650", "rg60", "611", "652", "675", "692"} <= set(buses) and len(buses) == 15
+
+
+def test_circuit_info_names_regulators_flow_elements_and_thermal_ratings(study: DerStudyCircuit) -> None:
+    info = study.circuit_info()
+    assert len(info.node_names) == len(info.node_base_kv_ln) == len(study.voltages_pu())
+    assert len(info.pd_names) == len(info.thermal_mask) == len(study.loadings_pct())
+    assert info.reg_names == ["reg1", "reg2", "reg3"]
+    assert [info.node_names[i] for i in info.reg_node_index] == ["rg60.1", "rg60.2", "rg60.3"]
+    assert info.reg_pt_ratio.tolist() == [20.0] * 3 and info.reg_band_v.tolist() == [2.0] * 3
+    assert info.flow_elements == [
+        "transformer.sub",
+        "transformer.reg1",
+        "transformer.reg2",
+        "transformer.reg3",
+    ]
+    assert info.flow_at_source == (False,) * 4
+    not_thermal = [n for n, m in zip(info.pd_names, info.thermal_mask, strict=True) if not m]
+    assert not_thermal == ["capacitor.cap1", "capacitor.cap2"]
+    assert study.solve().converged
+    assert study.flows_kw(info)[0] > 3000.0  # the substation feeds the feeder's ~3.5 MW
+
+
+def test_customers_and_series_network(study: DerStudyCircuit) -> None:
+    loads = study.customers()
+    assert len(loads) == 15 and loads.kw.sum() == pytest.approx(3466.0)
+    first = (loads.names[0], loads.buses[0], int(loads.phases[0]), loads.conns[0])
+    assert first == ("671", "671.1.2.3", 3, "delta")
+    assert loads.kv[0] == pytest.approx(4.16) and set(loads.class_codes.tolist()) == {1}
+    edges = study.series_edges()
+    assert list(edges.columns) == ["bus1", "bus2", "length_m"]
+    line = edges[(edges["bus1"] == "rg60") & (edges["bus2"] == "632")]
+    assert line["length_m"].iloc[0] == pytest.approx(2000 * 0.3048)  # 2000 ft
+    assert (edges[edges["bus2"] == "634"]["length_m"] == 0.0).all()  # a transformer: 0 m
+
+
+def test_test_pv_raises_voltage_reverses_flow_and_comes_out_again(study: DerStudyCircuit) -> None:
+    info = study.circuit_info()
+    study.set_operating_point(0.3, 1.0)
+    assert study.solve().converged
+    v0, flow0 = study.voltages_pu(), study.flows_kw(info)
+    study.lock_controls()
+    target = study.bus_target("675")
+    study.add_pv("t", target, 3000.0)
+    solved = study.solve()
+    assert solved.converged and solved.iterations > 0
+    v1, flow1 = study.voltages_pu(), study.flows_kw(info)
+    assert flow1[0] < 0 < flow0[0]  # reverse flow through the substation
+    assert flow0[0] - flow1[0] == pytest.approx(3000.0, rel=0.05)  # the PV's output (less losses)
+    at_675 = [i for i, n in enumerate(info.node_names) if n.startswith("675.")]
+    assert (v1[at_675] > v0[at_675]).all()
+    study.resize_pv("t", 100.0)
+    study.add_pv("t", target, 500.0)  # the same name is edited, not added again
+    study.remove_der("t")
+    study.remove_der("never_added")
+    assert study.solve().converged
+    np.testing.assert_allclose(study.voltages_pu(), v0, atol=1e-5)  # within the solve's tolerance
+
+
+def test_volt_var_absorbs_vars_where_voltage_is_high(ieee13: Engine) -> None:
+    with study_session(ieee13) as study:
+        study.set_operating_point(0.3, 1.0)
+        study.solve()
+        study.lock_controls()
+        info = study.circuit_info()
+        at_675 = [i for i, n in enumerate(info.node_names) if n.startswith("675.")]
+        target = study.bus_target("675")
+        peaks = {}
+        for inverter in ("none", "pf", "volt_var"):
+            study.add_pv("t", target, 2500.0, inverter=inverter, pf=-0.9)
+            if inverter == "volt_var":
+                study.restart_inverter("t")
+                study.flat_start()
+            assert study.solve().converged
+            peaks[inverter] = float(study.voltages_pu()[at_675].max())
+        assert peaks["volt_var"] < peaks["none"] and peaks["pf"] < peaks["none"]
+        with pytest.raises(InputError, match="inverter"):
+            study.add_pv("t", target, 1.0, inverter="smart")
+        with pytest.raises(InputError, match="power factor"):
+            study.add_load("l", target, 1.0, pf=0.0)
+
+
+def test_an_idle_pool_pv_matches_a_placed_pv(ieee13: Engine) -> None:
+    with study_session(ieee13) as study:
+        study.set_operating_point(0.3, 1.0)
+        study.solve()
+        study.lock_controls()
+        targets = [study.bus_target(b) for b in ("675", "611", "652")]
+        names = study.add_pv_pool("pool_", targets, [1000.0, 100.0, 100.0])
+        assert names == ["pool_0", "pool_1", "pool_2"]
+        study.solve()
+        idle = study.voltages_pu()
+        study.set_pool_enabled("pool_", False)
+        study.solve()
+        np.testing.assert_allclose(study.voltages_pu(), idle, atol=1e-9)  # idle PVs inject nothing
+        study.set_pool_enabled("pool_", True)
+        study.set_pv_irradiance("pool_0", 0.4)  # 400 kW of a 1000 kW rating
+        study.solve()
+        pooled = study.voltages_pu()
+        study.set_pool_enabled("pool_", False)
+        study.add_pv("t", targets[0], 400.0)
+        study.solve()
+        np.testing.assert_allclose(study.voltages_pu(), pooled, atol=1e-6)
+
+
+def test_locked_controls_taps_and_control_state_round_trip(study: DerStudyCircuit) -> None:
+    study.set_operating_point(1.0, 0.0)
+    study.solve()
+    taps, state = study.tap_positions(), study.control_state()
+    assert taps == {"reg1": 9, "reg2": 6, "reg3": 9} and state.capacitor_steps == ((1,), (1,))
+    study.set_tap_positions(dict.fromkeys(taps, 0))
+    assert set(study.tap_positions().values()) == {0}
+    study.restore_control_state(state)
+    assert study.tap_positions() == taps and study.control_state() == state
+    locked = study.lock_controls()
+    assert locked == ["regcontrol.reg1", "regcontrol.reg2", "regcontrol.reg3"]
+    assert study.tap_positions() == {}  # only regulators in service are listed
+    study.unlock_controls(locked)
+    assert study.tap_positions() == taps
+
+
+def test_terminal_rows_turn_node_voltages_into_element_currents(study: DerStudyCircuit) -> None:
+    study.set_operating_point(1.0, 0.0)
+    study.solve()
+    net = study.network_matrix()
+    n = len(net.node_names)
+    assert net.y.shape == (n, n) and len(net.voltages) == n
+    assert abs(net.y - net.y.T).max() < 1e-6 * abs(net.y).max()  # symmetric
+    position = {name: i for i, name in enumerate(net.node_names)}
+    elements = ["line.650632", "transformer.xfm1", "capacitor.cap1", "line.no_such_line", "line.671692"]
+    rows = study.terminal_rows(elements, position)
+    assert rows.element == [0, 1, 2, 4]  # the unknown line is skipped
+    assert rows.conductors == [3, 4, 3, 3] and rows.first_row == [0, 3, 7, 10]  # xfm1: wye with neutral
+    assert rows.row_node[6] == -1  # the grounded neutral
+    m = sp.csr_matrix((rows.values, (rows.rows, rows.cols)), shape=(len(rows.row_node), n))
+    np.testing.assert_allclose(m @ net.voltages, rows.current, rtol=1e-6, atol=1e-6)
+    assert rows.normal_amps[0] == 400.0  # line 650632's normal amps
+    assert [net.node_names[i] for i in rows.row_node[:3]] == ["rg60.1", "rg60.2", "rg60.3"]
+
+
+def test_run_is_one_batch_and_maps_engine_errors(study: DerStudyCircuit, ieee13: Engine) -> None:
+    def batch() -> int:
+        study.add_pv("a", study.bus_target("675"), 10.0)
+        study.add_pv("b", study.bus_target("611"), 10.0)
+        return threading.get_ident()
+
+    before = _pv_count(ieee13)
+    assert study.run("batch", batch) != threading.get_ident()  # ran on the engine's thread
+    assert _pv_count(ieee13) == before + 2
+    with pytest.raises(EngineError) as err:
+        study.run("broken", lambda: ieee13.dss.Text.Command("no_such_command"))
+    assert err.value.details[0].where == "broken"
+
+
+TINY = """new circuit.tiny basekv=12.47 pu=1.0 bus1=src
+new line.l1 bus1=src bus2=b1 length=1 units=km
+new load.ld1 bus1=b1 kv=12.47 kw=100
+set voltagebases=[12.47]
+calcvoltagebases
+"""
+
+
+def test_a_session_holds_the_engine_and_leaves_the_circuit_changed(engine: Engine) -> None:
+    assert engine.load_script("tiny", "v1", TINY)
+    order: list[str] = []
+    inside = threading.Event()
+
+    def other() -> None:
+        inside.wait()
+        with engine.hold():  # what a snapshot from another thread does
+            order.append("other")
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with study_session(engine) as study:
+        inside.set()
+        time.sleep(0.05)
+        study.add_pv("t", study.bus_target("b1"), 50.0)
+        assert study.solve().converged
+        order.append("study")
+    thread.join()
+    assert order == ["study", "other"]
+    assert engine.loaded is None  # the test PV stays in the circuit: the next load recompiles
+    assert engine.load_script("tiny", "v1", TINY)
