@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridtwin.compute import JobEvents, JobRunner, make_client
+from gridtwin.compute import JobEvents, JobRunner, close_client, make_client
+from gridtwin.compute.qsts_jobs import FeederSelection, QstsJobs
 from gridtwin.config import Settings
 from gridtwin.grid.ontology import build_interfaces
+from gridtwin.grid.source import RegistryFeeders
 from gridtwin.grid.synth import write_synthetic_utility
-from gridtwin.grid.twins import twins_to_feeder
 from gridtwin.powerflow.qsts_results import QstsSpec
 from gridtwin.store.db import make_engine, migrate
 from gridtwin.store.jobs import JobStore
@@ -52,31 +53,22 @@ def main() -> None:
         feeders = write_synthetic_utility(registry, store, args.feeders, args.seed)
         synth_s = time.perf_counter() - t0
 
-        def export(feeder: str) -> bytes:
-            twins, rels = registry.export_feeder(feeder, with_relationships=False)
-            model = twins_to_feeder(feeder, twins, rels)
-            model.version = registry.feeder_version(feeder)
-            return model.to_ipc()
-
         settings = Settings(data_dir=data, dask_workers=args.workers)
         t1 = time.perf_counter()
         client = make_client(settings)
         cluster_s = time.perf_counter() - t1
         runner = JobRunner(
-            JobStore(engine),
-            QstsResultStore(engine, data / "results"),
-            JobEvents(make_redis(None)),
-            lambda: client,
-            export,
-            data / "profiles",
+            JobStore(engine), JobEvents(make_redis(None)), lambda: client, RegistryFeeders(registry)
         )
+        qsts = QstsJobs(runner, QstsResultStore(engine, data / "results"), data / "profiles")
         try:
             t2 = time.perf_counter()
-            job = runner.submit_qsts(feeders, QstsSpec(hours=args.hours))
+            job = qsts.run(FeederSelection(feeders), QstsSpec(hours=args.hours))
             final = runner.wait(job.id)
             wall_s = time.perf_counter() - t2
         finally:
             runner.close()
+            close_client(client)
         results = QstsResultStore(engine, data / "results")
         rows, _ = results.feeders(final.id, limit=10000)
         manifest = results.read_manifest(final.id)

@@ -19,11 +19,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
-from gridtwin.compute import JobEvents, JobRunner, make_client
+from gridtwin.compute import JobEvents, JobRunner, close_client, make_client
+from gridtwin.compute.qsts_jobs import FeederSelection, QstsJobs
 from gridtwin.config import Settings
 from gridtwin.grid.ontology import build_interfaces
+from gridtwin.grid.source import RegistryFeeders
 from gridtwin.grid.synth import write_synthetic_utility
-from gridtwin.grid.twins import twins_to_feeder
 from gridtwin.powerflow.qsts_results import QstsSpec
 from gridtwin.scenarios.diff import diff_jobs
 from gridtwin.scenarios.loader import load_scenario
@@ -66,23 +67,20 @@ def main() -> None:
         registry.upload_models(list(build_interfaces().values()))
         feeders = write_synthetic_utility(registry, ProfileStore(data / "profiles"), args.feeders, args.seed)
 
-        def export(feeder: str) -> bytes:
-            twins, rels = registry.export_feeder(feeder, with_relationships=False)
-            model = twins_to_feeder(feeder, twins, rels)
-            model.version = registry.feeder_version(feeder)
-            return model.to_ipc()
-
         client = make_client(Settings(data_dir=data, dask_workers=args.workers))
         results = QstsResultStore(engine, data / "results")
-        runner = JobRunner(JobStore(engine), results, JobEvents(make_redis(None)), lambda: client, export,
-                           data / "profiles")  # fmt: skip
+        runner = JobRunner(
+            JobStore(engine), JobEvents(make_redis(None)), lambda: client, RegistryFeeders(registry)
+        )
+        qsts = QstsJobs(runner, results, data / "profiles")
+        everyone = FeederSelection(feeders)
         try:
             t0 = time.perf_counter()
-            base = runner.wait(runner.submit_qsts(feeders, spec).id)
+            base = runner.wait(qsts.run(everyone, spec).id)
             base_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             body = scenario.model_copy(update={"sweep": None}).model_dump(mode="json")
-            scn = runner.wait(runner.submit_qsts(feeders, spec, scenario=body, scenario_id="stacked").id)
+            scn = runner.wait(qsts.run(everyone, spec, scenario=body, scenario_id="stacked").id)
             scn_s = time.perf_counter() - t0
             manifest = results.read_manifest(scn.id)
             diff = diff_jobs(results, base.id, [scn.id])
@@ -91,7 +89,7 @@ def main() -> None:
             t0 = time.perf_counter()
             sweep_jobs = []
             for values, point in sweep_scenarios(scenario):
-                job = runner.submit_qsts(subset, spec, scenario=point.model_dump(mode="json"))
+                job = qsts.run(FeederSelection(subset), spec, scenario=point.model_dump(mode="json"))
                 sweep_jobs.append((values, job.id))
             sweep_rows = []
             for values, job_id in sweep_jobs:
@@ -107,6 +105,7 @@ def main() -> None:
             sweep_s = time.perf_counter() - t0
         finally:
             runner.close()
+            close_client(client)
         engine.dispose()
 
     info = manifest["feeders"]

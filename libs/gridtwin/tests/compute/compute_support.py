@@ -6,14 +6,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from gridtwin.compute.events import JobEvents
+from gridtwin.compute.qsts_task import QSTS_KIND, qsts_job_params
 from gridtwin.errors import ErrorDetail, NotFoundError
 from gridtwin.grid.model import TABLES, FeederModel
 from gridtwin.store.jobs import JobStore
 from gridtwin.store.profiles import ProfileStore
 from gridtwin.store.results import QstsResultStore
+from gridtwin.twin.records import FeederInfo
 
 
 def shared_data() -> Path:
@@ -51,6 +54,22 @@ def with_profile_shape(
     return FeederModel(feeder_id, base.site, dict(base.circuit), tables, version)
 
 
+def submit_qsts(
+    runner: Any,
+    feeders: list[str],
+    spec: Any,
+    *,
+    site: str = "",
+    job_id: str | None = None,
+    params_extra: dict[str, Any] | None = None,
+    scenario: dict[str, Any] | None = None,
+    scenario_id: str = "",
+) -> Any:
+    """A QSTS job on ``runner`` (its QSTS kind registered by the ``make_runner`` fixture)."""
+    params = qsts_job_params(feeders, spec, extra=params_extra, scenario=scenario, scenario_id=scenario_id)
+    return runner.submit(QSTS_KIND, feeders, params, site=site, job_id=job_id)
+
+
 @dataclass
 class Env:
     jobs: JobStore
@@ -61,11 +80,21 @@ class Env:
     models: dict[str, FeederModel]
     loads: list[str]  # feeder ids passed to the loader, in call order
 
-    def loader(self, feeder: str) -> bytes:
+    # The test's FeederSource: the models above, each load recorded.
+    def feeder_model(self, feeder: str) -> FeederModel:
         self.loads.append(feeder)
         model = self.models.get(feeder)
         if model is None:
             raise NotFoundError(
                 f"feeder {feeder} not found", [ErrorDetail(where=feeder, message="no such feeder")]
             )
-        return model.to_ipc()
+        return model
+
+    def feeder_ipc(self, feeder: str) -> bytes:
+        return self.feeder_model(feeder).to_ipc()
+
+    def feeder_version(self, feeder: str) -> str:
+        return self.feeder_model(feeder).version
+
+    def list_feeders(self, site: str | None = None) -> list[FeederInfo]:
+        return [FeederInfo(f, m.site, 1, m.version) for f, m in sorted(self.models.items())]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import distributed
 import fakeredis
@@ -14,6 +15,7 @@ import pytest
 from compute_support import IEEE13, PARTITION, Env, with_profile_shape
 from gridtwin.compute.cluster import close_client, make_client
 from gridtwin.compute.events import JobEvents
+from gridtwin.compute.qsts_task import qsts_kind
 from gridtwin.config.settings import Settings
 from gridtwin.grid.model import FeederModel
 from gridtwin.store.db import make_engine, migrate
@@ -66,17 +68,9 @@ def make_runner(env: Env, dask_client: distributed.Client) -> Iterator[Callable[
 
     made: list[JobRunner] = []
 
-    def make(**kwargs: object) -> JobRunner:
-        runner = JobRunner(
-            env.jobs,
-            env.results,
-            env.events,
-            lambda: dask_client,
-            env.loader,
-            env.profile_root,
-            close_client_on_close=False,
-            **kwargs,  # type: ignore[arg-type]
-        )
+    def make(task_fn: Any = None, **kwargs: Any) -> JobRunner:
+        runner = JobRunner(env.jobs, env.events, lambda: dask_client, env, **kwargs)
+        runner.register(qsts_kind(env.results, env.profile_root, task_fn=task_fn))
         made.append(runner)
         return runner
 

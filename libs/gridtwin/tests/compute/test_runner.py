@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compute_support import PARTITION, Env, with_profile_shape
+from compute_support import PARTITION, Env, submit_qsts, with_profile_shape
 from gridtwin.compute.qsts_task import FeederTask, TaskOutcome, run_feeder_qsts
 from gridtwin.compute.runner import JobRunner
 from gridtwin.compute.specs import qsts_params
@@ -33,7 +33,9 @@ def _types(events: list[dict[str, Any]]) -> list[str]:
 def test_job_end_to_end_then_resubmit_skips_done(env: Env, make_runner: MakeRunner) -> None:
     runner = make_runner()
     sub = env.events.subscribe("e2e")  # before submitting: pub/sub keeps nothing for latecomers
-    record = runner.submit_qsts(["f0", "f1", "f2"], SPEC, site="test", job_id="e2e", params_extra={"seed": 7})
+    record = submit_qsts(
+        runner, ["f0", "f1", "f2"], SPEC, site="test", job_id="e2e", params_extra={"seed": 7}
+    )
     assert record.status == "queued" and record.total_tasks == 3
     done = runner.wait("e2e", WAIT_S)
     events = list(sub.events(timeout_s=30))
@@ -74,7 +76,7 @@ def test_job_end_to_end_then_resubmit_skips_done(env: Env, make_runner: MakeRunn
 
     # Resubmit with one more feeder: only the new one runs.
     env.loads.clear()
-    runner.submit_qsts(["f0", "f1", "f2", "f3"], SPEC, job_id="e2e")
+    submit_qsts(runner, ["f0", "f1", "f2", "f3"], SPEC, job_id="e2e")
     again = runner.wait("e2e", WAIT_S)
     assert (again.status, again.done_tasks, again.total_tasks) == ("succeeded", 4, 4)
     assert env.loads == ["f3"] and runner.tasks_submitted["e2e"] == 4
@@ -85,7 +87,7 @@ def test_job_end_to_end_then_resubmit_skips_done(env: Env, make_runner: MakeRunn
 
 def test_restart_resumes_only_missing_feeders(env: Env, make_runner: MakeRunner) -> None:
     first = make_runner()
-    first.submit_qsts(["f0"], SPEC, job_id="rs")
+    submit_qsts(first, ["f0"], SPEC, job_id="rs")
     assert first.wait("rs", WAIT_S).status == "succeeded"
     # As if the service died mid-job: the job grew to three feeders and was left running.
     env.jobs.create("qsts", qsts_params(["f0", "f1", "f2"], SPEC), ["f0", "f1", "f2"], job_id="rs")
@@ -105,7 +107,7 @@ def test_failing_feeders_recorded_others_done(env: Env, make_runner: MakeRunner)
     env.models["badref"] = with_profile_shape(good, "badref", f"loadshape/{PARTITION}/missing")
     runner = make_runner()
     sub = env.events.subscribe("bad")
-    runner.submit_qsts(["f0", "badref", "ghost"], SPEC, job_id="bad")
+    submit_qsts(runner, ["f0", "badref", "ghost"], SPEC, job_id="bad")
     record = runner.wait("bad", WAIT_S)
     events = list(sub.events(timeout_s=30))
     sub.close()
@@ -138,7 +140,7 @@ def _kill_worker_once(task: FeederTask) -> TaskOutcome:
 
 def test_lost_worker_task_is_retried(env: Env, make_runner: MakeRunner, tmp_path: Path) -> None:
     runner = make_runner(task_fn=_kill_worker_once)
-    runner.submit_qsts(["f0", "f1"], SPEC, job_id="lost")
+    submit_qsts(runner, ["f0", "f1"], SPEC, job_id="lost")
     record = runner.wait("lost", WAIT_S)
     assert (tmp_path / "killed-f1").exists()  # the first attempt did kill its worker
     assert (record.status, record.done_tasks) == ("succeeded", 2)
@@ -157,7 +159,7 @@ def test_cancel(env: Env, make_runner: MakeRunner, ieee13_base: FeederModel) -> 
         env.models[f] = with_profile_shape(ieee13_base, f, ref)
     runner = make_runner(task_fn=_slow, max_in_flight=2)
     sub = env.events.subscribe("cx")
-    runner.submit_qsts(feeders, SPEC, job_id="cx")
+    submit_qsts(runner, feeders, SPEC, job_id="cx")
     first = sub.get(timeout_s=60)
     while first is not None and first["type"] == "started":
         first = sub.get(timeout_s=60)
@@ -183,8 +185,8 @@ def test_models_writing_beside_themselves_do_not_collide(
         env.models[f] = with_profile_shape(ieee13_base, f, ref, debugtrace=True)
     cwd_before = set(os.listdir(os.getcwd()))
     runner = make_runner()
-    runner.submit_qsts(["t0", "t1"], SPEC, job_id="trace")
-    runner.submit_qsts(["f0"], SPEC, job_id="plain")
+    submit_qsts(runner, ["t0", "t1"], SPEC, job_id="trace")
+    submit_qsts(runner, ["f0"], SPEC, job_id="plain")
     traced = runner.wait("trace", WAIT_S)
     plain = runner.wait("plain", WAIT_S)
     assert traced.status == "succeeded" and plain.status == "succeeded"
@@ -218,7 +220,7 @@ def test_bad_models_and_profiles_fail_alone_with_located_errors(env: Env, make_r
     env.models["nan"] = _inline_shape(good, "nan", [float("nan")] * 8760)
     env.models["negative"] = _inline_shape(good, "negative", [-0.5] * 8760)
     runner = make_runner()
-    runner.submit_qsts(["f0", "broken", "short", "nan", "negative"], QstsSpec(hours=8760), job_id="badin")
+    submit_qsts(runner, ["f0", "broken", "short", "nan", "negative"], QstsSpec(hours=8760), job_id="badin")
     record = runner.wait("badin", WAIT_S)
 
     assert (record.status, record.done_tasks, record.failed_tasks) == ("partial", 1, 4)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from compute_support import Env
+from compute_support import Env, submit_qsts
 from gridtwin.grid.synth import synth_feeder
 from gridtwin.grid.synth.utility import _profiles
 from gridtwin.powerflow.qsts_results import QstsSpec
@@ -50,7 +50,7 @@ def test_ev_sweep_is_monotone_and_diff_finds_new_violations(env: Env, make_runne
     runner = make_runner()
     jobs = []
     for values, scenario in sweep_scenarios(parse_scenario(SWEEP)):
-        record = runner.submit_qsts(
+        record = submit_qsts(runner,
             feeders, PERIOD, scenario=scenario.model_dump(mode="json"), scenario_id="ev-sweep",
             params_extra={"sweep_values": values},
         )  # fmt: skip

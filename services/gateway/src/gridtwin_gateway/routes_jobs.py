@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Path, Query, WebSocket, WebSocketDisconnect
+from gridtwin.compute.events import channel as events_channel
+from gridtwin.compute.events import last_key
 from gridtwin.config import Settings
 from gridtwin.rpc.v1 import powerflow_pb2
 from gridtwin.store.redis import make_redis
@@ -324,10 +326,10 @@ async def events(
     await websocket.accept()
     redis = _events_redis(websocket, settings)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    channel = f"gridtwin:jobs:{job_id}"
+    instance = settings.resolved_instance_id()
     try:
-        await asyncio.to_thread(pubsub.subscribe, channel)
-        last = await asyncio.to_thread(redis.get, f"{channel}:last")
+        await asyncio.to_thread(pubsub.subscribe, events_channel(job_id, instance))
+        last = await asyncio.to_thread(redis.get, last_key(job_id, instance))
         await websocket.send_json({"type": "status", "job": job_out(job)})
         if last:
             await websocket.send_text(last.decode() if isinstance(last, bytes) else str(last))

@@ -1,51 +1,51 @@
 """The HostingCapacity service's ``SERVICE`` spec (entry point ``gridtwin.services``: ``hosting``).
 
-At start it migrates the database and resumes stochastic jobs a restart left unfinished; the Dask
-cluster starts with the first job.
+At start it migrates the database, registers the stochastic job kind on the process's compute host and
+resumes stochastic jobs a restart left unfinished; the Dask cluster starts with the first job.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import grpc
+from gridtwin.compute.host import acquire_host
+from gridtwin.compute.hosting_task import STOCHASTIC_KIND, stochastic_kind
 from gridtwin.config import Settings
-from gridtwin.rpc.client import ChannelPool
+from gridtwin.hosting.studies import HostingStudies
+from gridtwin.powerflow.engine import get_engine
+from gridtwin.rpc.registry_client import open_registry
 from gridtwin.rpc.server import ServiceSpec
-from gridtwin.rpc.stubs import add_servicer, registry_stub
+from gridtwin.rpc.stubs import add_servicer
 from gridtwin.rpc.v1 import hosting_pb2_grpc
 from gridtwin.store.db import make_engine, migrate
-from sqlalchemy import Engine
+from gridtwin.store.hosting import HostingStore
 
 from gridtwin_hosting.servicer import HostingServicer
 
 __all__ = ["SERVICE", "add_to_server"]
 
-_peers = ChannelPool()
-_open: list[tuple[HostingServicer, Engine]] = []
-_open_lock = threading.Lock()
 
-
-def add_to_server(server: grpc.Server, settings: Settings) -> None:
-    registry = registry_stub(_peers.open(settings.twin_registry_addr, settings))
+def add_to_server(server: grpc.Server, settings: Settings) -> Callable[[], None]:
+    feeders, close_feeders = open_registry(settings)  # this mount's own channel to the registry
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
-    migrate(engine)
-    servicer = HostingServicer(registry, engine, settings)
-    with _open_lock:
-        _open.append((servicer, engine))
+    sql = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
+    migrate(sql)
+    host = acquire_host(settings, lambda: open_registry(settings))
+    store = HostingStore(sql, settings.data_dir / "results")
+    host.runner.register(stochastic_kind(store))
+    servicer = HostingServicer(HostingStudies(get_engine(), feeders, store), host.runner)
     add_servicer(hosting_pb2_grpc.add_HostingCapacityServicer_to_server, servicer, server)
-    servicer.resume_in_background()
+    host.resume_in_background([STOCHASTIC_KIND])
 
+    def close() -> None:
+        """Give back this mount's share of the compute host (the last one stops its runner and
+        cluster), its SQL engine and its registry channel."""
+        host.release()
+        sql.dispose()
+        close_feeders()
 
-def close() -> None:
-    with _open_lock:
-        opened = list(_open)
-        _open.clear()
-    for servicer, engine in opened:
-        servicer.close()
-        engine.dispose()
-    _peers.close()
+    return close
 
 
 SERVICE = ServiceSpec(
@@ -53,5 +53,4 @@ SERVICE = ServiceSpec(
     default_port=50054,
     add_to_server=add_to_server,
     grpc_services=("gridtwin.v1.HostingCapacity",),
-    on_stop=close,
 )

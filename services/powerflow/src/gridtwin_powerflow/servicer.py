@@ -1,200 +1,200 @@
-"""PowerFlow servicer: export the feeder from the registry, compile it once per version, solve.
+"""PowerFlow servicer: protobuf <-> the core's snapshot path, QSTS jobs and scenarios, nothing more.
 
-Thin: the registry export (gRPC), ``write_dss`` and the engine do the work. The OpenDSS script is
-cached per feeder and version; each call first asks the registry whether the cached version is still
-current (``ExportFeeder`` with ``known_version``: no export when unchanged), and the engine recompiles
-only when the (feeder, version) it holds differs.
+``gridtwin.powerflow.feeders`` solves a feeder from the registry (the engine keeps each version's
+script); ``gridtwin.compute.qsts_jobs`` and ``scenario_jobs`` run, page and compare jobs.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pandas as pd
-from gridtwin.errors import ErrorDetail, GridTwinError, InputError
-from gridtwin.grid.dss_writer import write_dss
-from gridtwin.grid.model import FeederModel
-from gridtwin.ingest.gis.baseline import compare_baseline
-from gridtwin.powerflow import get_engine
+from gridtwin.compute.qsts_jobs import FeederSelection, QstsJobs, job_eta_s, qsts_spec
+from gridtwin.compute.scenario_jobs import ScenarioJobs, SweepView, scenario_summary
+from gridtwin.grid.source import FeederSource
+from gridtwin.ingest.gis.baseline import compare_baseline_upload
 from gridtwin.powerflow.engine import Engine
+from gridtwin.powerflow.feeders import snapshot_feeder
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.results import SnapshotResult
-from gridtwin.rpc.errors import error_from_rpc_error
-from gridtwin.rpc.v1 import powerflow_pb2, twin_registry_pb2
-
-from gridtwin_powerflow.jobs import QstsJobs
-from gridtwin_powerflow.scenarios import ScenarioHandlers
+from gridtwin.rpc.jobs import job_to_proto
+from gridtwin.rpc.tables import table_to_proto
+from gridtwin.rpc.v1 import powerflow_pb2 as pb
+from gridtwin.scenarios.schema import Scenario
+from gridtwin.store.scenarios import ScenarioRecord
 
 __all__ = ["PowerFlowServicer", "snapshot_to_proto"]
 
-BASELINE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls")
-# Scripts kept in memory (a 3,000-bus feeder's script is ~1 MB).
-SCRIPT_CACHE_SIZE = 32
-REGISTRY_TIMEOUT_S = 120.0
+
+def _selection(request: Any) -> FeederSelection:
+    return FeederSelection(list(request.feeders), str(request.site), str(request.feeder_glob))
+
+
+def _scenario_doc(record: ScenarioRecord, scenario: Scenario | None = None, *, body: bool = True) -> Any:
+    sc = scenario or Scenario.model_validate(record.body)
+    return pb.ScenarioDoc(
+        id=record.id, name=record.name, schema_version=record.schema_version, revision=record.revision,
+        body_json=json.dumps(record.body, sort_keys=True) if body else "",
+        created_at=record.created_at.isoformat(), updated_at=record.updated_at.isoformat(),
+        summary_json=json.dumps(scenario_summary(sc)),
+    )  # fmt: skip
+
+
+def _sweep_info(view: SweepView) -> Any:
+    sweep = view.sweep
+    samples = [
+        pb.SweepSample(
+            sample=int(s["sample"]),
+            values_json=json.dumps(s["values"], sort_keys=True),
+            job_id=str(s["job_id"]),
+            status=view.statuses[str(s["job_id"])],
+        )
+        for s in sweep.samples
+    ]
+    return pb.SweepInfo(
+        id=sweep.id, scenario_id=sweep.scenario_id, method=sweep.method,
+        spec_json=json.dumps(sweep.spec, sort_keys=True), samples=samples,
+        table=table_to_proto(view.table, len(view.table), "sweep"),
+    )  # fmt: skip
 
 
 class PowerFlowServicer:
-    """``registry`` is a TwinRegistry stub; ``engine`` returns the process's OpenDSS engine."""
-
     def __init__(
         self,
-        registry: Any,
+        feeders: FeederSource,
+        engine: Engine,
         limits: ViolationLimits,
-        engine: Callable[[], Engine] = get_engine,
-        *,
-        jobs: QstsJobs | None = None,
-        scenarios: ScenarioHandlers | None = None,
+        qsts: QstsJobs,
+        scenarios: ScenarioJobs,
     ) -> None:
-        self._registry = registry
-        self._jobs = jobs
-        self._scenarios = scenarios
-        self._limits = limits
+        self._feeders = feeders
         self._engine = engine
-        self._scripts: OrderedDict[str, tuple[str, str]] = OrderedDict()  # feeder -> (version, script)
-        self._cache_lock = threading.Lock()
-        # One OpenDSS circuit per process: load + solve + read must not interleave across calls.
-        self._solve_lock = threading.Lock()
+        self._limits = limits
+        self._qsts = qsts
+        self._scenarios = scenarios
 
-    def _script(self, feeder: str) -> tuple[str, str]:
-        with self._cache_lock:
-            cached = self._scripts.get(feeder)
-        request = twin_registry_pb2.ExportFeederRequest(
-            feeder=feeder, known_version=cached[0] if cached else ""
-        )
-        try:
-            reply = self._registry.ExportFeeder(request, timeout=REGISTRY_TIMEOUT_S)
-        except grpc.RpcError as err:
-            raise error_from_rpc_error(err) from err
-        if reply.unchanged and cached is not None:
-            version, script = cached
-        else:
-            model = FeederModel.from_ipc(reply.feeder_model_ipc)
-            version, script = reply.version, write_dss(model)
-        with self._cache_lock:
-            self._scripts[feeder] = (version, script)
-            self._scripts.move_to_end(feeder)
-            while len(self._scripts) > SCRIPT_CACHE_SIZE:
-                self._scripts.popitem(last=False)
-        return version, script
+    # -- snapshot ---------------------------------------------------------------------------------------
 
     def Snapshot(self, request: Any, context: grpc.ServicerContext) -> Any:
-        feeder = str(request.feeder)
-        if not feeder:
-            raise InputError("feeder is required", [ErrorDetail(where="feeder", message="empty")])
-        version, script = self._script(feeder)
-        engine = self._engine()
-        with self._solve_lock:
-            recompiled = engine.load_script(feeder, version, script)
-            result = engine.snapshot(self._limits)
-        return snapshot_to_proto(result, version, recompiled)
+        solved = snapshot_feeder(self._engine, self._feeders, str(request.feeder), self._limits)
+        return snapshot_to_proto(solved.result, solved.version, solved.recompiled)
 
     def ValidateAgainst(self, request: Any, context: grpc.ServicerContext) -> Any:
         """Our snapshot against another tool's results table (a validation baseline)."""
-        feeder = str(request.feeder)
-        if not feeder:
-            raise InputError("feeder is required", [ErrorDetail(where="feeder", message="empty")])
-        name = Path(str(request.filename) or "results.csv").name
-        if Path(name).suffix.lower() not in BASELINE_SUFFIXES:
-            raise InputError(
-                "unsupported results file",
-                [ErrorDetail(where="filename", message=f"{name}: expected {', '.join(BASELINE_SUFFIXES)}")],
-            )
-        if not request.table:
-            raise InputError("empty results file", [ErrorDetail(where=name, message="no bytes")])
-        version, script = self._script(feeder)
-        engine = self._engine()
-        with self._solve_lock:
-            engine.load_script(feeder, version, script)
-            result = engine.snapshot(self._limits)
-        with tempfile.TemporaryDirectory(prefix="gridtwin-baseline-") as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(request.table)
-            try:
-                report = compare_baseline(result, path)
-            except GridTwinError as exc:  # name the upload, not our temp folder
-                exc.details = [
-                    ErrorDetail(d.where.replace(str(path), name), d.message.replace(str(path), name), d.code)
-                    for d in exc.details
-                ]
-                raise
-        report.source = name
-        return powerflow_pb2.ValidateAgainstResponse(
+        solved = snapshot_feeder(self._engine, self._feeders, str(request.feeder), self._limits)
+        report = compare_baseline_upload(solved.result, str(request.filename), bytes(request.table))
+        return pb.ValidateAgainstResponse(
             report_json=json.dumps(report.to_dict(), allow_nan=False, default=str)
         )
 
-    # -- QSTS jobs (gridtwin_powerflow.jobs) ------------------------------------------------
-
-    def _qsts(self) -> QstsJobs:
-        if self._jobs is None:
-            raise InputError(
-                "jobs are not enabled here", [ErrorDetail(where="powerflow", message="no job store")]
-            )
-        return self._jobs
+    # -- QSTS jobs --------------------------------------------------------------------------------------
 
     def RunQSTS(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._qsts().run(request)
+        ambient = float(request.ambient_c) if request.HasField("ambient_c") else None
+        p = request.period
+        spec = qsts_spec(p.hours, p.start_hour, p.step_minutes, ambient, self._limits)
+        return job_to_proto(self._qsts.run(_selection(request), spec, job_id=str(request.job_id)), [])
 
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._qsts().get(request)
+        job, tasks = self._qsts.get(str(request.job_id), all_tasks=request.with_tasks)
+        return job_to_proto(job, tasks, job_eta_s(job))
 
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._qsts().list(request)
+        jobs, total = self._qsts.list(
+            status=str(request.status),
+            kind=str(request.kind),
+            limit=int(request.limit),
+            offset=int(request.offset),
+        )
+        return pb.ListJobsResponse(jobs=[job_to_proto(j, [], job_eta_s(j)) for j in jobs], total=total)
 
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._qsts().cancel(request)
+        return job_to_proto(self._qsts.cancel(str(request.job_id)), [])
 
     def GetQstsResults(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._qsts().results_table(request)
+        level = str(request.level) or "feeders"
+        frame, total = self._qsts.table(
+            str(request.job_id), level, feeder=str(request.feeder), kind=str(request.kind),
+            order_by=str(request.order_by), descending=not request.ascending, limit=int(request.limit),
+            offset=int(request.offset),
+        )  # fmt: skip
+        return table_to_proto(frame, total, level)
 
     def CompareJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._qsts().compare(request)
+        level = str(request.level) or "feeders"
+        frame, total = self._qsts.compare(
+            str(request.job_id), str(request.base_job_id), level, order_by=str(request.order_by),
+            limit=int(request.limit), offset=int(request.offset),
+        )  # fmt: skip
+        return table_to_proto(frame, total, level)
 
-    # -- scenarios (gridtwin_powerflow.scenarios) ---------------------------------------------
-
-    def _sc(self) -> ScenarioHandlers:
-        if self._scenarios is None:
-            raise InputError(
-                "scenarios are not enabled here", [ErrorDetail(where="powerflow", message="no store")]
-            )
-        return self._scenarios
+    # -- scenarios --------------------------------------------------------------------------------------
 
     def ValidateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().validate(request)
+        scenario, _ = self._scenarios.scenario("", str(request.text), str(request.format))
+        return pb.ScenarioDoc(
+            id=str(request.id), name=scenario.name, schema_version=scenario.schema_version,
+            body_json=json.dumps(scenario.model_dump(mode="json"), sort_keys=True),
+            summary_json=json.dumps(scenario_summary(scenario)),
+        )  # fmt: skip
 
     def CreateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().create(request)
+        return _scenario_doc(*self._scenarios.create(str(request.text), str(request.format), str(request.id)))
 
     def UpdateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().update(request)
+        revision = int(request.expected_revision) or None
+        record, scenario = self._scenarios.update(
+            str(request.id), str(request.text), str(request.format), revision
+        )
+        return _scenario_doc(record, scenario)
 
     def GetScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().get(request)
+        return _scenario_doc(self._scenarios.store.get(str(request.id)))
 
     def ListScenarios(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().list(request)
+        records, total = self._scenarios.store.list(
+            limit=int(request.limit) or 50, offset=int(request.offset)
+        )
+        return pb.ListScenariosResponse(
+            scenarios=[_scenario_doc(r, body=False) for r in records], total=total
+        )
 
     def DeleteScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().delete(request)
+        return _scenario_doc(self._scenarios.delete(str(request.id)), body=False)
 
     def RunScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().run(request)
+        inline = request.scenario if request.HasField("scenario") else None
+        scenario, scenario_id = self._scenarios.scenario(
+            str(request.scenario_id), str(inline.text) if inline else "", str(inline.format) if inline else ""
+        )
+        p = request.period
+        spec = qsts_spec(p.hours, p.start_hour, p.step_minutes, None, self._limits)
+        job = self._scenarios.run(scenario, scenario_id, spec, _selection(request), str(request.job_id))
+        return job_to_proto(job, [])
 
     def RunSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().run_sweep(request)
+        p = request.period
+        spec = qsts_spec(p.hours, p.start_hour, p.step_minutes, None, self._limits)
+        view = self._scenarios.sweep(
+            str(request.scenario_id), str(request.sweep_json), spec, _selection(request)
+        )
+        return _sweep_info(view)
 
     def GetSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().get_sweep(request)
+        return _sweep_info(self._scenarios.sweep_view(str(request.id)))
 
     def DiffJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._sc().diff(request)
+        level = str(request.level) or "feeders"
+        diff = self._scenarios.diff(
+            str(request.base_job_id), [str(j) for j in request.job_ids], level, new_only=request.new_only,
+            limit=int(request.limit), offset=int(request.offset),
+        )  # fmt: skip
+        return pb.DiffJobsResponse(
+            totals_json=json.dumps(diff.totals), table=table_to_proto(diff.page, diff.total, level)
+        )
 
 
 def _rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -226,7 +226,7 @@ _VIOLATION_FIELDS = ["kind", "element", "value", "limit"]
 
 
 def snapshot_to_proto(result: SnapshotResult, version: str, recompiled: bool) -> Any:
-    return powerflow_pb2.SnapshotResponse(
+    return pb.SnapshotResponse(
         feeder=result.feeder,
         version=version,
         converged=result.converged,
@@ -237,9 +237,9 @@ def snapshot_to_proto(result: SnapshotResult, version: str, recompiled: bool) ->
         transformer_losses_kw=result.transformer_losses_kw,
         source_kw=result.source_kw,
         source_kvar=result.source_kvar,
-        voltages=[powerflow_pb2.BusVoltage(**r) for r in _rows(result.voltages, _VOLTAGE_FIELDS)],
-        elements=[powerflow_pb2.ElementResult(**r) for r in _rows(result.elements, _ELEMENT_FIELDS)],
-        violations=[powerflow_pb2.Violation(**r) for r in _rows(result.violations, _VIOLATION_FIELDS)],
+        voltages=[pb.BusVoltage(**r) for r in _rows(result.voltages, _VOLTAGE_FIELDS)],
+        elements=[pb.ElementResult(**r) for r in _rows(result.elements, _ELEMENT_FIELDS)],
+        violations=[pb.Violation(**r) for r in _rows(result.violations, _VIOLATION_FIELDS)],
         solve_ms=result.solve_ms,
         recompiled=recompiled,
     )

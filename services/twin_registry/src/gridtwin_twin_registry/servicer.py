@@ -10,9 +10,8 @@ import json
 from typing import Any
 
 import grpc
-import pyarrow as pa
 from gridtwin.errors import ErrorDetail, InputError
-from gridtwin.grid.twins import twins_to_feeder
+from gridtwin.grid.source import RegistryFeeders
 from gridtwin.rpc.v1 import twin_registry_pb2 as pb
 from gridtwin.twin.records import FeederInfo, ModelInfo, RelationshipRecord, TwinRecord
 from gridtwin.twin.registry import TwinRegistry
@@ -86,14 +85,10 @@ def _feeder(info: FeederInfo) -> Any:
     return pb.FeederInfo(id=info.id, site=info.site or "", twin_count=info.twin_count, version=info.version)
 
 
-def _export_version(table: pa.Table) -> str:
-    meta = table.schema.metadata or {}
-    return meta.get(b"feeder_version", b"").decode()
-
-
 class TwinRegistryServicer:
     def __init__(self, registry: TwinRegistry) -> None:
         self._registry = registry
+        self._feeders = RegistryFeeders(registry)
 
     # -- models
 
@@ -189,17 +184,15 @@ class TwinRegistryServicer:
         )
 
     def ExportFeeder(self, request: Any, context: grpc.ServicerContext) -> Any:
-        feeder = request.feeder
-        if not feeder:
-            raise InputError("feeder is required", [ErrorDetail(where="feeder", message="empty")])
-        if request.known_version and self._registry.feeder_version(feeder) == request.known_version:
-            return pb.ExportFeederResponse(feeder=feeder, version=request.known_version, unchanged=True)
-        # The feeder model is rebuilt from the twins' properties alone: skip the relationships.
-        twins, rels = self._registry.export_feeder(feeder, with_relationships=False)
-        version = _export_version(twins)
-        model = twins_to_feeder(feeder, twins, rels)
-        model.version = version
-        return pb.ExportFeederResponse(feeder=feeder, version=version, feeder_model_ipc=model.to_ipc())
+        feeder = str(request.feeder)
+        if request.version_only or request.known_version:
+            version = self._feeders.feeder_version(feeder)
+            if request.version_only or version == request.known_version:
+                return pb.ExportFeederResponse(
+                    feeder=feeder, version=version, unchanged=not request.version_only
+                )
+        model = self._feeders.feeder_model(feeder)
+        return pb.ExportFeederResponse(feeder=feeder, version=model.version, feeder_model_ipc=model.to_ipc())
 
     def DeleteFeeder(self, request: Any, context: grpc.ServicerContext) -> Any:
         return pb.DeleteTwinResponse(deleted=self._registry.delete_feeder(request.feeder))

@@ -5,6 +5,10 @@ OpenDSS contexts are not thread-safe and the engine is one per process), ``kuber
 dask-kubernetes operator for a ``DaskCluster`` (``kube.make_kube_cluster_spec``), and
 ``tcp://host:port`` connects to a running scheduler. Worker processes are spawned, never forked:
 a forked child would inherit the parent's OpenDSS library state and threads.
+
+One cluster per process: every service in a process (the all-in-one runs them all in one) leases the
+same client (``lease_cluster``), started with the first job and closed when the last lease is
+released, so the all-in-one never runs more workers than the machine has cores.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from typing import Any
 
 import dask
@@ -21,7 +26,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from gridtwin.config.settings import Settings
 from gridtwin.errors import ErrorDetail, InputError
 
-__all__ = ["ClusterHandle", "WarmEngine", "close_client", "make_client", "make_cluster", "worker_count"]
+__all__ = [
+    "ClusterHandle",
+    "ClusterLease",
+    "WarmEngine",
+    "close_client",
+    "lease_cluster",
+    "make_client",
+    "make_cluster",
+    "worker_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +140,59 @@ def worker_count(client: distributed.Client) -> int:
     """Workers connected now (at least 1, for sizing the number of tasks in flight)."""
     info = client.scheduler_info(n_workers=-1)
     return max(1, len(info.get("workers", {})))
+
+
+class _Shared:
+    """One process-wide client for one cluster setting, and how many leases hold it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: distributed.Client | None = None
+        self.leases = 0
+        self.lock = threading.Lock()
+
+
+_shared: dict[tuple[str, int | None], _Shared] = {}
+_shared_lock = threading.Lock()
+
+
+class ClusterLease:
+    """A service's share of the process's Dask cluster: ``client()`` starts it on first use,
+    ``release()`` gives the share back (the last one closes the cluster). Idempotent release."""
+
+    def __init__(self, shared: _Shared, key: tuple[str, int | None]) -> None:
+        self._shared = shared
+        self._key = key
+        self._released = False
+
+    def client(self) -> distributed.Client:
+        with self._shared.lock:
+            if self._shared.client is None:
+                self._shared.client = make_client(self._shared.settings)
+            return self._shared.client
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        with _shared_lock:
+            self._shared.leases -= 1
+            last = self._shared.leases <= 0
+            if last:
+                _shared.pop(self._key, None)
+        if last:
+            with self._shared.lock:
+                client, self._shared.client = self._shared.client, None
+            if client is not None:
+                close_client(client)
+
+
+def lease_cluster(settings: Settings) -> ClusterLease:
+    """A lease on this process's cluster for ``settings.dask`` (one per setting and worker count)."""
+    key = (settings.dask.strip(), settings.dask_workers)
+    with _shared_lock:
+        shared = _shared.get(key)
+        if shared is None:
+            shared = _shared[key] = _Shared(settings)
+        shared.leases += 1
+    return ClusterLease(shared, key)

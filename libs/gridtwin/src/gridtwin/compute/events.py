@@ -1,4 +1,5 @@
-"""Job progress on Redis pub/sub: channel ``gridtwin:jobs:{job_id}``, latest event at ``...:last``.
+"""Job progress on Redis pub/sub: channel ``gridtwin:{instance}:jobs:{job_id}``, latest event at
+``...:last``. The instance part keeps two installations that share one Redis server apart.
 
 Events are JSON objects ``{"job_id", "type", "feeder", "done", "failed", "total", "eta_s", "status",
 "ts"}`` (docs/CONTRACTS.md). Pub/sub delivers only to listeners subscribed at publish time, so a
@@ -22,12 +23,12 @@ TERMINAL_EVENTS = frozenset({"finished", "cancelled"})
 LAST_TTL_S = 7 * 24 * 3600  # a finished job's last event stays readable for a week
 
 
-def channel(job_id: str) -> str:
-    return f"gridtwin:jobs:{job_id}"
+def channel(job_id: str, instance: str = "") -> str:
+    return f"gridtwin:{instance}:jobs:{job_id}" if instance else f"gridtwin:jobs:{job_id}"
 
 
-def last_key(job_id: str) -> str:
-    return f"gridtwin:jobs:{job_id}:last"
+def last_key(job_id: str, instance: str = "") -> str:
+    return f"{channel(job_id, instance)}:last"
 
 
 def make_event(job_id: str, type_: str, **fields: Any) -> dict[str, Any]:
@@ -50,10 +51,10 @@ def make_event(job_id: str, type_: str, **fields: Any) -> dict[str, Any]:
 class JobSubscription:
     """A live subscription to one job's channel (subscribed on creation). Close it when done."""
 
-    def __init__(self, client: redis.Redis, job_id: str) -> None:
+    def __init__(self, client: redis.Redis, job_id: str, instance: str = "") -> None:
         self.job_id = job_id
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        self._pubsub.subscribe(channel(job_id))
+        self._pubsub.subscribe(channel(job_id, instance))
 
     def get(self, timeout_s: float) -> dict[str, Any] | None:
         """The next event, or None if none arrives within ``timeout_s``."""
@@ -93,15 +94,16 @@ class JobSubscription:
 class JobEvents:
     """Publish and read job progress events on a ``redis.Redis`` (real or fakeredis)."""
 
-    def __init__(self, client: redis.Redis, *, last_ttl_s: int = LAST_TTL_S) -> None:
+    def __init__(self, client: redis.Redis, *, instance: str = "", last_ttl_s: int = LAST_TTL_S) -> None:
         self.redis = client
+        self.instance = instance
         self.last_ttl_s = last_ttl_s
 
     def publish(self, job_id: str, event: dict[str, Any]) -> None:
         data = json.dumps({**event, "job_id": job_id}, default=str)
         pipe = self.redis.pipeline()
-        pipe.set(last_key(job_id), data, ex=self.last_ttl_s)
-        pipe.publish(channel(job_id), data)
+        pipe.set(last_key(job_id, self.instance), data, ex=self.last_ttl_s)
+        pipe.publish(channel(job_id, self.instance), data)
         pipe.execute()
 
     def emit(self, job_id: str, type_: str, **fields: Any) -> dict[str, Any]:
@@ -111,7 +113,7 @@ class JobEvents:
         return event
 
     def last(self, job_id: str) -> dict[str, Any] | None:
-        raw = self.redis.get(last_key(job_id))
+        raw = self.redis.get(last_key(job_id, self.instance))
         if raw is None:
             return None
         parsed: dict[str, Any] = json.loads(raw)
@@ -119,7 +121,7 @@ class JobEvents:
 
     def subscribe(self, job_id: str) -> JobSubscription:
         """Subscribe now (before submitting, so no event is missed); iterate with ``.events()``."""
-        return JobSubscription(self.redis, job_id)
+        return JobSubscription(self.redis, job_id, self.instance)
 
     def listen(self, job_id: str, timeout_s: float) -> Iterator[dict[str, Any]]:
         """Events of ``job_id`` until a terminal one or ``timeout_s``. Subscribes on first ``next()``:

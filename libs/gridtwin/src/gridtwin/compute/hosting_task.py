@@ -13,14 +13,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gridtwin.compute.qsts_task import TaskOutcome, _peak_rss_mb, _worker_name
-from gridtwin.compute.runner import JobKind
+from gridtwin.compute.kinds import JobKind, TaskFactory
+from gridtwin.compute.tasks import TaskOutcome, failed_outcome, peak_rss_mb, worker_name
 from gridtwin.errors import ErrorDetail, GridTwinError, InputError
 from gridtwin.hosting.criteria import Criteria
 from gridtwin.hosting.stochastic import StochasticSpec
@@ -105,27 +106,27 @@ def run_feeder_stochastic(task: StochasticTask) -> TaskOutcome:
         summary["version"] = version
         _files_store(task.results_root).write_samples(task.job_id, task.feeder, chunk.steps, chunk.capacities)
     except GridTwinError as exc:
-        details = [{"where": task.feeder, "message": exc.message, "code": type(exc).__name__}]
-        details += [d.to_dict() for d in exc.details]
-        return TaskOutcome(
-            feeder=task.feeder, version=version, summary={}, elements=pd.DataFrame(),
-            timings={"total": time.perf_counter() - start}, worker=_worker_name(), peak_rss_mb=_peak_rss_mb(),
-            error=details,
-        )  # fmt: skip
+        return failed_outcome(task.feeder, version, exc, {"total": time.perf_counter() - start})
     return TaskOutcome(
         feeder=task.feeder, version=version, summary=summary, elements=pd.DataFrame(),
-        timings={**chunk.timings_s, "total": time.perf_counter() - start}, worker=_worker_name(),
-        peak_rss_mb=_peak_rss_mb(),
+        timings={**chunk.timings_s, "total": time.perf_counter() - start}, worker=worker_name(),
+        peak_rss_mb=peak_rss_mb(),
     )  # fmt: skip
 
 
-def stochastic_kind(spec: StochasticSpec, store: Any) -> JobKind:
-    """The ``JobKind`` of a stochastic job writing to ``store`` (a ``HostingStore``)."""
+def stochastic_kind(store: Any) -> JobKind:
+    """The stochastic hosting ``JobKind``: a ``HostingStore`` gets each done feeder's summary row in
+    its checkpoint, its sample tables (written by the worker) and the run manifest."""
 
-    def make_task(job_id: str, feeder: str, ipc: bytes) -> StochasticTask:
-        return StochasticTask(job_id, feeder, ipc, spec, str(store.root))
+    def prepare(job_id: str, params: Mapping[str, Any]) -> TaskFactory:
+        spec = stochastic_spec_from_json(dict(params.get("spec") or {}))
+
+        def make_task(feeder: str, ipc: bytes) -> StochasticTask:
+            return StochasticTask(job_id, feeder, ipc, spec, str(store.root))
+
+        return make_task
 
     def rows_writer(job_id: str, outcome: TaskOutcome) -> Any:
         return store.stochastic_rows_writer(job_id, outcome.feeder, outcome.summary)
 
-    return JobKind(STOCHASTIC_KIND, make_task, run_feeder_stochastic, rows_writer, store)
+    return JobKind(STOCHASTIC_KIND, prepare, run_feeder_stochastic, rows_writer, store)

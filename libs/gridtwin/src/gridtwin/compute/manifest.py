@@ -24,10 +24,9 @@ _PACKAGES = (
 
 def _engine_version() -> str:
     try:
-        from gridtwin._dsslib import opendssdirect
-        from gridtwin.powerflow.engine import on_dss_thread
+        from gridtwin.powerflow.engine import engine_version
 
-        return str(on_dss_thread(opendssdirect.Basic.Version))
+        return engine_version()
     except Exception as exc:  # a manifest must be written even if the engine cannot be asked
         return f"unknown ({type(exc).__name__})"
 

@@ -1,4 +1,4 @@
-"""The per-feeder QSTS task that runs on a Dask worker process.
+"""QSTS as a job kind: the per-feeder task that runs on a Dask worker process, its params, its kind.
 
 A worker keeps one warm OpenDSS engine (``get_engine()``, one per process, its own private temp data
 path, so models that write files beside themselves never collide between workers) and an LRU cache
@@ -16,25 +16,36 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import resource
-import sys
+import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from gridtwin.compute.kinds import JobKind, TaskFactory
+from gridtwin.compute.specs import qsts_params, spec_from_json
+from gridtwin.compute.tasks import TaskOutcome, failed_outcome, peak_rss_mb, worker_name
 from gridtwin.errors import ErrorDetail, GridTwinError, InputError
 from gridtwin.powerflow.qsts_results import QstsSpec
 
-__all__ = ["FeederTask", "ProfileCache", "TaskOutcome", "feeder_profile_refs", "run_feeder_qsts"]
+__all__ = [
+    "QSTS_KIND",
+    "FeederTask",
+    "ProfileCache",
+    "TaskOutcome",
+    "feeder_profile_refs",
+    "qsts_job_params",
+    "qsts_kind",
+    "run_feeder_qsts",
+]
 
+QSTS_KIND = "qsts"
 PROFILE_CACHE_BYTES = 256 * 1024 * 1024  # about 3,600 hourly year profiles (float64) per worker
 
 
@@ -50,39 +61,6 @@ class FeederTask:
     results_root: str
     scenario_json: str = ""  # a validated gridtwin.scenarios Scenario as JSON ("" = the base case)
     scenario_tag: str = ""  # names the scenario's profile refs (scenario/<tag>/...) and overlay twins
-
-
-@dataclass
-class TaskOutcome:
-    """What a worker returns. ``error`` set means the feeder failed (details, not retried)."""
-
-    feeder: str
-    version: str
-    summary: dict[str, Any]
-    elements: pd.DataFrame
-    timings: dict[str, float] = field(default_factory=dict)
-    worker: str = ""
-    peak_rss_mb: float = 0.0
-    error: list[dict[str, str]] | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # extra facts for the run manifest (scenario)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return float(peak) / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)  # bytes vs KiB
-
-
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except ValueError:  # not on a Dask worker (tests call the function directly)
-        return f"pid-{os.getpid()}"
 
 
 class ProfileCache:
@@ -193,24 +171,6 @@ def _files_store(results_root: str) -> Any:
     return QstsResultStore(sa.create_engine("sqlite://"), Path(results_root))
 
 
-def _failed(task: FeederTask, version: str, exc: GridTwinError, timings: dict[str, float]) -> TaskOutcome:
-    details = [d.to_dict() for d in exc.details] or [
-        {"where": task.feeder, "message": exc.message, "code": type(exc).__name__}
-    ]
-    # The error's own message first, so a reader sees what kind of failure it was.
-    details.insert(0, {"where": task.feeder, "message": str(exc.message), "code": type(exc).__name__})
-    return TaskOutcome(
-        feeder=task.feeder,
-        version=version,
-        summary={},
-        elements=pd.DataFrame(),
-        timings=timings,
-        worker=_worker_name(),
-        peak_rss_mb=_peak_rss_mb(),
-        error=details,
-    )
-
-
 def _weather_refs(model: Any) -> list[str]:
     """The feeder's weather profile refs (temperature and, beside it, irradiance) when it has them."""
     ref = str(model.circuit.get("ambient_profile") or "")
@@ -232,6 +192,8 @@ def _apply_scenario(
     ]
     profiles = {**resolved, **(_CACHE.resolve(profile_root, weather) if weather else {})}
     composed = compose_feeder(model, scenario, profiles, profile_tag=task.scenario_tag or "run")
+    # The composed feeder shares the base version but not its content: a variant of its own.
+    composed.model.version = model.version
     spec = dataclasses.replace(spec, ambient_c=_ambient_for_run(composed.ambient_c, spec, "scenario weather"))
     out = _files_store(task.results_root).feeder_dir(task.job_id, task.feeder)
     out.mkdir(parents=True, exist_ok=True)
@@ -284,7 +246,8 @@ def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
             model, run_profiles, spec, info = _apply_scenario(task, model, profile_root, spec, profiles)
             timings["scenario"] = time.perf_counter() - t
         t = time.perf_counter()
-        result = run_qsts(get_engine(), model, spec, profiles=run_profiles)
+        variant = hashlib.sha256(task.scenario_json.encode()).hexdigest()[:16] if task.scenario_json else ""
+        result = run_qsts(get_engine(), model, spec, profiles=run_profiles, variant=variant)
         timings["qsts"] = time.perf_counter() - t
         t = time.perf_counter()
         # Files only: the store's SQL side runs in the runner, in the checkpoint transaction.
@@ -294,7 +257,7 @@ def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
         elements = result.elements
     except GridTwinError as exc:
         timings["total"] = time.perf_counter() - start
-        return _failed(task, version, exc, timings)
+        return failed_outcome(task.feeder, version, exc, timings)
     timings["total"] = time.perf_counter() - start
     return TaskOutcome(
         feeder=task.feeder,
@@ -302,7 +265,56 @@ def run_feeder_qsts(task: FeederTask) -> TaskOutcome:
         summary=summary,
         elements=elements,
         timings=timings,
-        worker=_worker_name(),
-        peak_rss_mb=_peak_rss_mb(),
+        worker=worker_name(),
+        peak_rss_mb=peak_rss_mb(),
         info=info,
     )
+
+
+def qsts_job_params(
+    feeders: Iterable[str],
+    spec: QstsSpec,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    scenario: Mapping[str, Any] | None = None,
+    scenario_id: str = "",
+) -> dict[str, Any]:
+    """A QSTS job's stored params: the spec, and the scenario (a validated one, as a JSON-ready dict)
+    composed on every feeder before its run, with anything ``extra`` (seeds, the selection)."""
+    more = dict(extra or {})
+    if scenario is not None:
+        more.update(scenario=dict(scenario), scenario_id=scenario_id)
+    return qsts_params(list(feeders), spec, more)
+
+
+def qsts_kind(
+    results: Any, profile_root: Path, task_fn: Callable[[FeederTask], TaskOutcome] | None = None
+) -> JobKind:
+    """The QSTS ``JobKind``: results (a ``QstsResultStore``) get each done feeder's summary and element
+    rows in its checkpoint, and its run manifest; shapes are read under ``profile_root``. ``task_fn``
+    replaces ``run_feeder_qsts`` (tests wrap it, e.g. to kill a worker once)."""
+
+    def prepare(job_id: str, params: Mapping[str, Any]) -> TaskFactory:
+        spec = spec_from_json(dict(params.get("spec") or {}))
+        body = params.get("scenario")
+        scenario_json = json.dumps(body, sort_keys=True) if body else ""
+
+        def make_task(feeder: str, ipc: bytes) -> FeederTask:
+            return FeederTask(
+                job_id=job_id,
+                feeder=feeder,
+                model_ipc=ipc,
+                spec=spec,
+                profile_root=str(profile_root),
+                results_root=str(results.root),
+                scenario_json=scenario_json,
+                scenario_tag=job_id,
+            )
+
+        return make_task
+
+    def rows_writer(job_id: str, outcome: TaskOutcome) -> Callable[[Any], None]:
+        writer: Callable[[Any], None] = results.rows_writer(job_id, outcome.summary, outcome.elements)
+        return writer
+
+    return JobKind(QSTS_KIND, prepare, task_fn or run_feeder_qsts, rows_writer, results)

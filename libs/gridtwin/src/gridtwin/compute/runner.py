@@ -1,4 +1,9 @@
-"""``JobRunner``: a QSTS job as one Dask task per feeder, checkpointed feeder by feeder in SQL.
+"""``JobRunner``: a feeder job as one Dask task per feeder, checkpointed feeder by feeder in SQL.
+
+The runner knows no job kind: QSTS, stochastic hosting capacity (and training, fault sweeps, later)
+register a ``JobKind`` (how to build a feeder's task from the job's stored params, the function a
+worker runs, how a done feeder's rows are written, where the run manifest lives). Feeder models come
+from a ``FeederSource`` (the registry, in this process or over gRPC).
 
 Each submitted job gets a thread in this process that loads feeder models (a small thread pool),
 keeps at most ``max_in_flight`` tasks outstanding (a model IPC is a few MB; the scheduler should not
@@ -11,42 +16,32 @@ on. Progress goes to Redis pub/sub (``events.JobEvents``); at the end the run ma
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import distributed
 
-from gridtwin.compute.cluster import close_client, worker_count
+from gridtwin.compute.cluster import worker_count
 from gridtwin.compute.events import JobEvents
+from gridtwin.compute.kinds import JobKind, TaskFactory
 from gridtwin.compute.manifest import build_manifest
-from gridtwin.compute.qsts_task import FeederTask, TaskOutcome, run_feeder_qsts
-from gridtwin.compute.specs import qsts_params, spec_from_json
-from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, NotFoundError
-from gridtwin.powerflow.qsts_results import QstsSpec
+from gridtwin.compute.tasks import TaskOutcome
+from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputError, NotFoundError
+from gridtwin.grid.source import FeederSource
 from gridtwin.store.jobs import JobRecord, JobStore
-from gridtwin.store.results import QstsResultStore
 
-__all__ = ["QSTS_KIND", "JobKind", "JobRunner"]
+__all__ = ["JobKind", "JobRunner", "TaskFactory"]
 
 log = logging.getLogger(__name__)
 
-QSTS_KIND = "qsts"
 LOADER_THREADS = 4
-
-
-def _scenario_json(params: dict[str, Any]) -> str:
-    """The scenario a job's params carry, as the JSON its tasks take ("" for the base case)."""
-    body = params.get("scenario")
-    return json.dumps(body, sort_keys=True) if body else ""
 
 
 def _error_details(feeder: str, exc: BaseException) -> list[dict[str, str]]:
@@ -56,19 +51,6 @@ def _error_details(feeder: str, exc: BaseException) -> list[dict[str, str]]:
         return [head, *(d.to_dict() for d in exc.details)]
     code = "worker_lost" if type(exc).__name__ == "KilledWorker" else type(exc).__name__
     return [{"where": feeder, "message": f"{type(exc).__name__}: {exc}", "code": code}]
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """What a non-QSTS feeder job does with each feeder: the task object a worker gets (from the job
-    id, the feeder and its model IPC), the function it runs (returning a ``TaskOutcome``), how a done
-    feeder's result is written in the checkpoint transaction, and where the run manifest lives."""
-
-    name: str
-    make_task: Callable[[str, str, bytes], Any]
-    task_fn: Callable[[Any], TaskOutcome]
-    rows_writer: Callable[[str, TaskOutcome], Callable[[Any], None]]
-    manifests: Any  # has read_manifest(job_id) and write_manifest(job_id, manifest)
 
 
 @dataclass
@@ -81,37 +63,33 @@ class _JobRun:
     cancelled: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    scenario_json: str = ""
-    kind: JobKind | None = None  # None: a QSTS job (FeederTask, run_feeder_qsts, QSTS result rows)
+    kind: JobKind | None = None
 
 
 class JobRunner:
-    """Runs QSTS jobs on a Dask cluster. Thread-safe; one client per runner, created on first use."""
+    """Runs feeder jobs of the registered kinds on a Dask cluster. Thread-safe.
+
+    ``client()`` returns the Dask client (called when the first job starts: the process's shared
+    cluster, ``cluster.ClusterLease.client``); ``feeders`` gives the feeder models.
+    """
 
     def __init__(
         self,
         jobs: JobStore,
-        results: QstsResultStore,
         events: JobEvents,
-        client_factory: Callable[[], distributed.Client],
-        feeder_loader: Callable[[str], bytes],
-        profile_root: Path,
+        client: Callable[[], distributed.Client],
+        feeders: FeederSource,
         *,
         retries: int = 2,
         max_in_flight: int | None = None,
-        task_fn: Callable[[FeederTask], TaskOutcome] = run_feeder_qsts,
-        close_client_on_close: bool = True,
     ) -> None:
         self.jobs = jobs
-        self.results = results
         self.events = events
-        self._client_factory = client_factory
-        self._feeder_loader = feeder_loader
-        self.profile_root = Path(profile_root)
+        self._client_factory = client
+        self.feeders = feeders
         self.retries = retries
         self.max_in_flight = max_in_flight
-        self._task_fn = task_fn  # tests wrap run_feeder_qsts (e.g. to kill a worker once)
-        self._close_client = close_client_on_close  # False when the factory hands out a shared client
+        self._kinds: dict[str, JobKind] = {}
         self._client: distributed.Client | None = None
         self._client_lock = threading.Lock()
         self._runs: dict[str, _JobRun] = {}
@@ -121,68 +99,64 @@ class JobRunner:
 
     # --- public API ----------------------------------------------------------------------------------
 
-    def submit_qsts(
-        self,
-        feeders: Sequence[str],
-        spec: QstsSpec,
-        *,
-        site: str = "",
-        job_id: str | None = None,
-        params_extra: dict[str, Any] | None = None,
-        scenario: dict[str, Any] | None = None,
-        scenario_id: str = "",
-    ) -> JobRecord:
-        """Create (or resubmit ``job_id``) and start it in the background; returns the queued record.
-        Feeders already done in an earlier run of the job are skipped. ``scenario`` (a validated
-        scenario as JSON-ready dict) is composed on every feeder before its run."""
-        if self._closed:
-            raise ConflictError("runner is closed", [ErrorDetail(where="runner", message="closed")])
-        if job_id is not None:
-            self._check_not_active(job_id)
-        extra = dict(params_extra or {})
-        if scenario is not None:
-            extra.update(scenario=scenario, scenario_id=scenario_id)
-        params = qsts_params(list(feeders), spec, extra)
-        record = self.jobs.create(QSTS_KIND, params, list(feeders), site=site, job_id=job_id)
-        self._start(record.id, spec, _scenario_json(params))
-        return record
+    def register(self, kind: JobKind) -> None:
+        """Let jobs of ``kind.name`` be submitted and resumed here (registering again replaces it)."""
+        self._kinds[kind.name] = kind
 
-    def submit_job(
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def kind(self, name: str) -> JobKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            known = ", ".join(sorted(self._kinds)) or "none"
+            raise InputError(
+                "unknown job kind", [ErrorDetail(where="kind", message=f"{name!r}: this runner has {known}")]
+            ) from None
+
+    def submit(
         self,
-        kind: JobKind,
+        kind: str,
         feeders: Sequence[str],
-        params: dict[str, Any],
+        params: Mapping[str, Any],
         *,
         site: str = "",
         job_id: str | None = None,
     ) -> JobRecord:
-        """A job of another kind (e.g. stochastic hosting capacity): one task per feeder, same
-        checkpoints, retries, events, cancel and resubmit semantics as QSTS jobs."""
+        """Create (or resubmit ``job_id``) a job of ``kind`` over ``feeders`` and start it in the
+        background; returns the queued record. Feeders done in an earlier run of the job are skipped.
+        ``params`` are stored with the job (with the feeder list) and checked by the kind first."""
+        job_kind = self.kind(kind)
         if self._closed:
             raise ConflictError("runner is closed", [ErrorDetail(where="runner", message="closed")])
         if job_id is not None:
             self._check_not_active(job_id)
-        record = self.jobs.create(
-            kind.name, {**params, "feeders": list(feeders)}, list(feeders), site=site, job_id=job_id
-        )
-        self._start(record.id, QstsSpec(), kind=kind)  # the spec is unused by other kinds
+        stored = {**params, "feeders": list(feeders)}
+        job_kind.prepare(job_id or "check", stored)  # bad params fail here, before a job row exists
+        record = self.jobs.create(kind, stored, list(feeders), site=site, job_id=job_id)
+        self._start(record.id, job_kind)
         return record
 
-    def resume_unfinished(self) -> list[str]:
-        """Restart every queued/running QSTS job from its stored params (at service start)."""
+    def resume_unfinished(self, kinds: Iterable[str] | None = None) -> list[str]:
+        """Restart every queued/running job of ``kinds`` (default: every registered kind) from its
+        stored params, at service start. A job whose params no longer pass is marked failed."""
+        wanted = set(kinds) if kinds is not None else set(self._kinds)
         resumed: list[str] = []
         for record in self.jobs.unfinished():
-            if record.kind != QSTS_KIND or self._active(record.id):
+            if record.kind not in wanted or record.kind not in self._kinds or self._active(record.id):
                 continue
+            job_kind = self._kinds[record.kind]
             try:
-                spec = spec_from_json(dict(record.params.get("spec") or {}))
+                job_kind.prepare(record.id, record.params)
             except GridTwinError as exc:
                 self.jobs.set_status(record.id, "failed", f"cannot resume: {exc}")
                 continue
             feeders = [str(f) for f in record.params.get("feeders", [])]
             # Resubmit semantics: running/failed tasks back to pending, done tasks kept.
-            self.jobs.create(QSTS_KIND, record.params, feeders, site=record.site, job_id=record.id)
-            self._start(record.id, spec, _scenario_json(record.params))
+            self.jobs.create(record.kind, record.params, feeders, site=record.site, job_id=record.id)
+            self._start(record.id, job_kind)
             resumed.append(record.id)
         return resumed
 
@@ -213,7 +187,8 @@ class JobRunner:
         return self.jobs.get(job_id)
 
     def close(self) -> None:
-        """Stop job threads (their jobs stay queued/running, to be resumed) and close the client."""
+        """Stop job threads (their jobs stay queued/running, to be resumed). The client is not ours:
+        whoever handed it out (the process's shared cluster) closes it."""
         self._closed = True
         with self._runs_lock:
             runs = list(self._runs.values())
@@ -224,9 +199,7 @@ class JobRunner:
             if run.thread is not None:
                 run.thread.join(60)
         with self._client_lock:
-            if self._client is not None and self._close_client:
-                close_client(self._client)
-                self._client = None
+            self._client = None
 
     def __enter__(self) -> JobRunner:
         return self
@@ -252,12 +225,10 @@ class JobRunner:
                 f"job {job_id} is running", [ErrorDetail(where=job_id, message="wait for it or cancel it")]
             )
 
-    def _start(
-        self, job_id: str, spec: QstsSpec, scenario_json: str = "", kind: JobKind | None = None
-    ) -> None:
-        run = _JobRun(job_id, scenario_json=scenario_json, kind=kind)
+    def _start(self, job_id: str, kind: JobKind) -> None:
+        run = _JobRun(job_id, kind=kind)
         run.thread = threading.Thread(
-            target=self._run_job, args=(run, spec), name=f"gridtwin-job-{job_id}", daemon=True
+            target=self._run_job, args=(run,), name=f"gridtwin-job-{job_id}", daemon=True
         )
         with self._runs_lock:
             self._runs[job_id] = run
@@ -284,18 +255,20 @@ class JobRunner:
         except Exception:  # progress is best effort: Redis down must not fail the job
             log.exception("could not publish %s event of job %s", type_, job_id)
 
-    def _run_job(self, run: _JobRun, spec: QstsSpec) -> None:
+    def _run_job(self, run: _JobRun) -> None:
         job_id = run.job_id
+        assert run.kind is not None
         started = datetime.now(UTC)
         feeder_info: dict[str, dict[str, Any]] = {}
         try:
             record = self.jobs.set_status(job_id, "running")
+            make_task = run.kind.prepare(job_id, record.params)
             self._publish(job_id, "started", record)
             client = self.client()
             todo = [t.task_key for t in self.jobs.tasks(job_id, status="pending")]
             attempts = {t.task_key: t.attempts for t in self.jobs.tasks(job_id)}
             in_flight = self.max_in_flight or 2 * worker_count(client)
-            self._run_tasks(run, client, spec, todo, attempts, in_flight, feeder_info, started)
+            self._run_tasks(run, client, make_task, todo, attempts, in_flight, feeder_info)
             if run.stopping.is_set() or run.cancelled.is_set():
                 self._write_manifest(job_id, feeder_info, started, interrupted=True, kind=run.kind)
                 return  # closed: left running for resume; cancelled: cancel() published
@@ -315,7 +288,7 @@ class JobRunner:
             queue: deque[tuple[str, Future[bytes]]] = deque()
             pending = iter(todo)
             for feeder in pending:
-                queue.append((feeder, pool.submit(self._feeder_loader, feeder)))
+                queue.append((feeder, pool.submit(self.feeders.feeder_ipc, feeder)))
                 if len(queue) >= ahead:
                     yield queue.popleft()
             while queue:
@@ -325,14 +298,15 @@ class JobRunner:
         self,
         run: _JobRun,
         client: distributed.Client,
-        spec: QstsSpec,
+        make_task: TaskFactory,
         todo: list[str],
         attempts: dict[str, int],
         in_flight: int,
         feeder_info: dict[str, dict[str, Any]],
-        started: datetime,
     ) -> None:
         job_id = run.job_id
+        kind = run.kind
+        assert kind is not None
         loads = self._load_models(todo, max(in_flight, LOADER_THREADS))
         completed = distributed.as_completed([], with_results=False, loop=client.loop)  # type: ignore[no-untyped-call]
         keys: dict[str, str] = {}  # dask key -> feeder
@@ -366,26 +340,13 @@ class JobRunner:
                     progress(feeder)
                     continue
                 attempt = attempts.get(feeder, 0) + 1
-                task: Any = (
-                    run.kind.make_task(job_id, feeder, ipc)
-                    if run.kind is not None
-                    else FeederTask(
-                        job_id=job_id,
-                        feeder=feeder,
-                        model_ipc=ipc,
-                        spec=spec,
-                        profile_root=str(self.profile_root),
-                        results_root=str(self.results.root),
-                        scenario_json=run.scenario_json,
-                        scenario_tag=job_id,
-                    )
-                )
+                task = make_task(feeder, ipc)
                 if run.cancelled.is_set() or not self.jobs.task_started(job_id, feeder):
                     return  # cancelled while this feeder was loading: do not start it
                 future = client.submit(
-                    run.kind.task_fn if run.kind is not None else self._task_fn,
+                    kind.task_fn,
                     task,
-                    key=f"{run.kind.name if run.kind else 'qsts'}-{job_id}-{feeder}-{attempt}",
+                    key=f"{kind.name}-{job_id}-{feeder}-{attempt}",
                     retries=self.retries,
                     pure=False,
                 )
@@ -402,7 +363,7 @@ class JobRunner:
                 run.futures.pop(str(future.key), None)
             if run.cancelled.is_set() or run.stopping.is_set():
                 continue  # drain: cancel() / close() own the job's state now
-            self._handle(job_id, feeder, future, feeder_info, run.kind)
+            self._handle(job_id, feeder, future, feeder_info, kind)
             future.release()
             progress(feeder)
             refill()
@@ -414,7 +375,7 @@ class JobRunner:
         feeder: str,
         future: distributed.Future[Any],
         feeder_info: dict[str, dict[str, Any]],
-        kind: JobKind | None = None,
+        kind: JobKind,
     ) -> None:
         if future.status == "cancelled":
             self._record_failure(
@@ -439,11 +400,7 @@ class JobRunner:
                 feeder,
                 duration_s=float(outcome.timings.get("total", 0.0)),
                 worker=outcome.worker,
-                write=(
-                    kind.rows_writer(job_id, outcome)
-                    if kind is not None
-                    else self.results.rows_writer(job_id, outcome.summary, outcome.elements)
-                ),
+                write=kind.rows_writer(job_id, outcome),
             )
         except Exception as exc:  # the checkpoint did not happen: the feeder counts as failed
             self._record_failure(
@@ -488,7 +445,9 @@ class JobRunner:
         kind: JobKind | None = None,
     ) -> None:
         """run.json, merged with an earlier run's manifest (feeders done then are skipped now)."""
-        store = kind.manifests if kind is not None else self.results
+        if kind is None:
+            return
+        store = kind.manifests
         try:
             previous = store.read_manifest(job_id)
         except (NotFoundError, FileNotFoundError):

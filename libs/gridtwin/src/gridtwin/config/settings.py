@@ -6,6 +6,7 @@ Embedded defaults run everything on one laptop: a SQLite file and an in-process 
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,11 @@ class Settings(BaseSettings):
         default=True, description="bulk writes by LOAD DATA LOCAL INFILE (the server may then ask for files)"
     )
     redis_url: str | None = Field(default=None, description="redis://...; default: in-process stand-in")
+    instance_id: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="names this installation's keys on a shared Redis; default: from the database URL",
+    )
 
     # gRPC service addresses (host:port). The all-in-one mode fills these with localhost ports.
     host: str = "127.0.0.1"
@@ -33,6 +39,10 @@ class Settings(BaseSettings):
     hosting_addr: str = "127.0.0.1:50054"
     gateway_port: int = 8000
     grpc_port: int = Field(default=0, description="port this service listens on; 0 = its default")
+
+    dtdl_dir: Path | None = Field(
+        default=None, description="a folder of DTDL files to use as the ontology; default: the built-in one"
+    )
 
     # Server-side folders an import may read by path (the REST/gRPC "import-path"); empty = none. Uploads
     # need no path; `gridtwin up` on a laptop allows the whole filesystem of its own user.
@@ -98,6 +108,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gridtwin.db').resolve()}"
+
+    def resolved_instance_id(self) -> str:
+        """This installation's name on shared servers (Redis): one database, one installation."""
+        if self.instance_id:
+            return self.instance_id
+        return hashlib.sha256(self.resolved_database_url().encode()).hexdigest()[:12]
 
 
 @lru_cache(maxsize=1)

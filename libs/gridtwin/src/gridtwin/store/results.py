@@ -4,9 +4,7 @@ Layout (docs/CONTRACTS.md): ``{root}/qsts/job={id}/feeder={f}/{hourly,buses,elem
 run manifest ``{root}/qsts/job={id}/run.json``. Workers write the files (no SQL there); the job runner
 writes the SQL rows through ``rows_writer`` inside ``JobStore.task_done`` (the checkpoint transaction).
 
-``gridtwin.powerflow.qsts_results`` is imported inside functions only: importing it runs
-``gridtwin.powerflow``'s ``__init__``, which loads the OpenDSS engine, and the store must stay cheap to
-import for services that never run power flow.
+The column sets live beside the store (``qsts_columns``): the store never imports the engine.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,12 +27,28 @@ import sqlalchemy as sa
 
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.store.db import writer
+from gridtwin.store.qsts_columns import BUS_COLUMNS, ELEMENT_COLUMNS, HOURLY_COLUMNS
 from gridtwin.store.tables import jobs, qsts_element_results, qsts_feeder_results
 
-if TYPE_CHECKING:
-    from gridtwin.powerflow.qsts_results import QstsResult
 
-__all__ = ["PAGE_LIMIT_MAX", "QstsResultStore", "atomic_write", "parquet_writer"]
+class FeederFiles(Protocol):
+    """What ``write_feeder_files`` needs of a QSTS result (``gridtwin.powerflow.qsts_results.QstsResult``)."""
+
+    feeder: str
+    hourly: pd.DataFrame
+    buses: pd.DataFrame
+    elements: pd.DataFrame
+
+
+__all__ = [
+    "PAGE_LIMIT_MAX",
+    "PERIOD_KEYS",
+    "QstsResultStore",
+    "atomic_write",
+    "check_comparable",
+    "describe_period",
+    "parquet_writer",
+]
 
 PAGE_LIMIT_MAX = 10_000
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # job and feeder ids: safe as path parts
@@ -45,6 +59,66 @@ _LEVELS: dict[str, tuple[sa.Table, tuple[str, ...], str]] = {
     "feeders": (qsts_feeder_results, ("feeder",), "bus_hours_outside_a"),
     "elements": (qsts_element_results, ("feeder", "element"), "max_loading_pct"),
 }
+
+
+# What makes two QSTS runs comparable: the same hours of the same year, at the same step. Energy, hours
+# over a limit and losses are sums over the period: a 168-hour job against an 8760-hour base would
+# "lose" most of the year's energy.
+PERIOD_KEYS = ("hours", "start_hour", "step_minutes")
+_PERIOD_DEFAULTS = {"hours": 8760, "start_hour": 0, "step_minutes": 60}
+
+
+def _period(params: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """The QSTS period of a job's params (``params["spec"]``); None when the job has no QSTS spec."""
+    spec = (params or {}).get("spec")
+    if not isinstance(spec, Mapping):
+        return None
+    period = {}
+    for key in PERIOD_KEYS:
+        value = spec.get(key, _PERIOD_DEFAULTS[key])
+        try:
+            period[key] = int(value)
+        except (TypeError, ValueError):
+            raise InputError(
+                "bad job spec", [ErrorDetail(where=f"spec.{key}", message=f"not a number: {value!r}")]
+            ) from None
+    return period
+
+
+def describe_period(period: Mapping[str, int]) -> str:
+    """``168 h from hour 0 in 60-min steps``."""
+    return f"{period['hours']} h from hour {period['start_hour']} in {period['step_minutes']}-min steps"
+
+
+def check_comparable(
+    base_params: Mapping[str, Any] | None,
+    job_params: Mapping[str, Any] | None,
+    *,
+    base_job: str = "base job",
+    job: str = "job",
+) -> None:
+    """``InputError`` unless the two jobs ran over the same period at the same step (``hours``,
+    ``start_hour``, ``step_minutes`` of their params' ``spec``); the message names both periods.
+
+    Jobs without a QSTS spec (old rows, other kinds) are not judged here.
+    """
+    base, mine = _period(base_params), _period(job_params)
+    if base is None or mine is None or base == mine:
+        return
+    differ = [k for k in PERIOD_KEYS if base[k] != mine[k]]
+    # No ": " in the message: the gateway keeps the text before it as the REST message.
+    raise InputError(
+        f"jobs {job} and {base_job} ran over different periods and cannot be compared "
+        f"({job} ran {describe_period(mine)}, {base_job} ran {describe_period(base)})",
+        [
+            ErrorDetail(
+                where=f"{job}.spec.{k}",
+                message=f"{mine[k]} here, {base[k]} in the base job {base_job}",
+                code="not_comparable",
+            )
+            for k in differ
+        ],
+    )
 
 
 def _kind(column: sa.ColumnElement[Any]) -> str:
@@ -188,10 +262,8 @@ class QstsResultStore:
         _check_id(feeder, "feeder")
         return self.job_dir(job_id) / f"feeder={feeder}"
 
-    def write_feeder_files(self, job_id: str, result: QstsResult) -> Path:
+    def write_feeder_files(self, job_id: str, result: FeederFiles) -> Path:
         """hourly/buses/elements.parquet of one feeder (each atomically); filesystem only, for workers."""
-        from gridtwin.powerflow.qsts_results import BUS_COLUMNS, ELEMENT_COLUMNS, HOURLY_COLUMNS
-
         folder = self.feeder_dir(job_id, result.feeder)
         parts = {
             "hourly": (result.hourly, HOURLY_COLUMNS),
@@ -239,8 +311,6 @@ class QstsResultStore:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[pd.DataFrame, int]:
-        from gridtwin.powerflow.qsts_results import BUS_COLUMNS
-
         _check_order(order_by, BUS_COLUMNS)
         _check_page(limit, offset)
         frame = self._read_parquet(job_id, feeder, "buses")
@@ -368,6 +438,22 @@ class QstsResultStore:
                 self._require_job(conn, job_id)
         return _frame(rows, columns), total
 
+    def job_params(self, job_id: str) -> dict[str, Any] | None:
+        """The job's stored params (None when there is no such job row)."""
+        with self._engine.connect() as conn:
+            raw = conn.execute(sa.select(jobs.c.params_json).where(jobs.c.id == job_id)).scalar_one_or_none()
+        if raw is None:
+            return None
+        params = json.loads(raw)
+        return params if isinstance(params, dict) else None
+
+    def check_comparable(self, job_id: str, base_job_id: str) -> None:
+        """``check_comparable`` on the two jobs' stored params: an ``InputError`` naming both periods
+        when they differ. A job without a row is left to the lookups that follow (NotFoundError)."""
+        check_comparable(
+            self.job_params(base_job_id), self.job_params(job_id), base_job=base_job_id, job=job_id
+        )
+
     def compare(
         self,
         job_id: str,
@@ -381,7 +467,8 @@ class QstsResultStore:
         """``job_id`` against ``base_job_id``: keys, then per numeric column ``c``, ``c_base``, ``c_delta``.
 
         ``order_by`` (any output column) sorts descending, NULLs last; the default is the largest absolute
-        delta of the level's headline metric. Ties by keys, ascending. A full outer join on the keys (MySQL
+        delta of the level's headline metric. Ties by keys, ascending. Jobs over different periods or
+        steps are refused (``check_comparable``): their sums are not comparable. A full outer join on the keys (MySQL
         has none): this job's rows left-joined to the base, UNION ALL the base rows missing here (a
         primary-key anti-join). The page is picked on keys and sort value alone, then its columns joined:
         sorting wide rows over a deduplicated UNION of keys took MariaDB 8-9 s for two jobs of 200k
@@ -393,6 +480,7 @@ class QstsResultStore:
                 [ErrorDetail(where="level", message="must be feeders or elements")],
             )
         _check_page(limit, offset)
+        self.check_comparable(job_id, base_job_id)
         table, keys, headline = _LEVELS[level]
         numeric = [(n, k) for n, k in _result_columns(table) if n not in keys and k != "str"]
         out_columns: list[tuple[str, str]] = [(k, "str") for k in keys]

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Protocol
 
 import numpy as np
 
+from gridtwin.grid.source import TwinSink
 from gridtwin.grid.synth.feeder import partition, synth_feeder
 from gridtwin.grid.synth.shapes import CLASSES, class_pool, pool_names
 from gridtwin.grid.synth.weather import weather_year
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.store.profiles import ProfileStore
 
-__all__ = ["Progress", "TwinSink", "synth_utility_profiles", "write_synthetic_utility"]
-
-
-class TwinSink(Protocol):
-    """Where feeders are written: a ``TwinRegistry``, or a service's adapter over the registry's gRPC."""
-
-    def bulk_upsert(
-        self,
-        twin_docs: Sequence[Any],
-        relationship_docs: Sequence[Any] = (),
-        replace_feeder: str | None = None,
-    ) -> tuple[int, int]: ...
+__all__ = ["Progress", "synth_utility_profiles", "write_synthetic_utility"]
 
 
 Progress = Callable[[int, int, str], None]

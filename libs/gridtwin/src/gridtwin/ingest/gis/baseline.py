@@ -8,7 +8,9 @@ report RMSE, the largest absolute deviation and the worst buses/elements, plus w
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.errors import ErrorDetail, GridTwinError, InputError
 from gridtwin.powerflow.results import SnapshotResult
 
-__all__ = ["BaselineReport", "compare_baseline", "excel_supported", "read_baseline"]
+__all__ = [
+    "BASELINE_SUFFIXES",
+    "BaselineReport",
+    "compare_baseline",
+    "compare_baseline_upload",
+    "excel_supported",
+    "read_baseline",
+]
+
+BASELINE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls")
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "bus": ("bus", "busname", "bus_name", "node_id", "nodeid", "bus_id"),
@@ -213,3 +224,30 @@ def _loadings(result: SnapshotResult, raw: pd.DataFrame, report: BaselineReport,
         report.loading_max_dev_pct = float(np.max(np.abs(df["dev_pct"])))
         order = df["dev_pct"].abs().sort_values(ascending=False).index[:worst]
         report.worst_elements = df.loc[order].reset_index(drop=True)
+
+
+def compare_baseline_upload(result: SnapshotResult, filename: str, data: bytes) -> BaselineReport:
+    """``compare_baseline`` of an uploaded results file (its name and bytes); errors name the upload."""
+    name = Path(filename or "results.csv").name
+    if Path(name).suffix.lower() not in BASELINE_SUFFIXES:
+        raise InputError(
+            "unsupported results file",
+            [ErrorDetail(where="filename", message=f"{name}: expected {', '.join(BASELINE_SUFFIXES)}")],
+        )
+    if not data:
+        raise InputError("empty results file", [ErrorDetail(where=name, message="no bytes")])
+    with tempfile.TemporaryDirectory(prefix="gridtwin-baseline-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            report = compare_baseline(result, path)
+        except GridTwinError as exc:  # name the upload, not our temp folder
+            exc.details = [
+                dataclasses.replace(
+                    d, where=d.where.replace(str(path), name), message=d.message.replace(str(path), name)
+                )
+                for d in exc.details
+            ]
+            raise
+    report.source = name
+    return report

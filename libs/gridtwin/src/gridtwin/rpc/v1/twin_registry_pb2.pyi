@@ -252,12 +252,14 @@ class ListFeedersResponse(_message.Message):
     def __init__(self, feeders: _Optional[_Iterable[_Union[FeederInfo, _Mapping]]] = ...) -> None: ...
 
 class ExportFeederRequest(_message.Message):
-    __slots__ = ("feeder", "known_version")
+    __slots__ = ("feeder", "known_version", "version_only")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ONLY_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     known_version: str
-    def __init__(self, feeder: _Optional[str] = ..., known_version: _Optional[str] = ...) -> None: ...
+    version_only: bool
+    def __init__(self, feeder: _Optional[str] = ..., known_version: _Optional[str] = ..., version_only: _Optional[bool] = ...) -> None: ...
 
 class ExportFeederResponse(_message.Message):
     __slots__ = ("feeder", "version", "feeder_model_ipc", "unchanged")
