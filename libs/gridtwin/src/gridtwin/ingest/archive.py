@@ -1,7 +1,7 @@
 """Safe extraction of uploaded zip archives, and finding the master file of a model folder.
 
 Uploads are hostile until proven otherwise. We refuse, each with an ``UnsafeArchiveError`` naming the
-member: data that is not a zip, archives over the upload limit, too many members, absolute paths and
+member: data that is not a zip (said as such: "not a zip archive"), archives over the upload limit, too many members, absolute paths and
 ``..`` (path traversal), symlinks and other non-regular files, encrypted members, and zip bombs (total
 uncompressed size, per-member and whole-archive compression ratio). Sizes are checked from the central
 directory first and again while streaming, because the declared sizes are attacker-controlled.
@@ -17,13 +17,22 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from gridtwin.config import Settings
-from gridtwin.errors import ErrorDetail, InputError, UnsafeArchiveError
+from gridtwin.errors import ErrorDetail, GridTwinError, InputError, NotFoundError, Report, UnsafeArchiveError
 
-__all__ = ["ArchiveLimits", "extract_zip", "extracted_zip", "find_master"]
+__all__ = [
+    "ArchiveLimits",
+    "existing_path",
+    "extract_zip",
+    "extracted_zip",
+    "find_master",
+    "relative_detail",
+    "relative_report",
+    "upload_relative_errors",
+]
 
 _CHUNK = 1024 * 1024
 # Small members compress absurdly well (a 20 kB file of spaces); judge the ratio only above this size.
@@ -47,8 +56,16 @@ class ArchiveLimits:
         )
 
 
-def _unsafe(where: str, message: str, code: str = "unsafe_archive") -> UnsafeArchiveError:
-    return UnsafeArchiveError("unsafe archive", [ErrorDetail(where=where, message=message, code=code)])
+def _unsafe(
+    where: str, message: str, code: str = "unsafe_archive", title: str = "unsafe archive"
+) -> UnsafeArchiveError:
+    return UnsafeArchiveError(title, [ErrorDetail(where=where, message=message, code=code)])
+
+
+def _not_zip(data: bytes, exc: Exception) -> UnsafeArchiveError:
+    """Data that is no zip at all is a wrong file, not an attack: say what it is."""
+    what = "the upload is empty" if not data else f"the upload is not a zip archive ({exc})"
+    return _unsafe("<upload>", what, "not_zip", title="not a zip archive")
 
 
 def _safe_relpath(name: str) -> PurePosixPath:
@@ -98,7 +115,7 @@ def extract_zip(data: bytes, dest: Path, limits: ArchiveLimits) -> list[Path]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
-        raise _unsafe("<upload>", f"not a readable zip archive: {exc}", "not_zip") from exc
+        raise _not_zip(data, exc) from exc
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_members:
@@ -166,9 +183,10 @@ def _write_members(
 
 
 @contextmanager
-def extracted_zip(data: bytes, settings: Settings | None = None) -> Iterator[Path]:
-    """Extract ``data`` into a private temporary folder (mode 0700), removed on exit."""
-    limits = ArchiveLimits.from_settings(settings or Settings())
+def extracted_zip(data: bytes, settings: Settings) -> Iterator[Path]:
+    """Extract ``data`` into a private temporary folder (mode 0700), removed on exit; the limits come
+    from the caller's ``settings`` (core code reads no settings itself)."""
+    limits = ArchiveLimits.from_settings(settings)
     tmp = Path(tempfile.mkdtemp(prefix="gridtwin-upload-"))
     try:
         extract_zip(data, tmp, limits)
@@ -177,14 +195,57 @@ def extracted_zip(data: bytes, settings: Settings | None = None) -> Iterator[Pat
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def relative_detail(detail: ErrorDetail, root: Path) -> ErrorDetail:
+    """Name files inside an upload by their path in the archive, not our private temp folder."""
+    prefix = f"{root}/"
+    if prefix not in detail.where and prefix not in detail.message:
+        return detail
+    return replace(detail, where=detail.where.replace(prefix, ""), message=detail.message.replace(prefix, ""))
+
+
+def relative_report(report: Report, root: Path) -> None:
+    """Every located line of an import report named relative to the upload ``root``, in place."""
+    report.warnings = [relative_detail(d, root) for d in report.warnings]
+    report.unmapped = [relative_detail(d, root) for d in report.unmapped]
+    conflicts = getattr(report, "conflicts", None)  # GIS reports also carry conflicts
+    if conflicts is not None:
+        report.conflicts = [relative_detail(d, root) for d in conflicts]  # type: ignore[attr-defined]
+
+
+@contextmanager
+def upload_relative_errors(root: Path | None) -> Iterator[None]:
+    """A ``GridTwinError`` raised inside names files relative to the upload ``root`` (None: as they are)."""
+    try:
+        yield
+    except GridTwinError as exc:
+        if root is not None:
+            exc.details = [relative_detail(d, root) for d in exc.details]
+        raise
+
+
+def existing_path(path: Path, given: str = "") -> Path:
+    """``path`` if it exists, else a ``NotFoundError`` saying so (naming what was ``given`` and, when
+    it differs, where that resolved to: a relative path is read from the server's working folder)."""
+    if path.exists():
+        return path
+    shown = given or str(path)
+    resolved = f" (resolved to {path})" if given and given != str(path) else ""
+    raise NotFoundError(
+        "path does not exist",
+        [ErrorDetail(where="path", message=f"{shown} does not exist{resolved}", code="not_found")],
+    )
+
+
 def find_master(path: Path, master: str = "") -> Path:
     """The master ``.dss`` file: ``path`` itself if a file, else ``master`` (a name or relative path
     under the folder), else the single ``.dss`` file whose name contains "master"."""
     if path.is_file():
         return path
     if not path.is_dir():
+        existing_path(path)  # a NotFoundError saying it does not exist
         raise InputError(
-            "model path not found", [ErrorDetail(where=str(path), message="no such file or folder")]
+            "model path is neither a file nor a folder",
+            [ErrorDetail(where=str(path), message="not readable")],
         )
     files = sorted(p for p in path.rglob("*") if p.is_file())
     rel_names = [p.relative_to(path).as_posix() for p in files]

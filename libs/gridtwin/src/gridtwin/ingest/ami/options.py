@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["COLUMN_GUESSES", "AmiOptions", "ColumnMap"]
+from gridtwin.errors import ErrorDetail, InputError
+
+__all__ = ["COLUMN_GUESSES", "AmiOptions", "ColumnMap", "parse_ami_options"]
 
 # Header spellings tried (case-, space- and underscore-insensitive) when a column is not named.
 COLUMN_GUESSES: dict[str, tuple[str, ...]] = {
@@ -129,3 +131,15 @@ class AmiOptions(BaseModel):
         """The zone whose DST transitions the DST-fault check looks at (None: no check)."""
         zone = self.dst_zone or self.timezone
         return None if zone in ("UTC", "Etc/UTC", "GMT") else zone
+
+
+def parse_ami_options(text: str) -> AmiOptions:
+    """Options from JSON text ("" means the defaults); errors name ``options.<field>``."""
+    try:
+        return AmiOptions.model_validate_json(text or "{}")
+    except ValidationError as exc:
+        details = [
+            ErrorDetail(where="options." + ".".join(str(p) for p in e["loc"]), message=e["msg"])
+            for e in exc.errors()
+        ]
+        raise InputError("bad AMI options", details) from None

@@ -20,9 +20,22 @@ from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS
 from gridtwin.ingest.cyme.reader import NETWORK_SECTIONS, read_cyme_sections
 from gridtwin.ingest.cyme.sections import read_sections
 
-__all__ = ["catalog_files", "read_cyme_with_catalog"]
+__all__ = ["catalog_files", "keep_site_catalog", "read_cyme_with_catalog", "site_catalog_dir"]
 
 CATALOG_FILE = "equipment.txt"
+
+
+def site_catalog_dir(data_dir: Path, site: str) -> Path:
+    """Where a site's CYME catalog is kept: ``{data_dir}/catalogs/{site}/cyme``."""
+    return data_dir / "catalogs" / site / "cyme"
+
+
+def keep_site_catalog(catalog_dir: Path, text: str) -> None:
+    """Store ``text`` as the site's catalog (temp file + rename: a reader never sees half of it)."""
+    catalog_dir.mkdir(parents=True, exist_ok=True)
+    tmp = catalog_dir / f".{CATALOG_FILE}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(catalog_dir / CATALOG_FILE)
 
 
 def catalog_files(start: Path) -> list[Path]:

@@ -1,29 +1,41 @@
-"""One GIS import as the ingestion service runs it: read the sources, reconcile with the feeder.
+"""One GIS import as the ingestion service runs it: read the sources, reconcile with the feeders.
 
-A module-level function of plain arguments so the service can run it in a spawned child
-(``gridtwin.ingest.isolated``): GDAL reads untrusted files, and a crash there must not take the
-service down. The model crosses the process boundary as Arrow IPC.
+``import_gis`` runs the whole import over a ``FeederSource`` and a ``TwinSink``. The reading and
+reconciling happen in module-level functions of plain arguments (``gis_feeders``, ``import_gis_many``)
+that it runs in a spawned child (``gridtwin.ingest.isolated``): GDAL reads untrusted files, and a crash
+there must not take the service down. Models cross the process boundary as Arrow IPC.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.model import FeederModel
+from gridtwin.grid.twins import feeder_to_twins
+from gridtwin.ingest.archive import relative_report
 from gridtwin.ingest.gis.read import read_gis
 from gridtwin.ingest.gis.reconcile import ReconcileReport, load_overrides, reconcile
+from gridtwin.ingest.isolated import run_isolated
+
+if TYPE_CHECKING:  # annotations only: the spawned child need not import the registry
+    from gridtwin.grid.source import FeederSource, TwinSink
 
 __all__ = [
     "GIS_SUFFIXES",
+    "GisImport",
     "gis_feeders",
     "gis_sources",
+    "import_gis",
     "import_gis_many",
+    "overrides_path",
     "parse_mapping_text",
     "parse_overrides_text",
 ]
@@ -104,3 +116,100 @@ def import_gis_many(
         new_model, report = reconcile(FeederModel.from_ipc(ipc), layers, dict(overrides))
         out[feeder] = (new_model.to_ipc(), report)
     return out
+
+
+@dataclass(frozen=True)
+class GisImport:
+    feeders: list[str]  # the feeders reconciled, sorted
+    twins: int  # twins written (0 on a dry run)
+    matched: int
+    unmatched: int
+    conflicts: int
+    report: dict[str, Any]  # one feeder's report; several: {"feeders": {id: report}, "skipped": [ids]}
+
+
+def overrides_path(overrides_root: Path, feeder: str) -> Path:
+    """Where a feeder's GIS overrides are kept: ``{overrides_root}/{feeder}/overrides.json``."""
+    return overrides_root / feeder / "overrides.json"
+
+
+def import_gis(
+    source: FeederSource,
+    sink: TwinSink,
+    sources: list[Path],
+    mapping: Mapping[str, Any] | None,
+    given: Mapping[str, str],
+    *,
+    overrides_root: Path,
+    timeout_s: float,
+    feeder: str = "",
+    dry_run: bool = False,
+    upload_root: Path | None = None,
+) -> GisImport:
+    """GIS layers onto ``feeder``, or (none given) onto every feeder of ``source`` the layers name.
+
+    The feeders are exported, read and reconciled in a child, and written back in one ``bulk_upsert``
+    (one feeder: exactly its twins; several: upserted, GIS removes nothing). Each feeder's stored
+    overrides apply under the ``given`` ones, which are kept per feeder once the write has landed.
+    ``upload_root``: the sources are an unpacked upload (reports name files relative to it).
+    """
+    skipped: list[str] = []
+    if feeder:
+        feeders = [feeder]
+    else:
+        named = run_isolated(gis_feeders, sources, mapping, timeout_s=timeout_s, where="gis")
+        known = {f.id for f in source.list_feeders() if f.twin_count > 0}
+        feeders = [f for f in named if f in known]
+        skipped = [f for f in named if f not in known]
+        if not feeders:
+            unknown = f" (named but unknown: {', '.join(skipped[:10])})" if skipped else ""
+            raise InputError(
+                "the layers name no feeder of the registry",
+                [
+                    ErrorDetail(
+                        where="feeder", message=f"give a feeder, or map the layers' feeder column{unknown}"
+                    )
+                ],
+            )
+    models: dict[str, bytes] = {}
+    overrides: dict[str, str] = {}
+    for f in feeders:
+        models[f] = source.feeder_ipc(f)
+        saved = overrides_path(overrides_root, f)
+        if saved.is_file():
+            overrides.update(json.loads(saved.read_text()))
+    overrides.update(given)
+    results = run_isolated(
+        import_gis_many, models, sources, mapping, overrides, timeout_s=timeout_s, where=feeder or "gis"
+    )
+    twins_all: list[dict[str, Any]] = []
+    rels_all: list[dict[str, Any]] = []
+    seen_twins: set[str] = set()
+    seen_rels: set[tuple[str, str]] = set()
+    reports: dict[str, Any] = {}
+    matched = unmatched = conflicts = 0
+    for f, (model_ipc, report) in results.items():
+        if upload_root is not None:
+            relative_report(report, upload_root)
+        methods = [str(m) for m in report.matches["method"]] if len(report.matches) else []
+        matched += sum(1 for m in methods if m in ("override", "id", "proximity"))
+        unmatched += sum(1 for m in methods if m == "unmatched")
+        conflicts += len(report.conflicts)
+        reports[f] = report.to_dict()
+        twins, rels = feeder_to_twins(FeederModel.from_ipc(model_ipc))
+        # Feeders of one site share its site twin (and its relationships): send each once.
+        twins_all.extend(t for t in twins if t["$dtId"] not in seen_twins)
+        rels_all.extend(r for r in rels if (r["$sourceId"], r["$relationshipId"]) not in seen_rels)
+        seen_twins.update(t["$dtId"] for t in twins)
+        seen_rels.update((r["$sourceId"], r["$relationshipId"]) for r in rels)
+    written = 0
+    if not dry_run:
+        written, _ = sink.bulk_upsert(twins_all, rels_all, replace_feeder=feeder or None)
+        for f in feeders:  # kept only once the import they shaped has landed
+            mine = {g: t for g, t in overrides.items() if t == "ignore" or t.startswith(f"{f}.")}
+            if mine:
+                path = overrides_path(overrides_root, f)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(mine, indent=1, sort_keys=True))
+    report_doc: dict[str, Any] = reports[feeder] if feeder else {"feeders": reports, "skipped": skipped}
+    return GisImport(sorted(results), int(written), matched, unmatched, conflicts, report_doc)

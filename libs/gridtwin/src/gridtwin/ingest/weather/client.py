@@ -49,7 +49,7 @@ import pandas as pd
 
 from gridtwin.errors import ErrorDetail, InputError, UpstreamError
 from gridtwin.ingest.weather.series import OPEN_METEO_VARIABLES, VARIABLES, WeatherSeries
-from gridtwin.scenarios.weather import _TEMP_UNITS, _WIND_M_PER_S
+from gridtwin.scenarios.weather import TEMP_UNITS_FAHRENHEIT, WIND_M_PER_S
 
 __all__ = [
     "DEFAULT_ARCHIVE_URL",
@@ -121,12 +121,12 @@ def _unit_factor(var: str, unit: Any, where: str) -> tuple[float, float]:
     """(scale, offset) to our units, from the declared Open-Meteo unit."""
     u = str(unit).strip().lower().replace(" ", "")
     if var == "temp_c":
-        fahrenheit = _TEMP_UNITS.get(u)
+        fahrenheit = TEMP_UNITS_FAHRENHEIT.get(u)
         if fahrenheit is None:
             raise _bad_response(where, f"unknown temperature unit {unit!r}")
         return (5.0 / 9.0, -32.0 * 5.0 / 9.0) if fahrenheit else (1.0, 0.0)
     if var == "wind_m_per_s":
-        factor = _WIND_M_PER_S.get(u)
+        factor = WIND_M_PER_S.get(u)
         if factor is None:
             raise _bad_response(where, f"unknown wind speed unit {unit!r}")
         return factor, 0.0

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gridtwin.errors import ErrorDetail, InputError
-from gridtwin.scenarios.weather import _OPEN_METEO, MAX_GAP_H, fill_short_gaps
+from gridtwin.scenarios.weather import MAX_GAP_H, OPEN_METEO_FIELDS, fill_short_gaps
 from gridtwin.store.profiles import DEFAULT_START_UTC, ProfileStore
 
 __all__ = [
@@ -42,7 +42,7 @@ HOURS_PER_YEAR = 8760
 # Our names, in the column order of a WeatherSeries frame.
 VARIABLES = ("temp_c", "humidity_pct", "wind_m_per_s", "ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2")
 # Open-Meteo name -> our name (the scenario loader's table, so both read the same variables).
-OPEN_METEO_VARIABLES: dict[str, str] = {k: v for k, v in _OPEN_METEO.items() if v in VARIABLES}
+OPEN_METEO_VARIABLES: dict[str, str] = {k: v for k, v in OPEN_METEO_FIELDS.items() if v in VARIABLES}
 _TO_OPEN_METEO = {v: k for k, v in OPEN_METEO_VARIABLES.items()}
 # The units a series is written in (what Open-Meteo answers with ``wind_speed_unit=ms``).
 OPEN_METEO_UNITS = {
