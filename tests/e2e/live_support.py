@@ -74,19 +74,20 @@ def running_gridtwin(
     env: Mapping[str, str] | None = None,
     ready: str = "GridTwin is up",
 ) -> Iterator[Live]:
-    """``gridtwin up --port P --data-dir D ARGS`` until ``ready`` appears in its output; stopped after."""
+    """``gridtwin up --port P --data-dir D ARGS`` until ``ready`` appears in its output; stopped after.
+    The internal services take free loopback ports themselves, as they do for a user."""
     port = free_port()
-    full_env = {
-        **os.environ,
-        "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_HOSTING_ADDR": f"127.0.0.1:{free_port()}",
-        "COLUMNS": "200",
-        **(env or {}),
-    }
-    full_env.pop("GRIDTWIN_DATABASE_URL", None)
-    full_env.pop("GRIDTWIN_REDIS_URL", None)
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "TWIN_REGISTRY_ADDR",
+        "INGESTION_ADDR",
+        "POWERFLOW_ADDR",
+        "HOSTING_ADDR",
+    ):
+        if f"GRIDTWIN_{name}" not in (env or {}):
+            full_env.pop(f"GRIDTWIN_{name}", None)
     cmd = [
         sys.executable,
         "-m",

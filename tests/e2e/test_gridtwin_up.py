@@ -16,13 +16,8 @@ from e2e_support import free_port
 def test_up_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     http_port = free_port()
     env = {
-        **os.environ,
-        "GRIDTWIN_TWIN_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_INGESTION_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_POWERFLOW_ADDR": f"127.0.0.1:{free_port()}",
-        "GRIDTWIN_HOSTING_ADDR": f"127.0.0.1:{free_port()}",
+        k: v for k, v in os.environ.items() if not k.startswith("GRIDTWIN_") or k == "GRIDTWIN_SHARED_DATA"
     }
-    env.pop("GRIDTWIN_DATABASE_URL", None)
     cmd = [
         sys.executable,
         "-m",

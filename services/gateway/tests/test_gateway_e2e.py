@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from gateway_fakes import ApiClient
 from gridtwin.config import Settings
-from gridtwin.rpc.server import build_server
+from gridtwin.rpc.server import build_server, release
 from gridtwin.rpc.telemetry import memory_exporter, setup_telemetry
 from gridtwin_gateway.app import create_app
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -51,8 +51,8 @@ def backend_specs() -> list[Any]:
 @pytest.fixture(scope="module")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     setup_telemetry("gateway-e2e", "memory")
-    os.environ.setdefault("GRIDTWIN_DTDL_DIR", str(REPO / "dtdl"))
     settings = Settings(
+        dtdl_dir=REPO / "dtdl",
         data_dir=tmp_path_factory.mktemp("gridtwin"),
         host="127.0.0.1",
         twin_registry_addr=f"127.0.0.1:{free_port()}",
@@ -67,10 +67,9 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         server.start()
         servers.append((spec, server))
     yield settings
-    for spec, server in reversed(servers):
+    for _, server in reversed(servers):
         server.stop(None).wait()
-        if spec.on_stop is not None:
-            spec.on_stop()
+        release(server)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 from gridtwin.config import Settings
 from gridtwin.rpc.client import channel
 from gridtwin.rpc.errors import details_from_rpc_error
-from gridtwin.rpc.server import build_server
+from gridtwin.rpc.server import build_server, release
 from gridtwin.rpc.stubs import registry_stub
 from gridtwin.rpc.v1 import twin_registry_pb2 as pb
 from gridtwin_twin_registry.server import SERVICE
@@ -43,8 +43,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with channel(f"127.0.0.1:{server.gridtwin_port}", settings) as ch:
         yield registry_stub(ch)
     server.stop(0).wait()
-    assert SERVICE.on_stop is not None
-    SERVICE.on_stop()
+    release(server)
 
 
 def _feeder_docs(feeder: str, loads: list[str]) -> tuple[list[str], list[Any]]:

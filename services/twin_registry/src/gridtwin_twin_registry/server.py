@@ -1,14 +1,13 @@
 """The TwinRegistry service's ``SERVICE`` spec (entry point ``gridtwin.services``: ``twin_registry``).
 
 At start it migrates the database to head and, when the registry holds no models yet, uploads the
-project ontology from ``GRIDTWIN_DTDL_DIR`` (default: the repository's ``dtdl/`` folder).
+project ontology (``GRIDTWIN_DTDL_DIR``, a folder of DTDL files; default: the built-in ontology).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -21,22 +20,12 @@ from gridtwin.rpc.v1 import twin_registry_pb2_grpc
 from gridtwin.store.db import make_engine, migrate
 from gridtwin.twin.dtdl import load_model_set, read_documents
 from gridtwin.twin.registry import TwinRegistry
-from sqlalchemy import Engine
 
 from gridtwin_twin_registry.servicer import TwinRegistryServicer
 
-__all__ = ["SERVICE", "add_to_server", "dtdl_dir", "ensure_ontology"]
+__all__ = ["SERVICE", "add_to_server", "ensure_ontology"]
 
 log = logging.getLogger(__name__)
-
-_engines: list[Engine] = []
-_engines_lock = threading.Lock()
-
-
-def dtdl_dir() -> Path | None:
-    """``GRIDTWIN_DTDL_DIR`` when set (a custom ontology folder), else None: the built-in ontology."""
-    configured = os.environ.get("GRIDTWIN_DTDL_DIR")
-    return Path(configured) if configured else None
 
 
 def ensure_ontology(registry: TwinRegistry, folder: Path | None = None) -> list[str]:
@@ -47,7 +36,6 @@ def ensure_ontology(registry: TwinRegistry, folder: Path | None = None) -> list[
     checkout. A stored model with the same DTMI but another body is a ``ConflictError``: bump the DTMI
     version when the ontology changes.
     """
-    folder = folder or dtdl_dir()
     if folder is None:
         docs: list[object] = list(build_interfaces().values())
         source = "built-in ontology"
@@ -70,24 +58,16 @@ def ensure_ontology(registry: TwinRegistry, folder: Path | None = None) -> list[
     return ids
 
 
-def add_to_server(server: grpc.Server, settings: Settings) -> None:
+def add_to_server(server: grpc.Server, settings: Settings) -> Callable[[], None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
     migrate(engine)
-    with _engines_lock:
-        _engines.append(engine)
     registry = TwinRegistry(engine)
-    ensure_ontology(registry)
+    ensure_ontology(registry, settings.dtdl_dir)
     add_servicer(
         twin_registry_pb2_grpc.add_TwinRegistryServicer_to_server, TwinRegistryServicer(registry), server
     )
-
-
-def close() -> None:
-    """Dispose of the SQL engines opened by ``add_to_server``."""
-    with _engines_lock:
-        while _engines:
-            _engines.pop().dispose()
+    return engine.dispose
 
 
 SERVICE = ServiceSpec(
@@ -95,5 +75,4 @@ SERVICE = ServiceSpec(
     default_port=50051,
     add_to_server=add_to_server,
     grpc_services=("gridtwin.v1.TwinRegistry",),
-    on_stop=close,
 )

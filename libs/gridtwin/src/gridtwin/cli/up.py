@@ -1,26 +1,35 @@
 """``gridtwin up``: every service in this one process, on localhost, with embedded defaults.
 
 Services are found through the ``gridtwin.services`` entry points. Each gRPC service gets its own
-server and port (the addresses in ``GRIDTWIN_*_ADDR``, default ports otherwise); the gateway (an
-HTTP ``ServiceSpec``) runs uvicorn in a thread. One process means the in-process Redis stand-in and the
-SQLite file are shared by all. SIGTERM or Ctrl-C drains everything within the grace period.
+server on a free loopback port (or the address in ``GRIDTWIN_<NAME>_ADDR`` when one is set); the
+gateway (an HTTP ``ServiceSpec``) runs uvicorn in a thread on ``--port``. One process means the
+in-process Redis stand-in and the SQLite file are shared by all. SIGTERM or Ctrl-C drains everything
+within the grace period.
+
+Two installations never meet: the data folder is locked for the life of the process (a second
+``gridtwin up`` on it stops at once, naming the first), the internal services take ports nobody else
+holds, and a taken gateway port stops start-up before anything has started. Settings are read here,
+once, and handed to every service; nothing writes the process environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
-from gridtwin.config import Settings, get_settings
+from gridtwin.config import Settings
 from gridtwin.errors import GridTwinError
 from gridtwin.rpc.logging import setup_json_logging
 from gridtwin.rpc.runner import RunningService, discover_services, start_grpc_services, stop_grpc_services
@@ -33,25 +42,57 @@ log = logging.getLogger(__name__)
 
 
 def embedded_settings(data_dir: Path, host: str, port: int) -> Settings:
-    """Settings for the all-in-one mode, also exported to ``os.environ`` so every ``get_settings()``
-    in the process agrees: SQLite under ``data_dir``, in-process Redis (unless ``GRIDTWIN_REDIS_URL``
-    is set), services on ``host`` at their default ports (unless their address is set)."""
+    """Settings for the all-in-one mode: ``GRIDTWIN_*`` from the environment, then SQLite under
+    ``data_dir`` (unless a database URL is set), in-process Redis (unless ``GRIDTWIN_REDIS_URL`` is
+    set), the gateway on ``host:port``; imports may read the user's own folders (unless restricted)."""
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["GRIDTWIN_DATA_DIR"] = str(data_dir)
-    os.environ["GRIDTWIN_HOST"] = host
-    os.environ["GRIDTWIN_GATEWAY_PORT"] = str(port)
-    # All-in-one runs as the user on their own machine: imports may read any of their folders.
-    os.environ.setdefault("GRIDTWIN_IMPORT_ROOTS", '["/"]')
-    for name, default_port in (
-        ("TWIN_REGISTRY", 50051),
-        ("INGESTION", 50052),
-        ("POWERFLOW", 50053),
-        ("HOSTING", 50054),
-    ):
-        os.environ.setdefault(f"GRIDTWIN_{name}_ADDR", f"{host}:{default_port}")
-    get_settings.cache_clear()
-    return get_settings()
+    settings = Settings()
+    update: dict[str, object] = {"data_dir": data_dir, "host": host, "gateway_port": port}
+    if "import_roots" not in settings.model_fields_set:
+        # All-in-one runs as the user on their own machine: imports may read any of their folders.
+        update["import_roots"] = [Path("/")]
+    return settings.model_copy(update=update)
+
+
+LOCK_FILE = "gridtwin.lock"
+
+
+def lock_data_dir(data_dir: Path, url: str) -> IO[str]:
+    """Hold ``data_dir`` for this process (released when it exits, even killed): a second all-in-one
+    on the same folder would share its SQLite file and data. Stops with who holds it."""
+    path = data_dir / LOCK_FILE
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise SystemExit(
+            f"cannot start: another GridTwin is running on the data folder {data_dir} ({holder}); "
+            "stop it, or give this one its own --data-dir (and --port)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, {url}\n")
+    handle.flush()
+    return handle
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Stop before anything starts when the gateway's port is taken (uvicorn would find out only
+    after every service had started). Same socket options as uvicorn's own bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"cannot start: port {port} on {host} is in use ({exc.strerror}); "
+                "another GridTwin or program holds it: choose another with --port"
+            ) from None
 
 
 def _http_runner(
@@ -99,7 +140,8 @@ def _client_host(host: str) -> str:
 def run_demo(url: str, feeders: int, seed: int, stop: threading.Event) -> None:
     """The main job's demo: a synthetic utility, an 8760-hour QSTS over all of it, the worst results."""
     from gridtwin.cli import jobs_cmds  # the demo talks to the gateway like any client
-    from gridtwin.cli.client_cmds import API, _call
+    from gridtwin.cli.client_cmds import API, call
+    from gridtwin.cli.output import out
 
     try:
         typer.echo(f"making a synthetic utility of {feeders} feeders (seed {seed}) ...")
@@ -107,13 +149,13 @@ def run_demo(url: str, feeders: int, seed: int, stop: threading.Event) -> None:
         if stop.is_set():
             return
         typer.echo(f"running an 8760-hour QSTS over {len(made)} feeders on Dask ...")
-        job = _call("POST", url, f"{API}/jobs", json={"feeders": made, "hours": 8760})
-        job = jobs_cmds.follow_job(url, job)
+        job = call("POST", url, f"{API}/jobs", json={"feeders": made, "hours": 8760})
+        job = jobs_cmds.follow_job(url, job, console=out)  # the demo's progress is its output
         typer.echo(
             f"job {job['id']}: {job['status']}, {job['done_tasks']} feeders done, {job['failed_tasks']} failed"
         )
         if job["done_tasks"]:
-            jobs_cmds.print_worst(_call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
+            jobs_cmds.print_worst(call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
         typer.echo(
             "\nLook at:\n"
             f"  {url}/docs                                   the REST API\n"
@@ -149,6 +191,9 @@ def up(
 ) -> None:
     """Run every service on localhost until SIGTERM or Ctrl-C."""
     settings = embedded_settings(data_dir, host, port)
+    url = f"http://{host}:{port}"
+    lock = lock_data_dir(settings.data_dir, url)
+    check_port_free(host, port)
     setup_json_logging("gridtwin", settings.log_level)
     setup_telemetry("gridtwin", settings.otel_exporter)
     found = discover_services()
@@ -163,11 +208,11 @@ def up(
         stop.set()
 
     try:
-        running = start_grpc_services(found.specs, settings)
+        running = start_grpc_services(found.specs, settings, free_ports=True)
     except GridTwinError as exc:
         raise SystemExit(f"cannot start the services: {exc}") from exc
-    except RuntimeError as exc:  # grpc's "Failed to bind to address"
-        raise SystemExit(f"cannot start the services: {exc} (a port in use? see GRIDTWIN_*_ADDR)") from exc
+    if running:
+        settings = running[0].settings  # with the internal services' addresses as bound
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     http_threads: list[tuple[str, threading.Thread]] = []
     lines = [f"  {svc.spec.name:<15} grpc://{svc.address}" for svc in running]
@@ -181,9 +226,8 @@ def up(
             thread.start()
             while not ready.wait(0.1):
                 if not thread.is_alive():
-                    raise SystemExit(f"{spec.name} did not start (is port {port} free?)")
+                    raise SystemExit(f"{spec.name} did not start (is port {port} on {host} free?)")
             http_threads.append((spec.name, thread))
-            url = f"http://{host}:{port}"
             lines.insert(0, f"  {spec.name:<15} {url}  (API docs: {url}/docs)")
         typer.echo(
             "GridTwin is up:\n" + "\n".join(lines) + f"\n  data in {settings.data_dir}\nCtrl-C to stop."
@@ -206,6 +250,8 @@ def up(
         _shutdown(running, http_threads)
         for s, h in previous.items():
             signal.signal(s, h)
+        with contextlib.suppress(OSError):
+            lock.close()
     reason = signal.Signals(got[0]).name if got else "gateway exit"
     typer.echo(f"GridTwin stopped ({reason}).")
 

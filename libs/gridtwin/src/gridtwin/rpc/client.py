@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import cast
 
@@ -13,18 +12,19 @@ from gridtwin.config import Settings
 from gridtwin.rpc.server import grpc_options
 from gridtwin.rpc.telemetry import client_interceptors
 
-__all__ = ["ChannelPool", "channel"]
+__all__ = ["channel"]
 
 
 def channel(addr: str, settings: Settings | None = None) -> grpc.Channel:
     """A channel to ``addr`` (host:port) whose calls carry the W3C trace context.
 
     With ``settings.tls_cert`` set, the channel is TLS and trusts that certificate (the services share
-    one in the chart); otherwise it is plaintext (localhost, or a mesh that does mTLS for us).
+    one in the chart); otherwise (or with no settings) it is plaintext (localhost, or a mesh that does
+    mTLS for us). Settings come from the caller: nothing here reads the environment.
     """
-    settings = settings or Settings()
-    if settings.tls_cert is not None:
-        creds = grpc.ssl_channel_credentials(root_certificates=settings.tls_cert.read_bytes())
+    tls_cert = settings.tls_cert if settings is not None else None
+    if tls_cert is not None:
+        creds = grpc.ssl_channel_credentials(root_certificates=tls_cert.read_bytes())
         base = grpc.secure_channel(addr, creds, options=grpc_options())
     else:
         base = grpc.insecure_channel(addr, options=grpc_options())
@@ -32,22 +32,3 @@ def channel(addr: str, settings: Settings | None = None) -> grpc.Channel:
     # it must be applied with its own intercept_channel.
     intercept = cast(Callable[..., grpc.Channel], grpcext.intercept_channel)
     return intercept(base, *client_interceptors())
-
-
-class ChannelPool:
-    """The channels a service opens to its peers at start, closed together when it stops."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._channels: list[grpc.Channel] = []
-
-    def open(self, addr: str, settings: Settings | None = None) -> grpc.Channel:
-        ch = channel(addr, settings)
-        with self._lock:
-            self._channels.append(ch)
-        return ch
-
-    def close(self) -> None:
-        with self._lock:
-            while self._channels:
-                self._channels.pop().close()

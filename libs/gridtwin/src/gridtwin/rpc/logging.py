@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["setup_json_logging"]
+__all__ = ["LIBRARY_LOGGERS", "quiet_library_loggers", "setup_json_logging"]
 
 _HANDLER_NAME = "gridtwin-json"
+# Third-party loggers that chatter at INFO (httpx logs one line per HTTP request: once a second while
+# the CLI follows a job): kept at WARNING, so their problems still show and their routine does not.
+LIBRARY_LOGGERS = ("httpx", "httpcore", "urllib3", "h11", "h2", "hpack", "python_multipart", "multipart")
 
 
 class _ContextFilter(logging.Filter):
@@ -57,3 +60,12 @@ def setup_json_logging(service_name: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Alembic announces each of its plug-ins at INFO on every start: keep only its migration lines.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    quiet_library_loggers()
+
+
+def quiet_library_loggers(level: int = logging.WARNING) -> None:
+    """Raise the third-party loggers of ``LIBRARY_LOGGERS`` to ``level`` (never lower them)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < level:
+            logger.setLevel(level)

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 import grpc
 
 from gridtwin.config import Settings
-from gridtwin.rpc.server import GRACE_S, ServiceSpec, build_server, mark_not_serving
+from gridtwin.rpc.server import GRACE_S, ServiceSpec, bind, mark_not_serving, mount, new_server, release
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -34,6 +34,7 @@ class RunningService:
     spec: ServiceSpec
     server: grpc.Server
     address: str
+    settings: Settings  # what the service was mounted with (its peers' addresses as bound)
 
 
 @dataclass
@@ -70,20 +71,50 @@ def grpc_address(spec: ServiceSpec, settings: Settings) -> str:
     return f"{settings.host}:{spec.default_port}"
 
 
-def start_grpc_services(specs: Sequence[ServiceSpec], settings: Settings) -> list[RunningService]:
-    """Build and start one gRPC server per spec at its address; stops the started ones on failure."""
+def _addr_field(spec: ServiceSpec) -> str:
+    return f"{spec.name}_addr"
+
+
+def start_grpc_services(
+    specs: Sequence[ServiceSpec], settings: Settings, *, free_ports: bool = False
+) -> list[RunningService]:
+    """Build and start one gRPC server per spec; stops the started ones on failure.
+
+    Every port is bound before any service is mounted, so a taken port fails before anything starts
+    (no migration, no cluster). With ``free_ports`` each service whose address was not configured
+    (``GRIDTWIN_<NAME>_ADDR``) listens on a free loopback port instead of its default, so two
+    installations on one machine never meet; the services are then mounted with settings that carry
+    the addresses actually bound (``running[i].settings``).
+    """
+    bound: list[tuple[ServiceSpec, grpc.Server, str]] = []
     running: list[RunningService] = []
     try:
         for spec in specs:
             if not spec.is_grpc:
                 continue
-            address = grpc_address(spec, settings)
-            host, _, port = address.rpartition(":")
-            server = build_server([spec], int(port), settings, host=host)
+            configured = _addr_field(spec) in settings.model_fields_set
+            if free_ports and not configured:
+                host, port = "127.0.0.1", 0
+            else:
+                address = grpc_address(spec, settings)
+                host, _, text = address.rpartition(":")
+                port = int(text)
+            server = new_server()
+            port = bind(server, f"{host}:{port}", settings)
+            bound.append((spec, server, f"{host}:{port}"))
+        actual = {
+            _addr_field(spec): addr for spec, _, addr in bound if _addr_field(spec) in Settings.model_fields
+        }
+        effective = settings.model_copy(update=actual)
+        for spec, server, addr in bound:
+            mount(server, [spec], effective)
             server.start()
-            running.append(RunningService(spec, server, f"{host}:{server.gridtwin_port}"))
+            running.append(RunningService(spec, server, addr, effective))
     except BaseException:
         stop_grpc_services(running, grace_s=0)
+        for _, server, _ in bound[len(running) :]:
+            server.stop(0)
+            release(server)  # a mount that failed half-way gives back what it opened
         raise
     return running
 
@@ -95,8 +126,4 @@ def stop_grpc_services(running: Sequence[RunningService], grace_s: float = GRACE
     for event in [svc.server.stop(grace_s) for svc in running]:
         event.wait()
     for svc in running:
-        if svc.spec.on_stop is not None:
-            try:
-                svc.spec.on_stop()
-            except Exception:  # keep closing the others
-                log.exception("on_stop failed", extra={"service": svc.spec.name})
+        release(svc.server)

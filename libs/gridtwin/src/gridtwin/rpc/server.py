@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gridtwin.config import Settings
-from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputError
 from gridtwin.rpc.errors import ErrorInterceptor
 from gridtwin.rpc.logging import setup_json_logging
 from gridtwin.rpc.telemetry import server_interceptors, setup_telemetry, shutdown_telemetry
@@ -30,8 +30,12 @@ __all__ = [
     "GRACE_S",
     "MAX_MESSAGE_BYTES",
     "ServiceSpec",
+    "bind",
     "build_server",
     "grpc_options",
+    "mount",
+    "new_server",
+    "release",
     "serve",
     "service_port",
 ]
@@ -52,15 +56,16 @@ class ServiceSpec:
     ``add_to_server(server, settings)`` registers the servicer(s); ``grpc_services`` are their full
     names (``gridtwin.v1.TwinRegistry``) for health and reflection. ``asgi_app(settings)`` is for an
     HTTP service (the gateway): ``gridtwin up`` serves it with uvicorn on ``settings.gateway_port``.
-    ``on_stop`` releases what ``add_to_server`` opened (engines, channels).
+    ``add_to_server`` returns how to release what it opened for that server (SQL engines, channels to
+    peers, its share of the compute host): each mount owns its resources, so stopping one server (a test's
+    own stack, a second mount in one process) never closes another's.
     """
 
     name: str
     default_port: int
-    add_to_server: Callable[[grpc.Server, Settings], None] | None = None
+    add_to_server: Callable[[grpc.Server, Settings], Callable[[], None] | None] | None = None
     grpc_services: tuple[str, ...] = ()
     asgi_app: Callable[[Settings], Any] | None = None
-    on_stop: Callable[[], None] | None = field(default=None, compare=False)
 
     @property
     def is_grpc(self) -> bool:
@@ -89,6 +94,59 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
 
 
+def new_server(max_workers: int = 16) -> grpc.Server:
+    """An empty server with our interceptors and limits, and port reuse OFF: gRPC's default
+    (SO_REUSEPORT) lets a second server bind a port that is taken, and the two then share its calls,
+    which silently mixes two installations. Without it a taken port fails to bind."""
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[*server_interceptors(), ErrorInterceptor()],
+        options=[*grpc_options(), ("grpc.so_reuseport", 0)],
+    )
+
+
+def bind(server: grpc.Server, address: str, settings: Settings) -> int:
+    """Listen on ``address`` (host:port, port 0 = any free one); returns the port. A port that is
+    taken is a ``ConflictError`` naming it, raised before anything else of the service starts."""
+    creds = _credentials(settings)
+    try:
+        bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc's "Failed to bind to address"
+        raise ConflictError(
+            f"cannot listen on {address}: the port is in use (another GridTwin, or another program)",
+            [ErrorDetail(where=address, message=str(exc).split(";")[0], code="port_in_use")],
+        ) from exc
+    if not bound:
+        raise ConflictError(
+            f"cannot listen on {address}",
+            [ErrorDetail(where=address, message="bind failed", code="port_in_use")],
+        )
+    server.gridtwin_port = bound
+    return int(bound)
+
+
+def mount(server: grpc.Server, specs: Sequence[ServiceSpec], settings: Settings) -> None:
+    """Register every spec's servicers, health (SERVING) and reflection on ``server``."""
+    names: list[str] = []
+    for spec in specs:
+        if spec.add_to_server is None:
+            raise InputError(
+                "not a gRPC service",
+                [ErrorDetail(where=spec.name, message="ServiceSpec has no add_to_server")],
+            )
+        closer = spec.add_to_server(server, settings)
+        if closer is not None:
+            server.gridtwin_closers = [*getattr(server, "gridtwin_closers", []), (spec.name, closer)]
+        names.extend(spec.grpc_services)
+
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *(s.name for s in specs), *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    server.gridtwin_health = health_servicer
+
+
 def build_server(
     specs: Sequence[ServiceSpec],
     port: int,
@@ -99,35 +157,24 @@ def build_server(
 ) -> grpc.Server:
     """A started-ready (not yet started) server with every spec mounted and health set to SERVING.
 
-    ``port`` 0 picks a free port; the bound port is in ``server.gridtwin_port`` (set on the object).
+    The port is bound first, so a taken port fails fast; ``port`` 0 picks a free port; the bound port
+    is in ``server.gridtwin_port`` (set on the object).
     """
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[*server_interceptors(), ErrorInterceptor()],
-        options=grpc_options(),
-    )
-    names: list[str] = []
-    for spec in specs:
-        if spec.add_to_server is None:
-            raise InputError(
-                "not a gRPC service",
-                [ErrorDetail(where=spec.name, message="ServiceSpec has no add_to_server")],
-            )
-        spec.add_to_server(server, settings)
-        names.extend(spec.grpc_services)
-
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *(s.name for s in specs), *names]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-
-    address = f"{host or settings.host}:{port}"
-    creds = _credentials(settings)
-    bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
-    server.gridtwin_port = bound
-    server.gridtwin_health = health_servicer
+    server = new_server(max_workers)
+    bind(server, f"{host or settings.host}:{port}", settings)
+    mount(server, specs, settings)
     return server
+
+
+def release(server: grpc.Server) -> None:
+    """Release what the services mounted on ``server`` opened (after it stopped), each once."""
+    closers: list[tuple[str, Callable[[], None]]] = getattr(server, "gridtwin_closers", [])
+    server.gridtwin_closers = []
+    for name, closer in reversed(closers):
+        try:
+            closer()
+        except Exception:  # keep releasing the others
+            log.exception("releasing a service failed", extra={"service": name})
 
 
 def mark_not_serving(server: grpc.Server) -> None:
@@ -156,20 +203,22 @@ def wait_for_signal(signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.
     return got[0]
 
 
-def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
+def serve(spec: ServiceSpec, settings: Settings) -> None:
     """Run one service until SIGTERM/SIGINT, then drain in-flight calls for ``GRACE_S`` seconds."""
-    settings = settings or Settings()
     setup_json_logging(spec.name, settings.log_level)
     setup_telemetry(spec.name, settings.otel_exporter)
     port = service_port(spec, settings)
-    server = build_server([spec], port, settings)
+    try:
+        server = build_server([spec], port, settings)
+    except GridTwinError as exc:  # a taken port, a bad TLS setting: say so and exit non-zero
+        log.error("cannot start", extra={"error": str(exc), "details": [d.to_dict() for d in exc.details]})
+        raise SystemExit(f"{spec.name}: {exc}") from exc
     server.start()
     log.info("serving", extra={"port": server.gridtwin_port, "grpc_services": list(spec.grpc_services)})
     got = wait_for_signal()
     log.info("shutting down", extra={"signal": got.name, "grace_s": GRACE_S})
     mark_not_serving(server)
     server.stop(GRACE_S).wait()
-    if spec.on_stop is not None:
-        spec.on_stop()
+    release(server)
     shutdown_telemetry()
     log.info("stopped")
