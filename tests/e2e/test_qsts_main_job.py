@@ -91,9 +91,15 @@ def test_second_job_events_over_websocket_and_compare(live: Live) -> None:
     final = live.api("GET", f"/jobs/{job_id}").json()
     assert final["status"] == "succeeded" and final["done_tasks"] == FEEDERS
     demo = _demo_job(live)
-    diff = live.api("GET", f"/jobs/{job_id}/compare/{demo['id']}").json()
-    assert diff["total"] == FEEDERS
-    assert all(r["delivered_kwh_delta"] < 0 for r in diff["rows"])  # a week delivers less than a year
+    # A week against the demo's year: every sum would differ by the period alone, so it is refused.
+    refused = live.api("GET", f"/jobs/{job_id}/compare/{demo['id']}")
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert f"{job_id} ran 168 h from hour 4000 in 60-min steps" in error["message"], error
+    assert f"{demo['id']} ran 8760 h from hour 0 in 60-min steps" in error["message"], error
+    assert [d["where"] for d in error["details"]] == [f"{job_id}.spec.hours", f"{job_id}.spec.start_hour"]
+    same = live.api("GET", f"/jobs/{job_id}/compare/{job_id}").json()  # same period: compared
+    assert same["total"] == FEEDERS and all(r["delivered_kwh_delta"] == 0 for r in same["rows"])
 
 
 def test_bad_requests_are_located(live: Live) -> None:

@@ -18,10 +18,11 @@ from typing import Annotated, Any
 import click
 import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
-__all__ = ["DEFAULT_URL", "register"]
+from gridtwin.cli.output import Col, cli_where, err, out, print_table
+from gridtwin.rpc.logging import quiet_library_loggers
+
+__all__ = ["API", "DEFAULT_URL", "JsonOption", "UrlOption", "base_url", "call", "fail", "register"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API = "/api/v1"
@@ -43,9 +44,6 @@ SNAPSHOT_KEYS = (
     "violations",
 )
 
-out = Console()
-err = Console(stderr=True)
-
 import_app = typer.Typer(help="Import feeder models through the gateway.", no_args_is_help=True)
 feeders_app = typer.Typer(help="Feeders in the twin registry.", no_args_is_help=True)
 twin_app = typer.Typer(help="Read twins.", no_args_is_help=True)
@@ -57,7 +55,7 @@ UrlOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="print the gateway's JSON")]
 
 
-def _base_url(url: str | None) -> str:
+def base_url(url: str | None) -> str:
     if url:
         return url.rstrip("/")
     ctx = click_context()
@@ -71,30 +69,41 @@ def click_context() -> click.Context | None:
     return ctx.find_root() if ctx is not None else None
 
 
-def _fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:
+def fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:
+    """Print the error and its located details (REST field paths named as this command's flags)."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     for d in details or []:
-        err.print(f"  {d.get('where', '')}: {d.get('message', '')}", highlight=False, markup=False)
+        where = cli_where(str(d.get("where", "")))
+        err.print(f"  {where}: {d.get('message', '')}", highlight=False, markup=False)
     return typer.Exit(code=1)
 
 
-def _call(
-    method: str, url: str | None, path: str, *, timeout: httpx.Timeout = FAST_TIMEOUT, **kwargs: Any
+def call(
+    method: str,
+    url: str | None,
+    path: str,
+    *,
+    timeout: httpx.Timeout = FAST_TIMEOUT,
+    raw: bool = False,
+    **kwargs: Any,
 ) -> Any:
-    """One request; the decoded JSON body on success, exit 1 with the gateway's error otherwise."""
-    base = _base_url(url)
+    """One request; the decoded JSON body (the bytes with ``raw``) on success, exit 1 with the
+    gateway's error otherwise."""
+    base = base_url(url)
     try:
         resp = httpx.request(method, base + path, timeout=timeout, **kwargs)
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach the gateway at {base}: {exc}") from None
+        raise fail(f"cannot reach the gateway at {base}: {exc}") from None
     if resp.is_success:
+        if raw:
+            return resp.content
         return resp.json() if resp.content else None
     try:
         body = resp.json()["error"]
         message = f"{body.get('message', '')} ({resp.status_code} {body.get('code', '')})"
-        raise _fail(message, body.get("details") or [])
+        raise fail(message, body.get("details") or [])
     except (ValueError, KeyError, TypeError):
-        raise _fail(f"{resp.status_code} {resp.reason_phrase}: {resp.text[:500]}") from None
+        raise fail(f"{resp.status_code} {resp.reason_phrase}: {resp.text[:500]}") from None
 
 
 # References from one OpenDSS file to another: Redirect/Compile commands and file= (shapes, CSVs).
@@ -152,7 +161,7 @@ def zip_model(path: Path, master: str = "") -> tuple[bytes, str]:
     elif path.is_dir():
         folder, master = path, master or guess_master(path)
     else:
-        raise _fail(f"{path} is neither a folder nor a .dss file")
+        raise fail(f"{path} is neither a folder nor a .dss file")
     files = [
         f
         for f in sorted(folder.rglob("*"))
@@ -183,8 +192,10 @@ def import_opendss(
 ) -> None:
     """Import an OpenDSS model: zipped and uploaded, or read by the server from --server-path."""
     if server_path:
-        body = {"path": str(path), "feeder": feeder, "site": site, "master": master, "replace": replace}
-        result = _call("POST", url, f"{API}/feeders/import-path", json=body, timeout=SLOW_TIMEOUT)
+        # absolute: the server does not share our working folder
+        body = {"path": str(path.absolute()), "feeder": feeder, "site": site, "master": master,
+                "replace": replace}  # fmt: skip
+        result = call("POST", url, f"{API}/feeders/import-path", json=body, timeout=SLOW_TIMEOUT)
     else:
         data, found_master = zip_model(path)
         form = {
@@ -194,7 +205,7 @@ def import_opendss(
             "replace": str(replace).lower(),
         }
         files = {"file": (f"{feeder}.zip", data, "application/zip")}
-        result = _call("POST", url, f"{API}/feeders/import", data=form, files=files, timeout=SLOW_TIMEOUT)
+        result = call("POST", url, f"{API}/feeders/import", data=form, files=files, timeout=SLOW_TIMEOUT)
     _print_import(result, as_json)
 
 
@@ -205,12 +216,14 @@ def _print_import(result: dict[str, Any], as_json: bool) -> None:
     report = result["report"]
     out.print(
         f"imported feeder [bold]{result['feeder']}[/]: {result['twins']} twins, "
-        f"{result['relationships']} relationships"
+        f"{result['relationships']} relationships (the feeder's own twins, as `feeders list` counts "
+        "them; the site twin it shares with the site's other feeders is not one of them)"
     )
-    counts = Table("table", "count", title="mapped")
-    for name, count in sorted(report["counts"].items()):
-        counts.add_row(name, str(count))
-    out.print(counts)
+    print_table(
+        [Col("table", key=True), Col("count", numeric=True)],
+        [(name, count) for name, count in sorted(report["counts"].items())],
+        "mapped",
+    )
     for label in ("warnings", "unmapped"):
         items = report.get(label) or []
         if items:
@@ -239,9 +252,9 @@ def import_cyme(
     """Import a CYMDIST ASCII export: its files zipped and uploaded, or read by the server (--server-path)."""
     if server_path:
         if len(paths) != 1:
-            raise _fail("--server-path takes one folder or file")
-        body = {"path": str(paths[0]), "feeder": feeder, "site": site, "replace": replace}
-        result = _call("POST", url, f"{API}/feeders/import-cyme-path", json=body, timeout=SLOW_TIMEOUT)
+            raise fail("--server-path takes one folder or file")
+        body = {"path": str(paths[0].absolute()), "feeder": feeder, "site": site, "replace": replace}
+        result = call("POST", url, f"{API}/feeders/import-cyme-path", json=body, timeout=SLOW_TIMEOUT)
     else:
         files: list[Path] = []
         for path in paths:
@@ -250,16 +263,16 @@ def import_cyme(
             elif path.is_file():
                 files.append(path)
             else:
-                raise _fail(f"{path} is neither a folder nor a file")
+                raise fail(f"{path} is neither a folder nor a file")
         if not files:
-            raise _fail("no files to upload")
+            raise fail("no files to upload")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for file in files:
                 zf.write(file, file.name)
         form = {"feeder": feeder, "site": site, "replace": str(replace).lower()}
         upload = {"file": (f"{feeder}.zip", buf.getvalue(), "application/zip")}
-        result = _call(
+        result = call(
             "POST", url, f"{API}/feeders/import-cyme", data=form, files=upload, timeout=SLOW_TIMEOUT
         )
     _print_import(result, as_json)
@@ -303,7 +316,7 @@ def import_gis_cmd(
                 for file in siblings:
                     zf.write(file, file.name)
             else:
-                raise _fail(f"{path} is neither a file nor a folder")
+                raise fail(f"{path} is neither a file nor a folder")
     form = {
         "mapping": mapping.read_text(encoding="utf-8") if mapping else "",
         "overrides": overrides.read_text(encoding="utf-8") if overrides else "",
@@ -311,7 +324,7 @@ def import_gis_cmd(
     }
     upload = {"file": ("gis.zip", buf.getvalue(), "application/zip")}
     endpoint = f"{API}/feeders/{feeder}/gis" if feeder else f"{API}/gis"
-    result = _call("POST", url, endpoint, data=form, files=upload, timeout=SLOW_TIMEOUT)
+    result = call("POST", url, endpoint, data=form, files=upload, timeout=SLOW_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
@@ -343,9 +356,9 @@ def validate_against(
 ) -> None:
     """Compare our snapshot of a feeder with another tool's results: RMSE, max deviation, worst buses."""
     if not results.is_file():
-        raise _fail(f"{results} is not a file")
+        raise fail(f"{results} is not a file")
     upload = {"file": (results.name, results.read_bytes(), "text/csv")}
-    report = _call("POST", url, f"{API}/feeders/{feeder}/validate", files=upload, timeout=SLOW_TIMEOUT)
+    report = call("POST", url, f"{API}/feeders/{feeder}/validate", files=upload, timeout=SLOW_TIMEOUT)
     if as_json:
         out.print_json(data=report)
         return
@@ -354,27 +367,31 @@ def validate_against(
         return "-" if value is None else f"{value:.4g} {unit}"
 
     out.print(f"feeder [bold]{feeder}[/] against {report['source']}")
-    summary = Table("quantity", "rows", "RMSE", "max deviation")
-    summary.add_row(
-        "voltage",
-        str(report["voltage_rows"]),
-        num(report["voltage_rmse_pu"], "pu"),
-        num(report["voltage_max_dev_pu"], "pu"),
+    print_table(
+        ["quantity", Col("rows", numeric=True), "RMSE", "max deviation"],
+        [
+            (
+                "voltage",
+                report["voltage_rows"],
+                num(report["voltage_rmse_pu"], "pu"),
+                num(report["voltage_max_dev_pu"], "pu"),
+            ),
+            (
+                "loading",
+                report["loading_rows"],
+                num(report["loading_rmse_pct"], "%"),
+                num(report["loading_max_dev_pct"], "%"),
+            ),
+        ],
     )
-    summary.add_row(
-        "loading",
-        str(report["loading_rows"]),
-        num(report["loading_rmse_pct"], "%"),
-        num(report["loading_max_dev_pct"], "%"),
-    )
-    out.print(summary)
     worst = report.get("worst_buses") or []
     if worst:
         keys = list(worst[0])
-        table = Table(*keys, title="worst buses")
-        for row in worst[:10]:
-            table.add_row(*(f"{row[k]:.5g}" if isinstance(row[k], float) else str(row[k]) for k in keys))
-        out.print(table)
+        print_table(
+            [Col(k, key=k in ("bus", "element", "name")) for k in keys],
+            [[f"{row[k]:.5g}" if isinstance(row[k], float) else row[k] for k in keys] for row in worst[:10]],
+            "worst buses",
+        )
 
 
 @feeders_app.command("list")
@@ -384,20 +401,20 @@ def feeders_list(
     url: UrlOption = None,
 ) -> None:
     """List the feeders in the registry."""
-    result = _call("GET", url, f"{API}/feeders", params={"site": site} if site else None)
+    result = call("GET", url, f"{API}/feeders", params={"site": site} if site else None)
     if as_json:
         out.print_json(data=result)
         return
-    table = Table("feeder", "site", "twins", "version")
-    for f in result["feeders"]:
-        table.add_row(f["id"], f["site"], str(f["twin_count"]), f["version"])
-    out.print(table)
+    print_table(
+        [Col("feeder", key=True), Col("site", key=True), Col("twins", numeric=True), "version"],
+        [(f["id"], f["site"], f["twin_count"], f["version"]) for f in result["feeders"]],
+    )
 
 
 @twin_app.command("get")
 def twin_get(twin_id: Annotated[str, typer.Argument(help="twin id")], url: UrlOption = None) -> None:
     """Print one twin document as JSON."""
-    out.print_json(data=_call("GET", url, f"{API}/twins/{twin_id}"))
+    out.print_json(data=call("GET", url, f"{API}/twins/{twin_id}"))
 
 
 @twin_app.command("query")
@@ -420,7 +437,7 @@ def twin_query(
     twins: list[dict[str, Any]] = []
     token = ""
     while True:
-        page = _call("GET", url, f"{API}/twins", params=[*params, ("page_token", token)] if token else params)
+        page = call("GET", url, f"{API}/twins", params=[*params, ("page_token", token)] if token else params)
         twins.extend(page["twins"])
         token = page.get("next_page_token") or ""
         if not token or (limit and len(twins) >= limit):
@@ -430,12 +447,11 @@ def twin_query(
     if as_json:
         out.print_json(data=twins)
         return
-    table = Table("id", "model", "feeder", title=f"{len(twins)} twins")
-    for t in twins:
-        table.add_row(
-            str(t.get("$dtId", "")), str(t.get("$metadata", {}).get("$model", "")), str(t.get("feeder", ""))
-        )
-    out.print(table)
+    print_table(
+        [Col("id", key=True), Col("model", key=True), Col("feeder", key=True)],
+        [(t.get("$dtId", ""), t.get("$metadata", {}).get("$model", ""), t.get("feeder", "")) for t in twins],
+        f"{len(twins)} twins",
+    )
 
 
 @powerflow_app.command("snapshot")
@@ -445,7 +461,7 @@ def powerflow_snapshot(
     url: UrlOption = None,
 ) -> None:
     """Solve a snapshot power flow of a feeder and show voltages, loading, losses and violations."""
-    result = _call("POST", url, f"{API}/feeders/{feeder}/snapshot", timeout=SLOW_TIMEOUT)
+    result = call("POST", url, f"{API}/feeders/{feeder}/snapshot", timeout=SLOW_TIMEOUT)
     if as_json:
         typer.echo(json.dumps({k: result[k] for k in SNAPSHOT_KEYS if k in result}, indent=2))
         return
@@ -455,29 +471,29 @@ def powerflow_snapshot(
 def _print_snapshot(r: dict[str, Any]) -> None:
     state = "[green]converged[/]" if r["converged"] else "[bold red]NOT converged[/]"
     out.print(f"feeder [bold]{r['feeder']}[/]: {state} in {r['iterations']} iterations")
-    summary = Table("quantity", "value", show_header=False)
-    summary.add_row("source", f"{r['source_kw']:.1f} kW, {r['source_kvar']:.1f} kvar")
-    summary.add_row("losses", f"{r['losses_kw']:.1f} kW, {r['losses_kvar']:.1f} kvar")
-    summary.add_row(
-        "line / transformer losses", f"{r['line_losses_kw']:.1f} / {r['transformer_losses_kw']:.1f} kW"
-    )
+    summary: list[tuple[str, str]] = [
+        ("source", f"{r['source_kw']:.1f} kW, {r['source_kvar']:.1f} kvar"),
+        ("losses", f"{r['losses_kw']:.1f} kW, {r['losses_kvar']:.1f} kvar"),
+        ("line / transformer losses", f"{r['line_losses_kw']:.1f} / {r['transformer_losses_kw']:.1f} kW"),
+    ]
     voltages = [v for v in r["voltages"] if v["pu"] > 0]
     if voltages:
         low = min(voltages, key=lambda v: v["pu"])
         high = max(voltages, key=lambda v: v["pu"])
-        summary.add_row("min voltage", f"{low['pu']:.4f} pu at {low['bus']}.{low['node']}")
-        summary.add_row("max voltage", f"{high['pu']:.4f} pu at {high['bus']}.{high['node']}")
+        summary.append(("min voltage", f"{low['pu']:.4f} pu at {low['bus']}.{low['node']}"))
+        summary.append(("max voltage", f"{high['pu']:.4f} pu at {high['bus']}.{high['node']}"))
     if r["elements"]:
         top = max(r["elements"], key=lambda e: e["loading_pct"])
-        summary.add_row("max loading", f"{top['loading_pct']:.1f} % ({top['name']})")
-    summary.add_row("violations", str(len(r["violations"])))
-    out.print(summary)
+        summary.append(("max loading", f"{top['loading_pct']:.1f} % ({top['name']})"))
+    summary.append(("violations", str(len(r["violations"]))))
+    print_table(["quantity", "value"], summary)
     if r["violations"]:
-        table = Table("kind", "element", "value", "limit", title="violations (worst 20)")
         worst = sorted(r["violations"], key=lambda v: abs(v["value"] - v["limit"]), reverse=True)
-        for v in worst[:20]:
-            table.add_row(v["kind"], v["element"], f"{v['value']:.4g}", f"{v['limit']:.4g}")
-        out.print(table)
+        print_table(
+            ["kind", Col("element", key=True), Col("value", numeric=True), Col("limit", numeric=True)],
+            [(v["kind"], v["element"], f"{v['value']:.4g}", f"{v['limit']:.4g}") for v in worst[:20]],
+            "violations (worst 20)",
+        )
 
 
 def _global_url(
@@ -487,6 +503,7 @@ def _global_url(
     ] = DEFAULT_URL,
 ) -> None:
     """GridTwin: digital twin and OpenDSS planning for distribution feeders."""
+    quiet_library_loggers()  # httpx's line per request is not the command's output
     ctx.ensure_object(dict)
     ctx.obj["url"] = url
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.table import Table
 
-from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, _call, _fail, out
+from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, call
 from gridtwin.cli.jobs_cmds import TERMINAL, follow_job
+from gridtwin.cli.output import Col, out, print_table
 
 __all__ = ["register"]
 
@@ -20,6 +20,7 @@ hosting_app = typer.Typer(
     no_args_is_help=True,
 )
 STUDY_TIMEOUT = httpx.Timeout(30.0, read=1800.0)
+CSV_TIMEOUT = httpx.Timeout(30.0, read=600.0)
 FeederOption = Annotated[str, typer.Option("--feeder", help="feeder id")]
 InverterOption = Annotated[str, typer.Option("--inverter", help="none | pf | volt_var")]
 
@@ -28,15 +29,20 @@ def _fmt(v: Any, pattern: str = "{:.1f}") -> str:
     return "-" if v is None else pattern.format(v) if isinstance(v, (int, float)) else str(v)
 
 
-def _bus_table(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table("bus", "phases", "kV LL", "capacity kW", "limiting", "element", "snapshot", title=title)
-    for r in rows:
-        table.add_row(
-            str(r["bus"]), _fmt(r.get("phases"), "{}"), _fmt(r.get("kv_base"), "{:.3g}"),
-            _fmt(r.get("capacity_kw")), str(r.get("limiting_criterion") or "-"),
-            str(r.get("limiting_element") or "-"), str(r.get("limiting_snapshot") or "-"),
-        )  # fmt: skip
-    return table
+def _print_buses(rows: list[dict[str, Any]], title: str) -> None:
+    print_table(
+        [Col("bus", key=True), "phases", Col("kV LL", numeric=True), Col("capacity kW", numeric=True),
+         "limiting", Col("element", key=True), "snapshot"],
+        [
+            (
+                r["bus"], _fmt(r.get("phases"), "{}"), _fmt(r.get("kv_base"), "{:.3g}"),
+                _fmt(r.get("capacity_kw")), r.get("limiting_criterion") or "-",
+                r.get("limiting_element") or "-", r.get("limiting_snapshot") or "-",
+            )
+            for r in rows
+        ],
+        title,
+    )  # fmt: skip
 
 
 @hosting_app.command("perbus")
@@ -54,7 +60,7 @@ def perbus(
 ) -> None:
     """Every bus's hosting capacity on the feeder's current version (stored for the map and checks)."""
     body = {"method": method, "der": der, "inverter": inverter, "buses": buses or []}
-    result = _call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity", json=body, timeout=STUDY_TIMEOUT)
+    result = call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity", json=body, timeout=STUDY_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
@@ -71,7 +77,7 @@ def perbus(
             f"{g['buses_gaining']} buses gain, {g['buses_losing']} lose"
         )
     rows = sorted(result["rows"], key=lambda r: (r["capacity_kw"] is None, r["capacity_kw"] or 0.0))[:show]
-    out.print(_bus_table(rows, "most constrained buses"))
+    _print_buses(rows, "most constrained buses")
 
 
 @hosting_app.command("results")
@@ -84,26 +90,23 @@ def results(
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Stored per-bus results (most constrained first), or all of them as CSV."""
-    params: dict[str, Any] = {"der": der, "inverter": inverter, "limit": limit}
+    """Stored per-bus results, most constrained first (the REST order), or all of them as CSV."""
+    params: dict[str, Any] = {"der": der, "inverter": inverter}
     if csv is not None:
-        base = url or ""
-        from gridtwin.cli.client_cmds import _base_url
-
-        resp = httpx.get(f"{_base_url(base or None)}{API}/feeders/{feeder}/hosting-capacity",
-                         params={**params, "format": "csv"}, timeout=60)  # fmt: skip
-        if resp.status_code != 200:
-            body = resp.json().get("error", {})
-            raise _fail(str(body.get("message", resp.text)), body.get("details"))
-        csv.write_bytes(resp.content)
-        lines = resp.content.count(b"\n")
-        out.print(f"wrote {csv} ({lines - 1} buses)")
+        # Every bus in the gateway's own order (GET .../hosting-capacity: most constrained first).
+        content: bytes = call(
+            "GET", url, f"{API}/feeders/{feeder}/hosting-capacity", params={**params, "format": "csv"},
+            timeout=CSV_TIMEOUT, raw=True,
+        )  # fmt: skip
+        csv.write_bytes(content)
+        lines = content.count(b"\n")
+        out.print(f"wrote {csv} ({max(lines - 1, 0)} buses)", markup=False, highlight=False)
         return
-    page = _call("GET", url, f"{API}/feeders/{feeder}/hosting-capacity", params=params)
+    page = call("GET", url, f"{API}/feeders/{feeder}/hosting-capacity", params={**params, "limit": limit})
     if as_json:
         out.print_json(data=page)
         return
-    out.print(_bus_table(page["rows"], f"{feeder}: {page['total']} buses"))
+    _print_buses(page["rows"], f"{feeder}: {page['total']} buses")
 
 
 @hosting_app.command("check")
@@ -118,7 +121,7 @@ def check(
 ) -> None:
     """Can KW be connected at BUS? Exit 0 yes, 3 no."""
     body = {"bus": bus, "kw": kw, "kind": kind, "inverter": inverter}
-    r = _call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity/check", json=body, timeout=STUDY_TIMEOUT)
+    r = call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity/check", json=body, timeout=STUDY_TIMEOUT)
     if as_json:
         out.print_json(data=r)
     else:
@@ -152,29 +155,32 @@ def stochastic(
     ids = [f.strip() for item in feeders or [] for f in item.split(",") if f.strip()]
     body = {"feeders": ids, "feeder_glob": glob, "site": site, "samples": samples, "placement": placement,
             "seed": seed, "full_curve": full_curve, "inverter": inverter}  # fmt: skip
-    job = _call("POST", url, f"{API}/hosting/stochastic", json=body)
+    job = call("POST", url, f"{API}/hosting/stochastic", json=body)
     if wait:
         job = follow_job(url, job)
         while job["status"] not in TERMINAL:  # follow_job returns at a terminal state; belt and braces
             time.sleep(1.0)
-            job = _call("GET", url, f"{API}/jobs/{job['id']}")
+            job = call("GET", url, f"{API}/jobs/{job['id']}")
     if not wait:
         out.print(f"job [bold]{job['id']}[/]: {job['status']}")
         return
-    result = _call("GET", url, f"{API}/hosting/stochastic/{job['id']}")
+    result = call("GET", url, f"{API}/hosting/stochastic/{job['id']}")
     if as_json:
         out.print_json(data=result)
         return
-    table = Table("feeder", "peak kW", "samples", "P5 kW", "mean kW", "P95 kW", "mean % of peak", "limits",
-                  title=f"stochastic hosting capacity, job {job['id']}")  # fmt: skip
+    rows = []
     for f in result["feeders"]:
         limits = ", ".join(f"{x.get('criterion')}:{x.get('samples')}" for x in f.get("limiting", []))
-        table.add_row(
+        rows.append((
             f["feeder"], _fmt(f.get("peak_load_kw"), "{:.0f}"), _fmt(f.get("samples_ok"), "{}"),
             _fmt(f.get("capacity_kw_p5"), "{:.0f}"), _fmt(f.get("capacity_kw_mean"), "{:.0f}"),
             _fmt(f.get("capacity_kw_p95"), "{:.0f}"), _fmt(f.get("capacity_pct_mean")), limits,
-        )  # fmt: skip
-    out.print(table)
+        ))  # fmt: skip
+    num = [
+        Col(h, numeric=True) for h in ("peak kW", "samples", "P5 kW", "mean kW", "P95 kW", "mean % of peak")
+    ]
+    print_table([Col("feeder", key=True), *num, "limits"], rows,
+                f"stochastic hosting capacity, job {job['id']}")  # fmt: skip
     if job["status"] == "failed":
         raise typer.Exit(code=1)
 

@@ -3,21 +3,26 @@
 ``gridtwin synth --feeders N --seed S`` makes a synthetic utility (progress streamed by the gateway);
 ``gridtwin qsts run ... [--wait]`` submits a job and follows it with a progress bar;
 ``gridtwin jobs list|show|results|worst|cancel|compare`` read and steer jobs.
+
+Off a terminal (a log file) progress is printed as plain lines every few percent, and tables as plain
+aligned text, with every id whole (``gridtwin.cli.output``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, _base_url, _call, _fail, out
+from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, base_url, call, fail
+from gridtwin.cli.output import CliConsole, Col, PlainProgress, err, out, print_table
 
 __all__ = ["follow_job", "print_worst", "register", "synth_remote"]
 
@@ -31,6 +36,8 @@ jobs_app = typer.Typer(
 TERMINAL = ("succeeded", "partial", "failed", "cancelled")
 POLL_S = 1.0
 SYNTH_TIMEOUT = httpx.Timeout(30.0, read=None)
+RESULTS_PAGE = 10_000  # the gateway's largest page
+KEY_COLUMNS = frozenset({"feeder", "element", "bus", "job", "job_id", "id", "name", "kind"})
 
 FEEDER_COLUMNS = (
     ("feeder", "feeder", "{}"),
@@ -63,28 +70,40 @@ def _fmt(value: Any, pattern: str) -> str:
         return str(value)
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str, str], ...], title: str) -> Table:
-    table = Table(*(label for _, label, _ in columns), title=title)
+def _print_rows(rows: list[dict[str, Any]], columns: tuple[tuple[str, str, str], ...], title: str) -> None:
+    cells = []
     for row in rows:
-        cells = []
+        line = []
         for key, _, pattern in columns:
             value = row.get(key)
             if key == "delivered_kwh" and isinstance(value, (int, float)):
                 value = value / 1000.0
-            cells.append(_fmt(value, pattern))
-        table.add_row(*cells)
-    return table
+            line.append(_fmt(value, pattern))
+        cells.append(line)
+    cols = [Col(label, key=key in KEY_COLUMNS, numeric=key not in KEY_COLUMNS) for key, label, _ in columns]
+    print_table(cols, cells, title)
 
 
 def print_worst(worst: dict[str, Any]) -> None:
-    out.print(_table(worst["feeders"], FEEDER_COLUMNS, "worst feeders (bus-hours outside ANSI Range A)"))
-    out.print(_table(worst["elements"], ELEMENT_COLUMNS, "most loaded elements"))
+    _print_rows(worst["feeders"], FEEDER_COLUMNS, "worst feeders (bus-hours outside ANSI Range A)")
+    _print_rows(worst["elements"], ELEMENT_COLUMNS, "most loaded elements")
     if worst.get("aging"):
-        out.print(_table(worst["aging"], ELEMENT_COLUMNS, "transformer aging (IEEE C57.91 F_EQA)"))
+        _print_rows(worst["aging"], ELEMENT_COLUMNS, "transformer aging (IEEE C57.91 F_EQA)")
 
 
-def follow_job(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
-    """Poll a job until it ends, with a progress bar (feeders done, elapsed, ETA); the final job."""
+def follow_job(
+    url: str | None,
+    job: dict[str, Any],
+    *,
+    poll_s: float = POLL_S,
+    sleep: Callable[[float], None] = time.sleep,
+    console: CliConsole = err,
+) -> dict[str, Any]:
+    """Poll a job until it ends; the final job. On a terminal a progress bar (feeders done, elapsed,
+    ETA); elsewhere a plain line every 5 % or 30 s with done, failed, total and the ETA. Progress goes
+    to stderr by default, so what a command prints on stdout (its JSON, its table) stays clean."""
+    if not console.is_terminal:
+        return _follow_plain(url, job, poll_s, sleep, console)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -92,8 +111,8 @@ def follow_job(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
         TextColumn("{task.fields[extra]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=out, transient=False) as bar:
-        task = bar.add_task(f"QSTS {job['id']}", total=job["total_tasks"] or None, extra="")
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"{job['kind']} {job['id']}", total=job["total_tasks"] or None, extra="")
         while True:
             done = job["done_tasks"] + job["failed_tasks"]
             eta = job.get("eta_s")
@@ -102,8 +121,44 @@ def follow_job(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
             bar.update(task, completed=done, total=job["total_tasks"] or None, extra=extra)
             if job["status"] in TERMINAL:
                 return job
-            time.sleep(POLL_S)
-            job = _call("GET", url, f"{API}/jobs/{job['id']}")
+            sleep(poll_s)
+            job = call("GET", url, f"{API}/jobs/{job['id']}")
+
+
+def _follow_plain(
+    url: str | None, job: dict[str, Any], poll_s: float, sleep: Callable[[float], None], console: CliConsole
+) -> dict[str, Any]:
+    progress = PlainProgress(f"{job['kind']} job {job['id']}", unit="feeders", console=console)
+    while True:
+        eta = job.get("eta_s")
+        args = (job["done_tasks"], job["failed_tasks"], job["total_tasks"], eta, job["status"])
+        if job["status"] in TERMINAL:
+            progress.update(*args)  # the status changed: always printed
+            return job
+        progress.update(*args)
+        sleep(poll_s)
+        job = call("GET", url, f"{API}/jobs/{job['id']}")
+
+
+def _params_lines(params: dict[str, Any]) -> Iterator[str]:
+    """A job's params, readable and never cut: the period, the feeders (all ids whole, or the count
+    and the first and last when there are many) and the other params as JSON."""
+    rest = dict(params)
+    spec = rest.pop("spec", None)
+    feeders = rest.pop("feeders", None)
+    if isinstance(spec, dict):
+        period = ", ".join(f"{k} {spec[k]}" for k in ("hours", "start_hour", "step_minutes") if k in spec)
+        yield f"  period: {period}"
+        others = {k: v for k, v in spec.items() if k not in ("hours", "start_hour", "step_minutes")}
+        if others:
+            yield f"  spec: {json.dumps(others, sort_keys=True)}"
+    if isinstance(feeders, list):
+        if len(feeders) <= 10:
+            yield f"  feeders ({len(feeders)}): {', '.join(map(str, feeders))}"
+        else:
+            yield f"  feeders ({len(feeders)}): {feeders[0]} .. {feeders[-1]} (all with --json)"
+    if rest:
+        yield f"  params: {json.dumps(rest, sort_keys=True)}"
 
 
 def _print_job(job: dict[str, Any]) -> None:
@@ -112,9 +167,8 @@ def _print_job(job: dict[str, Any]) -> None:
         f"{job['done_tasks']}/{job['total_tasks']} done, {job['failed_tasks']} failed"
         + (f" — {job['message']}" if job.get("message") else "")
     )
-    params = job.get("params") or {}
-    if params:
-        out.print(f"  params: {json.dumps(params, sort_keys=True)[:300]}", markup=False, highlight=False)
+    for line in _params_lines(job.get("params") or {}):
+        out.print(line, markup=False, highlight=False)
     for t in job.get("tasks") or []:
         line = f"  {t['feeder']}: {t['status']} ({t['attempts']} attempts, {t['duration_s']:.1f}s)"
         out.print(line, markup=False, highlight=False)
@@ -158,7 +212,7 @@ def qsts_run(
     }
     if ambient_c is not None:
         body["ambient_c"] = ambient_c
-    job = _call("POST", url, f"{API}/jobs", json=body)
+    job = call("POST", url, f"{API}/jobs", json=body)
     if wait:
         job = follow_job(url, job)
     if as_json:
@@ -166,7 +220,7 @@ def qsts_run(
         return
     _print_job(job)
     if wait and job["done_tasks"]:
-        print_worst(_call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
+        print_worst(call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
     if job["status"] in ("failed",):
         raise typer.Exit(code=1)
 
@@ -179,24 +233,20 @@ def jobs_list(
     url: UrlOption = None,
 ) -> None:
     """List jobs, newest first."""
-    result = _call("GET", url, f"{API}/jobs", params={"status": status, "limit": limit})
+    result = call("GET", url, f"{API}/jobs", params={"status": status, "limit": limit})
     if as_json:
         out.print_json(data=result)
         return
-    table = Table(
-        "job", "kind", "status", "done", "failed", "total", "created", title=f"{result['total']} jobs"
-    )
-    for j in result["jobs"]:
-        table.add_row(
-            j["id"],
-            j["kind"],
-            j["status"],
-            str(j["done_tasks"]),
-            str(j["failed_tasks"]),
-            str(j["total_tasks"]),
-            j["created_at"][:19],
-        )
-    out.print(table)
+    print_table(
+        [Col("job", key=True), "kind", "status", Col("done", numeric=True), Col("failed", numeric=True),
+         Col("total", numeric=True), Col("created", key=True)],
+        [
+            (j["id"], j["kind"], j["status"], j["done_tasks"], j["failed_tasks"], j["total_tasks"],
+             j["created_at"][:19])
+            for j in result["jobs"]
+        ],
+        f"{result['total']} jobs",
+    )  # fmt: skip
 
 
 @jobs_app.command("show")
@@ -208,7 +258,7 @@ def jobs_show(
     url: UrlOption = None,
 ) -> None:
     """A job's status, progress and failures."""
-    job = _call("GET", url, f"{API}/jobs/{job_id}", params={"tasks": str(tasks).lower()})
+    job = call("GET", url, f"{API}/jobs/{job_id}", params={"tasks": str(tasks).lower()})
     if wait:
         job = follow_job(url, job)
     if as_json:
@@ -227,18 +277,22 @@ def jobs_results(
     ascending: Annotated[bool, typer.Option("--ascending")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    csv_path: Annotated[
+        Path | None,
+        typer.Option("--csv", help="write every row of the level (all pages, every column) to this CSV file"),
+    ] = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Result rows of a job, worst first."""
-    params: dict[str, Any] = {
-        "level": level,
-        "limit": limit,
-        "offset": offset,
-        "ascending": str(ascending).lower(),
-    }
+    """Result rows of a job, worst first; --csv writes all of them."""
+    params: dict[str, Any] = {"level": level, "ascending": str(ascending).lower()}
     params.update({k: v for k, v in (("feeder", feeder), ("kind", kind), ("order_by", order_by)) if v})
-    page = _call("GET", url, f"{API}/jobs/{job_id}/results", params=params)
+    if csv_path is not None:
+        total = _write_results_csv(url, job_id, params, csv_path)
+        out.print(f"wrote {csv_path} ({total} {level} rows)", markup=False, highlight=False)
+        return
+    params.update({"limit": limit, "offset": offset})
+    page = call("GET", url, f"{API}/jobs/{job_id}/results", params=params)
     if as_json:
         out.print_json(data=page)
         return
@@ -247,10 +301,40 @@ def jobs_results(
         out.print(f"no rows ({page['total']} in all)")
         return
     keys = list(rows[0])[:12]
-    table = Table(*keys, title=f"{level}: rows {offset + 1}-{offset + len(rows)} of {page['total']}")
-    for row in rows:
-        table.add_row(*(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys))
-    out.print(table)
+    print_table(
+        [Col(k, key=k in KEY_COLUMNS, numeric=k not in KEY_COLUMNS) for k in keys],
+        [[f"{row[k]:.4g}" if isinstance(row[k], float) else row[k] for k in keys] for row in rows],
+        f"{level}: rows {offset + 1}-{offset + len(rows)} of {page['total']}",
+    )
+
+
+def _write_results_csv(url: str | None, job_id: str, params: dict[str, Any], path: Path) -> int:
+    """Every row of the query, page after page, as CSV (the columns of the first page, in its order;
+    exact values, nulls empty). Written to a temp file renamed at the end: no half file on failure."""
+    tmp = path.with_name(f".{path.name}.part")
+    rows_written, offset, total = 0, 0, None
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer: csv.DictWriter[str] | None = None
+            while total is None or offset < total:
+                page = call(
+                    "GET", url, f"{API}/jobs/{job_id}/results",
+                    params={**params, "limit": RESULTS_PAGE, "offset": offset},
+                )  # fmt: skip
+                total = int(page["total"])
+                rows = page["rows"]
+                if not rows:
+                    break
+                if writer is None:
+                    writer = csv.DictWriter(fh, fieldnames=list(rows[0]), extrasaction="ignore")
+                    writer.writeheader()
+                writer.writerows(rows)
+                rows_written += len(rows)
+                offset += len(rows)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows_written
 
 
 @jobs_app.command("worst")
@@ -261,7 +345,7 @@ def jobs_worst(
     url: UrlOption = None,
 ) -> None:
     """The worst feeders and assets of a job."""
-    worst = _call("GET", url, f"{API}/jobs/{job_id}/worst", params={"n": n})
+    worst = call("GET", url, f"{API}/jobs/{job_id}/worst", params={"n": n})
     if as_json:
         out.print_json(data=worst)
         return
@@ -271,7 +355,7 @@ def jobs_worst(
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id")], url: UrlOption = None) -> None:
     """Cancel a job (finished feeders keep their results)."""
-    _print_job(_call("POST", url, f"{API}/jobs/{job_id}/cancel"))
+    _print_job(call("POST", url, f"{API}/jobs/{job_id}/cancel"))
 
 
 @jobs_app.command("compare")
@@ -283,7 +367,7 @@ def jobs_compare(
     url: UrlOption = None,
 ) -> None:
     """Per feeder (or element): this job's value, the base job's, and the delta."""
-    page = _call(
+    page = call(
         "GET", url, f"{API}/jobs/{job_id}/compare/{base_job_id}", params={"level": level, "limit": limit}
     )
     out.print_json(data=page)
@@ -291,9 +375,10 @@ def jobs_compare(
 
 def synth_remote(url: str | None, feeders: int, seed: int, site: str) -> list[str]:
     """Ask the gateway to make a synthetic utility; a progress bar from its streamed progress lines."""
-    base = _base_url(url)
+    base = base_url(url)
     made: list[str] = []
     body = {"feeders": feeders, "seed": seed, "site": site}
+    plain = None if out.is_terminal else PlainProgress("synthetic utility", unit="feeders")
     try:
         with (
             httpx.stream("POST", f"{base}{API}/feeders/synthetic", json=body, timeout=SYNTH_TIMEOUT) as resp,
@@ -303,6 +388,7 @@ def synth_remote(url: str | None, feeders: int, seed: int, site: str) -> list[st
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 console=out,
+                disable=plain is not None,
             ) as bar,
         ):
             if not resp.is_success:
@@ -310,19 +396,22 @@ def synth_remote(url: str | None, feeders: int, seed: int, site: str) -> list[st
                 try:
                     error = resp.json()["error"]
                 except (ValueError, KeyError, TypeError):
-                    raise _fail(f"{resp.status_code}: {resp.text[:300]}") from None
-                raise _fail(error.get("message", "failed"), error.get("details") or [])
+                    raise fail(f"{resp.status_code}: {resp.text[:300]}") from None
+                raise fail(error.get("message", "failed"), error.get("details") or [])
             task = bar.add_task("feeders", total=feeders)
             for line in resp.iter_lines():
                 if not line.strip():
                     continue
                 event = json.loads(line)
                 if "error" in event:
-                    raise _fail(event["error"].get("message", "failed"), event["error"].get("details") or [])
+                    raise fail(event["error"].get("message", "failed"), event["error"].get("details") or [])
                 made.append(event["feeder"])
                 bar.update(task, completed=event["done"])
+                if plain is not None:
+                    status = "done" if event["done"] >= feeders else "running"
+                    plain.update(int(event["done"]), 0, feeders, None, status)
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach the gateway at {base}: {exc}") from None
+        raise fail(f"cannot reach the gateway at {base}: {exc}") from None
     return made
 
 
@@ -350,7 +439,7 @@ def synth(
 ) -> None:
     """Make the project's synthetic utility: feeders as twins, load and weather profiles."""
     if ami_format not in ("parquet", "csv") or ami_interval_min not in (15, 60):
-        raise _fail(
+        raise fail(
             "bad AMI options", [{"where": "--ami-format/--ami-interval-min", "message": "parquet|csv, 15|60"}]
         )
     if local:

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import httpx
 import typer
 import yaml
-from rich.table import Table
 
-from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, _call, _fail, import_app, out
+from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, call, fail, import_app
+from gridtwin.cli.output import Col, out, print_table
 
 __all__ = ["register", "upload_file"]
 
@@ -40,8 +40,8 @@ def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
 def upload_file(url: str | None, path: Path) -> str:
     """Stream one file to the gateway; its upload id."""
     if not path.is_file():
-        raise _fail(f"no such file: {path}")
-    reply = _call(
+        raise fail(f"no such file: {path}")
+    reply = call(
         "POST", url, f"{API}/uploads", params={"filename": path.name}, content=_chunks(path),
         headers={"content-type": "application/octet-stream"}, timeout=IMPORT_TIMEOUT,
     )  # fmt: skip
@@ -56,7 +56,7 @@ def _files(paths: list[Path]) -> list[Path]:
         else:
             found.append(p)
     if not found:
-        raise _fail(
+        raise fail(
             "no files to import", [{"where": ", ".join(map(str, paths)), "message": "nothing readable"}]
         )
     return found
@@ -73,11 +73,12 @@ def _issues(report: dict[str, Any], key: str = "issues", shown: int = 20) -> Non
             out.print(f"  ... {total - shown} more (use --json, or gridtwin imports show ID --json)")
 
 
-def _counts_table(title: str, counts: dict[str, Any]) -> Table:
-    table = Table("what", "count", title=title)
-    for k, v in counts.items():
-        table.add_row(str(k), f"{v:,}" if isinstance(v, int) else str(v))
-    return table
+def _print_counts(title: str, counts: dict[str, Any]) -> None:
+    print_table(
+        [Col("what", key=True), Col("count", numeric=True)],
+        [(k, f"{v:,}" if isinstance(v, int) else v) for k, v in counts.items()],
+        title,
+    )
 
 
 def _fmt(v: Any, pattern: str = "{:,.1f}") -> str:
@@ -87,25 +88,30 @@ def _fmt(v: Any, pattern: str = "{:,.1f}") -> str:
 def _print_ami(result: dict[str, Any]) -> None:
     rep = result["report"]
     out.print(f"AMI import [bold]{result['import_id']}[/]: {result['status']}")
-    out.print(_counts_table("reads", rep.get("counts") or {}))
+    _print_counts("reads", rep.get("counts") or {})
     quality = rep.get("quality_summary") or {}
     if quality:
-        out.print(_counts_table("quality", quality))
+        _print_counts("quality", quality)
     _issues(rep)
     for note in rep.get("notes") or []:
         out.print(f"note: {note}", markup=False, highlight=False)
     agg = (rep.get("aggregation") or {}).get("feeders") or {}
     if agg:
-        table = Table("feeder", "meters", "xfmrs", "MWh", "peak kW", "peak UTC", "LF", "CF", "coverage",
-                      "head ratio", title=f"measured load {rep['aggregation'].get('year')}")  # fmt: skip
-        for f, s in sorted(agg.items()):
-            table.add_row(
-                f, _fmt(s.get("meters"), "{}"), _fmt(s.get("transformers"), "{}"),
-                _fmt((s.get("energy_kwh") or 0) / 1000.0), _fmt(s.get("peak_kw")), str(s.get("peak_utc") or "-"),
-                _fmt(s.get("load_factor"), "{:.3f}"), _fmt(s.get("coincidence_factor"), "{:.3f}"),
-                _fmt(s.get("coverage"), "{:.1%}"), _fmt(s.get("head_ratio"), "{:.3f}"),
-            )  # fmt: skip
-        out.print(table)
+        heads = ("meters", "xfmrs", "MWh", "peak kW")
+        print_table(
+            [Col("feeder", key=True), *(Col(h, numeric=True) for h in heads), "peak UTC",
+             *(Col(h, numeric=True) for h in ("LF", "CF", "coverage", "head ratio"))],
+            [
+                (
+                    f, _fmt(s.get("meters"), "{}"), _fmt(s.get("transformers"), "{}"),
+                    _fmt((s.get("energy_kwh") or 0) / 1000.0), _fmt(s.get("peak_kw")), s.get("peak_utc") or "-",
+                    _fmt(s.get("load_factor"), "{:.3f}"), _fmt(s.get("coincidence_factor"), "{:.3f}"),
+                    _fmt(s.get("coverage"), "{:.1%}"), _fmt(s.get("head_ratio"), "{:.3f}"),
+                )
+                for f, s in sorted(agg.items())
+            ],
+            f"measured load {rep['aggregation'].get('year')}",
+        )  # fmt: skip
     for f, a in sorted((rep.get("allocation") or {}).items()):
         out.print(f"allocated {f}: {a}", markup=False, highlight=False)
 
@@ -143,9 +149,9 @@ def import_ami_cmd(
         try:
             loaded = yaml.safe_load(options_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise _fail(f"cannot read {options_file}: {exc}") from None
+            raise fail(f"cannot read {options_file}: {exc}") from None
         if not isinstance(loaded, dict):
-            raise _fail(f"{options_file}: expected a mapping of AmiOptions fields")
+            raise fail(f"{options_file}: expected a mapping of AmiOptions fields")
         options.update(loaded)
     for key, value in (
         ("timezone", timezone),
@@ -159,9 +165,7 @@ def import_ami_cmd(
         for item in column:
             field, sep, source = item.partition("=")
             if not sep or not field or not source:
-                raise _fail(
-                    "bad --column", [{"where": "--column", "message": f"{item!r}: want FIELD=SOURCE"}]
-                )
+                raise fail("bad --column", [{"where": "--column", "message": f"{item!r}: want FIELD=SOURCE"}])
             cols[field.strip()] = source.strip()
         options["columns"] = cols
     body: dict[str, Any] = {"site": site, "options": options, "import_id": import_id, "allocate": allocate,
@@ -171,7 +175,7 @@ def import_ami_cmd(
     else:
         files = _files(paths)
         body["upload_ids"] = [upload_file(url, f) for f in files]
-    result = _call("POST", url, f"{API}/imports/ami", json=body, timeout=IMPORT_TIMEOUT)
+    result = call("POST", url, f"{API}/imports/ami", json=body, timeout=IMPORT_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
@@ -202,17 +206,17 @@ def import_meters_cmd(
         body["overrides_csv"] = overrides.read_text(encoding="utf-8")
     if not from_twins:
         if path is None:
-            raise _fail("give a meter list, or --from-twins")
+            raise fail("give a meter list, or --from-twins")
         body.update({"path": str(path.resolve())} if server_path else {"upload_id": upload_file(url, path)})
-    result = _call("POST", url, f"{API}/imports/meters", json=body, timeout=IMPORT_TIMEOUT)
+    result = call("POST", url, f"{API}/imports/meters", json=body, timeout=IMPORT_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
     rep = result["report"]
     out.print(f"meter directory ({result['status']}{', dry run' if rep.get('dry_run') else ''}): "
               f"{rep.get('meters', 0):,} meters on {len(rep.get('feeders') or [])} feeders")  # fmt: skip
-    out.print(_counts_table("method", rep.get("methods") or {}))
-    out.print(_counts_table("confidence", rep.get("confidence") or {}))
+    _print_counts("method", rep.get("methods") or {})
+    _print_counts("confidence", rep.get("confidence") or {})
     _issues(rep)
 
 
@@ -233,7 +237,7 @@ def import_oms_cmd(
     body: dict[str, Any] = {"site": site, "timezone": timezone, "skip_invalid": skip_invalid,
                             "mapping_yaml": mapping.read_text(encoding="utf-8") if mapping else ""}  # fmt: skip
     body.update({"path": str(path.resolve())} if server_path else {"upload_id": upload_file(url, path)})
-    result = _call("POST", url, f"{API}/imports/oms", json=body, timeout=IMPORT_TIMEOUT)
+    result = call("POST", url, f"{API}/imports/oms", json=body, timeout=IMPORT_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
@@ -265,10 +269,10 @@ def import_weather_cmd(
 ) -> None:
     """Hourly weather (temperature, humidity, wind, GHI/DNI/DHI) from Open-Meteo for the feeders' area."""
     if not forecast and not year:
-        raise _fail("give --year (a historical year) or --forecast")
+        raise fail("give --year (a historical year) or --forecast")
     body = {"site": site, "feeders": feeder or [], "lat": lat, "lon": lon, "year": year, "forecast": forecast,
             "forecast_days": days, "attach": attach, "offline": offline}  # fmt: skip
-    result = _call("POST", url, f"{API}/imports/weather", json=body, timeout=IMPORT_TIMEOUT)
+    result = call("POST", url, f"{API}/imports/weather", json=body, timeout=IMPORT_TIMEOUT)
     if as_json:
         out.print_json(data=result)
         return
@@ -292,20 +296,21 @@ def imports_list(
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    rows = _call("GET", url, f"{API}/imports", params={"kind": kind, "limit": limit})
+    rows = call("GET", url, f"{API}/imports", params={"kind": kind, "limit": limit})
     if as_json:
         out.print_json(data=rows)
         return
-    table = Table("import", "kind", "status", "site", "source", "created", "finished", title="imports")
-    for r in rows:
-        table.add_row(r["import_id"], r["kind"], r["status"], r["site"], r["source"][:40], r["created_at"][:19],
-                      r["finished_at"][:19])  # fmt: skip
-    out.print(table)
+    print_table(
+        [Col("import", key=True), "kind", "status", Col("site", key=True), "source", "created", "finished"],
+        [(r["import_id"], r["kind"], r["status"], r["site"], r["source"], r["created_at"][:19],
+          r["finished_at"][:19]) for r in rows],
+        "imports",
+    )  # fmt: skip
 
 
 @imports_app.command("show")
 def imports_show(import_id: str, as_json: JsonOption = False, url: UrlOption = None) -> None:
-    r = _call("GET", url, f"{API}/imports/{import_id}")
+    r = call("GET", url, f"{API}/imports/{import_id}")
     if as_json or r["kind"] != "ami":
         out.print_json(data=r)
         return
@@ -322,7 +327,7 @@ def ami_summary(
 ) -> None:
     """Measured load: energy, peak, load factor, coincidence factor, coverage, feeder-head check."""
     params: dict[str, Any] = {"year": year, "transformers": str(transformers).lower()}
-    r = _call("GET", url, f"{API}/feeders/{feeder}/load-summary", params=params)
+    r = call("GET", url, f"{API}/feeders/{feeder}/load-summary", params=params)
     if as_json:
         out.print_json(data=r)
         return
@@ -335,13 +340,12 @@ def ami_summary(
         )
     rows = sorted(r.get("transformers") or [], key=lambda t: -(t.get("peak_kw") or 0))
     if rows:
-        table = Table(
-            "transformer", "meters", "peak kW", "LF", "CF", title="service transformers (top 20 by peak)"
-        )
-        for t in rows[:20]:
-            table.add_row(str(t.get("transformer")), _fmt(t.get("meters"), "{}"), _fmt(t.get("peak_kw")),
-                          _fmt(t.get("load_factor"), "{:.3f}"), _fmt(t.get("coincidence_factor"), "{:.3f}"))  # fmt: skip
-        out.print(table)
+        print_table(
+            [Col("transformer", key=True), *(Col(h, numeric=True) for h in ("meters", "peak kW", "LF", "CF"))],
+            [(t.get("transformer"), _fmt(t.get("meters"), "{}"), _fmt(t.get("peak_kw")),
+              _fmt(t.get("load_factor"), "{:.3f}"), _fmt(t.get("coincidence_factor"), "{:.3f}")) for t in rows[:20]],
+            "service transformers (top 20 by peak)",
+        )  # fmt: skip
 
 
 @ami_app.command("allocate")
@@ -357,7 +361,7 @@ def ami_allocate(
 ) -> None:
     """Put measured 8760 shapes and peaks on the feeders' loads (a new feeder version for QSTS)."""
     body = {"site": site, "feeders": feeder or [], "year": year, "min_coverage": min_coverage}
-    r = _call("POST", url, f"{API}/ami/allocate", json=body, timeout=IMPORT_TIMEOUT)
+    r = call("POST", url, f"{API}/ami/allocate", json=body, timeout=IMPORT_TIMEOUT)
     if as_json:
         out.print_json(data=r)
         return
@@ -378,7 +382,7 @@ def reliability_cmd(
     params: dict[str, Any] = {"site": site, "feeder": feeder or [], "year": year or [], "beta": beta}
     if timezone:
         params["timezone"] = timezone
-    r = _call("GET", url, f"{API}/reliability", params=params)
+    r = call("GET", url, f"{API}/reliability", params=params)
     if as_json:
         out.print_json(data=r)
         return
@@ -394,11 +398,12 @@ def reliability_cmd(
         "caidi_min",
         "maifi",
     )
-    table = Table(*keys, title="IEEE 1366 reliability (events: all, or excluding major event days)")
-    for row in rows:
-        table.add_row(*(_fmt(row.get(k), "{:.3f}") if isinstance(row.get(k), float) else str(row.get(k))
-                        for k in keys))  # fmt: skip
-    out.print(table)
+    print_table(
+        [Col(k, key=k == "feeder") for k in keys],
+        [[_fmt(row.get(k), "{:.3f}") if isinstance(row.get(k), float) else row.get(k) for k in keys]
+         for row in rows],
+        "IEEE 1366 reliability (events: all, or excluding major event days)",
+    )  # fmt: skip
     for sys_year in r.get("system") or []:
         t_med = (sys_year.get("t_med") or {}).get("t_med_min")
         days = ", ".join(f"{d['date']} ({_fmt(d['saidi_min'])} min)" for d in sys_year.get("med_days") or [])

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, _call, _fail, out
-from gridtwin.cli.jobs_cmds import TERMINAL, follow_job, print_worst
+from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, call, fail
+from gridtwin.cli.jobs_cmds import KEY_COLUMNS, TERMINAL, follow_job, print_worst
+from gridtwin.cli.output import Col, ColumnSpec, out, print_table
 from gridtwin.errors import GridTwinError
 
 __all__ = ["register"]
@@ -41,7 +41,7 @@ def _load(path: Path) -> Any:
     try:
         scenario, _ = load_scenario(path)
     except GridTwinError as exc:
-        raise _fail(f"{path}: {exc.message}", [d.to_dict() for d in exc.details]) from exc
+        raise fail(f"{path}: {exc.message}", [d.to_dict() for d in exc.details]) from exc
     return scenario
 
 
@@ -51,7 +51,7 @@ def _scenario_id(target: str, url: str | None) -> str:
     if not path.is_file():
         return target
     scenario = _load(path)
-    doc = _call(
+    doc = call(
         "POST",
         url,
         f"{API}/scenarios",
@@ -81,7 +81,7 @@ def validate(
         try:
             points = len(sweep_points(scenario.sweep))
         except GridTwinError as exc:
-            raise _fail(f"{path}: {exc.message}", [d.to_dict() for d in exc.details]) from exc
+            raise fail(f"{path}: {exc.message}", [d.to_dict() for d in exc.details]) from exc
     if as_json:
         out.print_json(
             data={"ok": True, "name": scenario.name, "layers": len(scenario.layers), "sweep_points": points}
@@ -103,7 +103,7 @@ def create(
 ) -> None:
     """Store a scenario (validated by the server too)."""
     scenario = _load(path)
-    doc = _call(
+    doc = call(
         "POST",
         url,
         f"{API}/scenarios",
@@ -120,21 +120,25 @@ def create(
 @scenario_app.command("list")
 def list_(as_json: JsonOption = False, url: UrlOption = None) -> None:
     """Stored scenarios, newest first."""
-    result = _call("GET", url, f"{API}/scenarios")
+    result = call("GET", url, f"{API}/scenarios")
     if as_json:
         out.print_json(data=result)
         return
-    table = Table("id", "name", "rev", "layers", "updated", title=f"{result['total']} scenarios")
+    rows = []
     for s in result["scenarios"]:
         layers = ", ".join(f"{x['type']}:{x['id']}" for x in s["summary"].get("layers", []))
-        table.add_row(s["id"], s["name"], str(s["revision"]), layers, (s["updated_at"] or "")[:19])
-    out.print(table)
+        rows.append((s["id"], s["name"], s["revision"], layers, (s["updated_at"] or "")[:19]))
+    print_table(
+        [Col("id", key=True), Col("name", key=True), Col("rev", numeric=True), "layers", "updated"],
+        rows,
+        f"{result['total']} scenarios",
+    )
 
 
 @scenario_app.command("delete")
 def delete(scenario_id: str, url: UrlOption = None) -> None:
     """Delete a stored scenario (its jobs and results stay)."""
-    _call("DELETE", url, f"{API}/scenarios/{scenario_id}")
+    call("DELETE", url, f"{API}/scenarios/{scenario_id}")
     out.print(f"deleted {scenario_id}")
 
 
@@ -152,7 +156,7 @@ def run(
 ) -> None:
     """Run a scenario as a QSTS job over its target feeders."""
     sid = _scenario_id(target, url)
-    job = _call(
+    job = call(
         "POST", url, f"{API}/scenarios/{sid}/run", json=_selection(feeders, site, glob, hours, start_hour)
     )
     if wait:
@@ -162,7 +166,7 @@ def run(
         return
     out.print(f"job [bold]{job['id']}[/]: {job['status']}, {job['done_tasks']}/{job['total_tasks']} feeders")
     if wait and job["done_tasks"]:
-        print_worst(_call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
+        print_worst(call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
     if job["status"] == "failed":
         raise typer.Exit(code=1)
 
@@ -179,14 +183,14 @@ SWEEP_COLUMNS = (
 
 def _print_sweep(info: dict[str, Any]) -> None:
     params = sorted({k for s in info["samples"] for k in s["values"]})
-    table = Table(
-        "sample",
-        *params,
-        "job",
+    columns: list[ColumnSpec] = [
+        Col("sample", numeric=True),
+        *(Col(p, numeric=True) for p in params),
+        Col("job", key=True),
         "status",
-        *(label for _, label, _ in SWEEP_COLUMNS),
-        title=f"sweep {info['id']}",
-    )
+        *(Col(label, numeric=True) for _, label, _ in SWEEP_COLUMNS),
+    ]
+    rows = []
     for row in info["table"]:
         cells = [
             str(row["sample"]),
@@ -199,8 +203,8 @@ def _print_sweep(info: dict[str, Any]) -> None:
             if key == "losses_kwh" and isinstance(value, (int, float)):
                 value = value / 1000.0
             cells.append("-" if value is None else pattern.format(value))
-        table.add_row(*cells)
-    out.print(table)
+        rows.append(cells)
+    print_table(columns, rows, f"sweep {info['id']}")
 
 
 @scenario_app.command("sweep")
@@ -217,15 +221,18 @@ def sweep(
 ) -> None:
     """One QSTS job per sweep point (grid or Latin Hypercube); a table of parameters -> results."""
     sid = _scenario_id(target, url)
-    info = _call(
+    info = call(
         "POST", url, f"{API}/scenarios/{sid}/sweep", json=_selection(feeders, site, glob, hours, start_hour)
     )
     out.print(f"sweep [bold]{info['id']}[/]: {len(info['samples'])} jobs")
+    shown = -1
     while wait and any(s["status"] not in TERMINAL for s in info["samples"]):
         time.sleep(POLL_S)
-        info = _call("GET", url, f"{API}/sweeps/{info['id']}")
+        info = call("GET", url, f"{API}/sweeps/{info['id']}")
         done = sum(s["status"] in TERMINAL for s in info["samples"])
-        out.print(f"  {done}/{len(info['samples'])} jobs finished", highlight=False)
+        if done != shown:  # a line when a job finishes, not every poll
+            out.print(f"  {done}/{len(info['samples'])} jobs finished", highlight=False)
+            shown = done
     if as_json:
         out.print_json(data=info)
         return
@@ -243,7 +250,7 @@ def diff(
     url: UrlOption = None,
 ) -> None:
     """Base vs scenario jobs: new violations, delta hours, delta peak."""
-    result = _call(
+    result = call(
         "GET",
         url,
         f"{API}/diff",
@@ -252,22 +259,29 @@ def diff(
     if as_json:
         out.print_json(data=result)
         return
-    totals = Table("job", "feeders", "new elem viol", "new bus viol", "d elem-h >100%", "d bus-h out A",
-                   "d peak kW", "d reverse h", "d losses kWh", title=f"against {base}")  # fmt: skip
-    for t in result["totals"]:
-        totals.add_row(
-            t["job"], str(t["feeders"]), str(t["new_element_violations"]), str(t["new_bus_violations"]),
-            f"{t['delta_element_hours_over_normal']:+.0f}", f"{t['delta_bus_hours_outside_a']:+.0f}",
-            f"{t['delta_peak_kw']:+.0f}", f"{t['delta_reverse_flow_hours']:+.0f}", f"{t['delta_losses_kwh']:+.0f}",
-        )  # fmt: skip
-    out.print(totals)
+    heads = ("feeders", "new elem viol", "new bus viol", "d elem-h >100%", "d bus-h out A", "d peak kW",
+             "d reverse h", "d losses kWh")  # fmt: skip
+    print_table(
+        [Col("job", key=True), *(Col(h, numeric=True) for h in heads)],
+        [
+            (
+                t["job"], t["feeders"], t["new_element_violations"], t["new_bus_violations"],
+                f"{t['delta_element_hours_over_normal']:+.0f}", f"{t['delta_bus_hours_outside_a']:+.0f}",
+                f"{t['delta_peak_kw']:+.0f}", f"{t['delta_reverse_flow_hours']:+.0f}",
+                f"{t['delta_losses_kwh']:+.0f}",
+            )
+            for t in result["totals"]
+        ],
+        f"against {base}",
+    )  # fmt: skip
     rows = result["rows"]
     if rows:
         keys = [k for k in rows[0] if not k.endswith("_base")][:10]
-        table = Table(*keys, title=f"{level} ({result['total']} rows)")
-        for r in rows:
-            table.add_row(*(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys))
-        out.print(table)
+        print_table(
+            [Col(k, key=k in KEY_COLUMNS) for k in keys],
+            [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in keys] for r in rows],
+            f"{level} ({result['total']} rows)",
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,9 @@
 For each compared job: per feeder, the headline metrics side by side with deltas; per element, the
 new thermal violations (hours above normal in the scenario, none in the base), the change in hours
 and in peak loading; per bus, new voltage violations (hours outside Range A) from the Parquet bus
-tables. The inputs are QSTS results (``QstsResultStore``), whatever produced the jobs.
+tables. The inputs are QSTS results (``QstsResultStore``), whatever produced the jobs; jobs over a
+different period or step than the base are refused (``check_comparable``), since every sum would differ
+by the period alone.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from gridtwin.errors import NotFoundError
-from gridtwin.store.results import QstsResultStore
+from gridtwin.store.results import QstsResultStore, check_comparable
 
-__all__ = ["FEEDER_DIFF_METRICS", "ScenarioDiff", "diff_jobs"]
+__all__ = ["FEEDER_DIFF_METRICS", "ScenarioDiff", "check_comparable", "check_jobs_comparable", "diff_jobs"]
 
 FEEDER_DIFF_METRICS = (
     "peak_kw",
@@ -75,7 +77,16 @@ def _buses(store: QstsResultStore, job_id: str, feeders: list[str]) -> pd.DataFr
     )
 
 
+def check_jobs_comparable(store: QstsResultStore, base_job: str, jobs: list[str]) -> None:
+    """An ``InputError`` naming both periods for the first job that did not run over the base job's
+    period and step (``hours``, ``start_hour``, ``step_minutes``)."""
+    base_params = store.job_params(base_job)
+    for job in jobs:
+        check_comparable(base_params, store.job_params(job), base_job=base_job, job=job)
+
+
 def diff_jobs(store: QstsResultStore, base_job: str, jobs: list[str]) -> ScenarioDiff:
+    check_jobs_comparable(store, base_job, jobs)
     base_f = _all(store.feeders, base_job)
     base_e = _all(lambda j, **kw: store.elements(j, **kw), base_job)
     base_b = _buses(store, base_job, list(base_f["feeder"])) if len(base_f) else pd.DataFrame()

@@ -23,13 +23,16 @@ from gridtwin.store.db import writer
 from gridtwin.store.results import atomic_write, parquet_writer
 from gridtwin.store.tables import hosting_bus_results, hosting_stochastic_results
 
-__all__ = ["BUS_RESULT_COLUMNS", "HostingStore"]
+__all__ = ["BUS_RESULT_COLUMNS", "DEFAULT_ORDER_BY", "HostingStore"]
 
 BUS_RESULT_COLUMNS = (
     "bus", "phases", "kv_base", "x", "y", "capacity_kw", "limiting_criterion", "limiting_element",
     "limiting_snapshot", "base_ok", "verified", "error_pct", "method", "version", "computed_at",
 )  # fmt: skip
 PAGE_MAX = 10_000
+# The order of stored per-bus results unless asked otherwise, REST pages and CSV files alike: most
+# constrained first (smallest capacity), ties by bus.
+DEFAULT_ORDER_BY = "capacity_kw"
 
 
 def _clean(value: Any) -> Any:
@@ -85,7 +88,7 @@ class HostingStore:
         der: str = "pv",
         inverter: str = "none",
         *,
-        order_by: str = "capacity_kw",
+        order_by: str = DEFAULT_ORDER_BY,
         descending: bool = False,
         limit: int = 100,
         offset: int = 0,
@@ -136,12 +139,23 @@ class HostingStore:
             row = conn.execute(stmt).first()
         return None if row is None else str(row[0])
 
-    def all_bus_results(self, feeder: str, der: str = "pv", inverter: str = "none") -> pd.DataFrame:
+    def all_bus_results(
+        self,
+        feeder: str,
+        der: str = "pv",
+        inverter: str = "none",
+        *,
+        order_by: str = DEFAULT_ORDER_BY,
+        descending: bool = False,
+    ) -> pd.DataFrame:
+        """Every stored per-bus row, in the order of ``bus_results`` pages (by default the REST order:
+        most constrained first), so a CSV lists the buses as the API pages them."""
         frames, offset, total = [], 0, 1
         while offset < total:
             page, total = self.bus_results(
-                feeder, der, inverter, limit=PAGE_MAX, offset=offset, order_by="bus"
-            )
+                feeder, der, inverter, limit=PAGE_MAX, offset=offset, order_by=order_by,
+                descending=descending,
+            )  # fmt: skip
             frames.append(page)
             offset += PAGE_MAX
         return pd.concat(frames, ignore_index=True)

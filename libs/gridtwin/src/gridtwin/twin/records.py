@@ -30,6 +30,7 @@ __all__ = [
     "assemble_twin",
     "display_name",
     "dump_json",
+    "feeder_twin_count",
     "model_extends",
     "split_relationship",
     "split_twin",
@@ -43,6 +44,16 @@ FEEDER_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{FEEDER_ID_MAX}}}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TWIN_HEADER = ("$dtId", "$etag", "$metadata", "site", "feeder")
 _REL_HEADER = ("$relationshipId", "$sourceId", "$relationshipName", "$targetId", "$etag")
+
+
+def feeder_twin_count(twin_docs: Sequence[Any], feeder: str) -> int:
+    """How many of ``twin_docs`` belong to ``feeder`` (their ``feeder`` is it): the number the registry
+    keeps as the feeder's ``twin_count`` (``gridtwin feeders list``, ``GET /feeders``).
+
+    An import writes more than that: the site twin (``site.<site>``) carries no feeder, since the site's
+    feeders share it and it must outlive any one of them, so it is not one of the feeder's twins.
+    """
+    return sum(1 for d in twin_docs if isinstance(d, dict) and d.get("feeder") == feeder)
 
 
 @dataclass(frozen=True)
