@@ -38,7 +38,10 @@ from gridtwin.scenarios.state import FloatArray, ScenarioContext, ScenarioState,
 
 __all__ = [
     "MAX_GAP_H",
+    "OPEN_METEO_FIELDS",
     "PRED_FLOOR_SHARE",
+    "TEMP_UNITS_FAHRENHEIT",
+    "WIND_M_PER_S",
     "apply_weather_layer",
     "event_delta_c",
     "fill_short_gaps",
@@ -51,7 +54,8 @@ MAX_GAP_H = 3  # missing hours in a row that linear interpolation may fill
 PRED_FLOOR_SHARE = 0.05
 _RAMP_H = 12.0  # events ramp in and out over half a day
 _FIELDS = ("temp_c", "ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2", "wind_m_per_s", "humidity_pct")
-_OPEN_METEO = {
+# Open-Meteo's hourly variable names -> ours (shared with the weather reader, gridtwin.ingest.weather).
+OPEN_METEO_FIELDS = {
     "temperature_2m": "temp_c",
     "shortwave_radiation": "ghi_w_per_m2",
     "direct_normal_irradiance": "dni_w_per_m2",
@@ -59,7 +63,8 @@ _OPEN_METEO = {
     "wind_speed_10m": "wind_m_per_s",
     "relative_humidity_2m": "humidity_pct",
 }
-_WIND_M_PER_S = {
+# Wind-speed units -> m/s, and temperature units -> whether they are Fahrenheit.
+WIND_M_PER_S = {
     "m/s": 1.0,
     "km/h": 1.0 / 3.6,
     "mp/h": 0.44704,
@@ -67,7 +72,7 @@ _WIND_M_PER_S = {
     "kn": 0.514444,
     "knots": 0.514444,
 }
-_TEMP_UNITS = {"°c": False, "c": False, "degc": False, "°f": True, "f": True, "degf": True}
+TEMP_UNITS_FAHRENHEIT = {"°c": False, "c": False, "degc": False, "°f": True, "f": True, "degf": True}
 
 
 # -- gaps ------------------------------------------------------------------------------------------
@@ -334,12 +339,12 @@ def _scale(
                 ErrorDetail(where=where, message="wind speed unit not given: km/h assumed", code="assumption")
             )
             unit = "km/h"
-        factor = _WIND_M_PER_S.get(unit.lower())
+        factor = WIND_M_PER_S.get(unit.lower())
         if factor is None:
-            raise _err(where, f"unknown wind speed unit {unit!r} (expected one of {sorted(_WIND_M_PER_S)})")
+            raise _err(where, f"unknown wind speed unit {unit!r} (expected one of {sorted(WIND_M_PER_S)})")
         return values * factor
     if field == "temp_c" and unit is not None:
-        fahrenheit = _TEMP_UNITS.get(unit.lower().replace(" ", ""))
+        fahrenheit = TEMP_UNITS_FAHRENHEIT.get(unit.lower().replace(" ", ""))
         if fahrenheit is None:
             raise _err(where, f"unknown temperature unit {unit!r}")
         return (values - 32.0) * 5.0 / 9.0 if fahrenheit else values
@@ -440,7 +445,7 @@ def _from_json(path: Path, text: str, notes: list[ErrorDetail]) -> HourlyWeather
         raise _err(f"{path}: hourly.time", "missing or empty")
     columns: dict[str, tuple[FloatArray, str | None, str, str]] = {}
     for key, values in hourly.items():
-        field = _OPEN_METEO.get(key, key if key in _FIELDS else None)
+        field = OPEN_METEO_FIELDS.get(key, key if key in _FIELDS else None)
         if field is None:
             continue
         where = f"{path}: hourly.{key}"
@@ -471,7 +476,7 @@ def _from_csv(path: Path, text: str, notes: list[ErrorDetail]) -> HourlyWeather:
     fields: list[tuple[int, str, str | None, str]] = []
     for j, cell in enumerate(header[1:], start=1):
         name, unit = _name_unit(cell)
-        field = _OPEN_METEO.get(name, name if name in _FIELDS else None)
+        field = OPEN_METEO_FIELDS.get(name, name if name in _FIELDS else None)
         if field is None:
             continue
         if any(f == field for _, f, _, _ in fields):
