@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Dask sets its loggers to INFO when it is imported (just above): its start-up and scheduling chatter
+# would fill the user's output and the services' logs. Warnings and errors still show.
+for _name in ("distributed", "dask"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 SPAWN = {"distributed.worker.multiprocessing-method": "spawn"}
 
