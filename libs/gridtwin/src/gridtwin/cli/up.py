@@ -156,15 +156,17 @@ def run_demo(url: str, feeders: int, seed: int, stop: threading.Event) -> None:
         )
         if job["done_tasks"]:
             jobs_cmds.print_worst(call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
-        typer.echo(
-            "\nLook at:\n"
-            f"  {url}/docs                                   the REST API\n"
-            f"  {url}/api/v1/jobs/{job['id']}                 the job\n"
-            f"  {url}/api/v1/jobs/{job['id']}/worst           worst feeders and assets\n"
-            f"  {url}/api/v1/jobs/{job['id']}/results?level=elements   every element, worst first\n"
-            f"  {url}/api/v1/feeders                          the feeders\n"
-            "Ctrl-C to stop."
-        )
+        job_url = f"{url}/api/v1/jobs/{job['id']}"
+        places = [
+            (f"{url}/docs", "the REST API"),
+            (job_url, "the job"),
+            (f"{job_url}/worst", "worst feeders and assets"),
+            (f"{job_url}/results?level=elements", "every element, worst first"),
+            (f"{url}/api/v1/feeders", "the feeders"),
+        ]
+        width = max(len(place) for place, _ in places)
+        lines = "\n".join(f"  {place:<{width}}  {what}" for place, what in places)
+        typer.echo(f"\nLook at:\n{lines}\nCtrl-C to stop.")
     except (typer.Exit, SystemExit):
         typer.echo("the demo stopped on the error above; the services keep running", err=True)
     except Exception as exc:  # the demo must never take the services down

@@ -13,8 +13,19 @@ __all__ = ["LIBRARY_LOGGERS", "quiet_library_loggers", "setup_json_logging"]
 
 _HANDLER_NAME = "gridtwin-json"
 # Third-party loggers that chatter at INFO (httpx logs one line per HTTP request: once a second while
-# the CLI follows a job): kept at WARNING, so their problems still show and their routine does not.
-LIBRARY_LOGGERS = ("httpx", "httpcore", "urllib3", "h11", "h2", "hpack", "python_multipart", "multipart")
+# the CLI follows a job; Alembic four lines per service at start): kept at WARNING, so their problems
+# still show and their routine does not.
+LIBRARY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "h11",
+    "h2",
+    "hpack",
+    "python_multipart",
+    "multipart",
+    "alembic",
+)
 
 
 class _ContextFilter(logging.Filter):
