@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gridtwin"
 LEVELS = {
     "errors": -1,  # cross-cutting, importable from any level
     "config": 0,
+    "access": 1,  # beside the store (ARCHITECTURE.md): principals, roles, passwords, tokens
     "store": 1,
     "twin": 2,
     "grid": 3,

@@ -7,6 +7,8 @@
     │   ├── TwinValidationError    a twin (or batch) that does not match its interface
     │   └── UnsafeArchiveError     zip bombs, path traversal, symlinks, oversize uploads
     ├── AccessDeniedError          the caller may not do this (e.g. read a server path outside the allowed roots)
+    ├── NotAuthenticatedError      no, or no valid, credentials: a missing, expired or forged token or key
+    ├── RateLimitedError           too many requests or jobs: try again after ``retry_after_s``
     ├── NotFoundError              a twin, model, feeder or job that does not exist
     ├── ConflictError              an etag mismatch or an id that already exists
     ├── EngineError                OpenDSS failed at run time
@@ -71,6 +73,20 @@ class UnsafeArchiveError(InputError):
 
 class AccessDeniedError(GridTwinError):
     pass
+
+
+class NotAuthenticatedError(GridTwinError):
+    pass
+
+
+class RateLimitedError(GridTwinError):
+    """A quota or rate limit was hit; ``retry_after_s`` says when to try again."""
+
+    def __init__(
+        self, message: str, details: list[ErrorDetail] | None = None, retry_after_s: float = 1.0
+    ) -> None:
+        super().__init__(message, details)
+        self.retry_after_s = retry_after_s
 
 
 class NotFoundError(GridTwinError):

@@ -55,9 +55,7 @@ def test_migrate_from_empty_creates_the_schema(empty_engine: Engine) -> None:
     for table in metadata.sorted_tables:
         assert {c["name"] for c in insp.get_columns(table.name)} == set(table.columns.keys())
     with empty_engine.connect() as conn:
-        assert (
-            conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005_measurements"
-        )
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006_accounts"
 
 
 def test_migrate_is_idempotent_and_reversible(empty_engine: Engine) -> None:

@@ -41,11 +41,14 @@ __all__ = [
     "SITE_MAX",
     "STATUS_MAX",
     "TASK_KEY_MAX",
+    "USERNAME_MAX",
     "VERSION_MAX",
     "WORKER_MAX",
     "ami_load_summary",
     "ami_meter_overrides",
     "ami_meters",
+    "api_keys",
+    "audit_log",
     "feeders",
     "hosting_bus_results",
     "hosting_stochastic_results",
@@ -59,10 +62,12 @@ __all__ = [
     "qsts_element_results",
     "qsts_feeder_results",
     "real",
+    "refresh_tokens",
     "relationships",
     "scenario_sweeps",
     "scenarios",
     "twins",
+    "users",
     "utc_time",
 ]
 
@@ -298,6 +303,7 @@ scenarios = Table(
     Column("revision", Integer, nullable=False),  # +1 on every update
     Column("created_at", utc_time(), nullable=False),
     Column("updated_at", utc_time(), nullable=False),
+    Column("site", String(SITE_MAX), nullable=False, server_default=""),  # who may see it; "" = every site
     **MYSQL_TABLE_ARGS,
 )
 
@@ -465,5 +471,87 @@ outages = Table(
     Column("src", String(512), nullable=False),  # file:row it came from
     Index("ix_outages_site_feeder_start", "site", "feeder", "start_utc"),
     Index("ix_outages_import", "import_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# -- accounts (issue 15): users, API keys, refresh tokens, the audit log ------------------------------
+
+USERNAME_MAX = 64
+# A user: argon2id hash only (never the password); sites as a JSON list ("*" = every site); lockout state.
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(USERNAME_MAX), primary_key=True),
+    Column("password_hash", String(256), nullable=False),  # "" for users who log in through OIDC only
+    Column("role", String(16), nullable=False),
+    Column("sites_json", json_text(), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", utc_time(), nullable=True),
+    Column(
+        "oidc_subject", String(255), nullable=True
+    ),  # issuer|sub of a user linked to the identity provider
+    Column("created_at", utc_time(), nullable=False),
+    Column("updated_at", utc_time(), nullable=False),
+    Column("password_changed_at", utc_time(), nullable=True),
+    Index("ix_users_oidc", "oidc_subject", unique=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+# An API key for scripts and CI: its own role and sites; only the SHA-256 of the secret is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the key's public prefix
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(NAME_MAX), nullable=False),
+    Column("owner", String(USERNAME_MAX), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("sites_json", json_text(), nullable=False),
+    Column("created_at", utc_time(), nullable=False),
+    Column("expires_at", utc_time(), nullable=True),
+    Column("last_used_at", utc_time(), nullable=True),
+    Column("revoked_at", utc_time(), nullable=True),
+    Index("ix_api_keys_owner", "owner"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Rotating refresh tokens: each use replaces the token by a new one of the same family; a rotated one used
+# again revokes the whole family (it was stolen); logout revokes the family.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("family", String(32), nullable=False),
+    Column("username", String(USERNAME_MAX), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("issued_at", utc_time(), nullable=False),
+    Column("expires_at", utc_time(), nullable=False),
+    Column("rotated_at", utc_time(), nullable=True),
+    Column("revoked_at", utc_time(), nullable=True),
+    Index("ix_refresh_family", "family"),
+    Index("ix_refresh_user", "username"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Append-only: every login, refusal and write. Triggers refuse UPDATE and DELETE (migration 0006).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ts", utc_time(), nullable=False),
+    Column("actor", String(USERNAME_MAX + 16), nullable=False),  # user, key:<id>, service:<name>, or "-"
+    Column("via", String(16), nullable=False),
+    Column("action", String(64), nullable=False),  # e.g. login, refresh, POST /api/v1/jobs, users.create
+    Column("resource", String(512), nullable=False),
+    Column("site", String(SITE_MAX), nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok | denied | failed | error
+    Column("status", Integer, nullable=False),  # HTTP status (0 when none)
+    Column("ip", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("detail_json", json_text(), nullable=False),
+    Index("ix_audit_ts", "ts"),
+    Index("ix_audit_actor_ts", "actor", "ts"),
     **MYSQL_TABLE_ARGS,
 )
