@@ -74,3 +74,33 @@ def test_truncated_upload_is_located_and_nothing_is_written(stack: Stack) -> Non
     wheres = [d["where"] for d in details_from_rpc_error(err.value)]
     assert any(w.startswith("load.txt:") for w in wheres), wheres  # the file in the archive, and the line
     assert "cymebad" not in _feeders(stack)
+
+
+def test_regulators_option_reaches_the_reader(stack: Stack) -> None:
+    """Controlled by default (the export's own Vset 116.19 V), taps pinned with "fixed"; any other value
+    is INVALID_ARGUMENT naming the field, with nothing written."""
+    files = _zip(IEEE13 / "network.txt", IEEE13 / "equipment.txt", IEEE13 / "load.txt")
+    with stack.channel("ingestion") as ch:
+        stub = ingestion_stub(ch)
+        fixed = stub.ImportCyme(
+            ingestion_pb2.ImportCymeRequest(feeder="cymefixed", site="reg", zip=files, regulators="fixed"),
+            timeout=300,
+        )
+        controlled = stub.ImportCyme(
+            ingestion_pb2.ImportCymeRequest(feeder="cymectl", site="reg", zip=files), timeout=300
+        )
+        with pytest.raises(grpc.RpcError) as err:
+            stub.ImportCyme(
+                ingestion_pb2.ImportCymeRequest(
+                    feeder="cymebadreg", site="reg", zip=files, regulators="sometimes"
+                ),
+                timeout=300,
+            )
+    assert any(w.code == "fixed_taps" for w in fixed.report.warnings)
+    assert not any(w.code == "fixed_taps" for w in controlled.report.warnings)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [d["where"] for d in details_from_rpc_error(err.value)] == ["regulators"]
+    assert "cymebadreg" not in _feeders(stack)
+    # the fixed taps (Kersting's 10/8/11 steps) hold rg60 near 1.06 pu; controlled, it sits at 116.19/120
+    pinned, regulated = _voltages(stack, "cymefixed"), _voltages(stack, "cymectl")
+    assert pinned[("rg60", 1)] > 1.05 and 0.95 < regulated[("rg60", 1)] < 0.98

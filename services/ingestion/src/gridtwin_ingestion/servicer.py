@@ -23,6 +23,7 @@ from gridtwin.config import Settings
 from gridtwin.errors import AccessDeniedError, ErrorDetail, InputError, Report
 from gridtwin.grid.source import check_feeder_id
 from gridtwin.ingest.archive import existing_path, extracted_zip, upload_relative_errors
+from gridtwin.ingest.cyme.devices import check_regulators
 from gridtwin.ingest.cyme.site_catalog import read_cyme_with_catalog, site_catalog_dir
 from gridtwin.ingest.feeder_import import Reader, import_feeder, read_feeder_files
 from gridtwin.ingest.gis.pipeline import (
@@ -78,7 +79,8 @@ class IngestionServicer:
         """A CYME export; without an equipment file of its own it reads the site's stored catalog, and
         one it brings becomes the site's catalog once the import has landed."""
         catalog_dir = site_catalog_dir(self._settings.data_dir, str(request.site) or DEFAULT_SITE)
-        reader = functools.partial(read_cyme_with_catalog, catalog_dir=catalog_dir)
+        regulators = check_regulators(str(request.regulators))  # "" = controlled
+        reader = functools.partial(read_cyme_with_catalog, catalog_dir=catalog_dir, regulators=regulators)
         return self._import(request, reader, None, catalog_dir)
 
     def _import(

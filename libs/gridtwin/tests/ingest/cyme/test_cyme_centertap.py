@@ -74,7 +74,7 @@ sct,M,CT25_7200_240,xct,,,Yg_CT,100,100,0
 
 [TRANSFORMER BYPHASE SETTING]
 FORMAT_TRANSFORMERBYPHASESETTING=SectionID,Location,DeviceNumber,PhaseTransformerID1,PhaseTransformerID2,PhaseTransformerID3,Conn,PrimTap,SecondaryTap,ConnectionStatus
-sbank,M,xbank,P50_YY,P50_YY,P50_YY,YNG_YNG,100,100,0
+sbank,M,xbank,P50_YY,P50_YY,P50_YY,Yg_Yg,100,100,0
 """
     )
     (folder / "equipment.txt").write_text(
@@ -89,7 +89,7 @@ LINE_336,{r1!r},{r0!r},{x1!r},{x0!r},0,0,400
 [TRANSFORMER]
 FORMAT_TRANSFORMER=ID,Type,KVA,KVLLprim,KVLLsec,Z1,Z0,XR,XR0,Conn,NoLoadLosses
 CT25_7200_240,4,25,12.47,0.24,2.0,2.0,1.5,1.5,Yg_CT,0.05
-P50_YY,1,50,12.47,0.208,2.5,2.5,2.0,2.0,YNG_YNG,0.1
+P50_YY,1,50,12.47,0.208,2.5,2.5,2.0,2.0,Yg_Yg,0.1
 """
     )
     (folder / "load.txt").write_text(

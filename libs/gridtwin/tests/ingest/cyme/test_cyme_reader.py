@@ -128,7 +128,7 @@ def test_ieee4_is_the_open_wye_open_delta_bank() -> None:
 @pytest.mark.parametrize("name", ["ieee13", "ieee4"])
 def test_fidelity_against_opendss_within_half_a_percent(name: str) -> None:
     case = {c.name: c for c in fidelity_cases(_shared())}[name]
-    model, report = read_cyme(case.cyme_dir, name)
+    model, report = read_cyme(case.cyme_dir, name, regulators=case.regulators)
     assert report.unmapped == []
     table = compare_with_opendss(
         model, case.master, bus_map=case.bus_map_with(), edits=case.edits, line_to_line=case.line_to_line

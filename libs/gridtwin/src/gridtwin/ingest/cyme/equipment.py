@@ -41,6 +41,12 @@ CATALOG_SECTIONS = (
     "TRANSFORMER",
     "REGULATOR",
     "SHUNT CAPACITOR",
+    "SHUNT REACTOR",
+    "THREE WINDING TRANSFORMER",
+    "PHOTOVOLTAIC",
+    "SYNCHRONOUS GENERATOR",
+    "INDUCTION GENERATOR",
+    "ELECTRONIC CONVERTER GENERATOR",
     "SUBSTATION",
     "SWITCH",
     "BREAKER",
@@ -50,6 +56,12 @@ CATALOG_SECTIONS = (
     "NETWORKPROTECTOR",
     "LVCB",
     "MISCELLANEOUS",
+)
+
+# Catalogs only distributed generation reads: a duplicated ID there is a warning (the first entry
+# wins), not a refusal of the whole export.
+LENIENT_SECTIONS = frozenset(
+    {"PHOTOVOLTAIC", "SYNCHRONOUS GENERATOR", "INDUCTION GENERATOR", "ELECTRONIC CONVERTER GENERATOR"}
 )
 
 PHASES = "ABC"
@@ -66,6 +78,7 @@ class Catalog:
     """Catalog records by section and ID (the first record wins for multi-row catalogs we ignore)."""
 
     entries: dict[str, dict[str, SectionRecord]] = field(default_factory=dict)
+    warnings: list[ErrorDetail] = field(default_factory=list)
 
     @classmethod
     def from_sections(cls, sections: Sections) -> Catalog:
@@ -79,7 +92,7 @@ class Catalog:
                     errors.append(ErrorDetail(rec.where, "catalog entry without ID", code="missing_id"))
                 elif ident in table:
                     first = table[ident]
-                    errors.append(
+                    (out.warnings if name in LENIENT_SECTIONS else errors).append(
                         ErrorDetail(
                             rec.where,
                             f"duplicated ID {ident!r} (first at {first.file}:{first.line})",

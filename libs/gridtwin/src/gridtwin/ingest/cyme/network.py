@@ -6,6 +6,15 @@ A section with no series device is a zero-impedance joint: its to-node is folded
 (spot loads and capacitor nodes in the IEEE exports). A conductor with switchgear becomes one line with
 ``switches`` rows; switchgear alone becomes a switch line; a transformer plus a conductor gets an
 intermediate node ``{section}_x``.
+
+A conductor of length 0 (jumpers and switch stubs, common in utility exports) becomes a zero-impedance
+connection: a switch line (``is_switch``, the near-ideal 1e-4 ohm the switches use, the conductor's
+ampacity), with a ``zero_length`` warning naming file and line. OpenDSS solves such a line as it
+solves its own ``switch=yes`` lines; an exact 0 ohm would make its admittance matrix singular, and
+folding the two nodes into one would lose the device.
+
+Shunt devices (capacitors, reactors, photovoltaics, generators) are mapped after the walk that gives
+every bus its nominal voltage, so a device that gives no rated voltage takes its bus's.
 """
 
 from __future__ import annotations
@@ -17,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridtwin.errors import ErrorDetail, InputError, Report
-from gridtwin.ingest.cyme.devices import capacitor_row, regulator_rows, transformer_rows
+from gridtwin.ingest.cyme.der import GENERATOR_SETTINGS, generator_row, pv_row
+from gridtwin.ingest.cyme.devices import (
+    phase_letters,
+    regulator_rows,
+    three_winding_rows,
+    transformer_rows,
+    uses_yg_naming,
+)
 from gridtwin.ingest.cyme.equipment import (
     Catalog,
     LineCodeSpec,
@@ -27,6 +43,7 @@ from gridtwin.ingest.cyme.equipment import (
     unbalanced_spec,
 )
 from gridtwin.ingest.cyme.sections import SectionRecord, Sections
+from gridtwin.ingest.cyme.shunts import bank_rows, cap_control, read_bank
 from gridtwin.ingest.cyme.units import length_m, num, opt_num
 
 __all__ = ["DEVICE_SECTIONS", "Network", "build_network"]
@@ -48,9 +65,21 @@ SWITCH_SETTINGS = {
     "LVCB SETTING": ("LVCB", "breaker"),
     "MISCELLANEOUS SETTING": ("MISCELLANEOUS", "switch"),
 }
-SERIES_SETTINGS = ("TRANSFORMER SETTING", "TRANSFORMER BYPHASE SETTING", "REGULATOR SETTING")
-SHUNT_SETTINGS = ("SHUNT CAPACITOR SETTING",)
+SERIES_SETTINGS = (
+    "TRANSFORMER SETTING",
+    "TRANSFORMER BYPHASE SETTING",
+    "THREE WINDING TRANSFORMER SETTING",
+    "REGULATOR SETTING",
+)
+SHUNT_SETTINGS = (
+    "SHUNT CAPACITOR SETTING",
+    "SHUNT REACTOR SETTING",
+    "PHOTOVOLTAIC SETTINGS",
+    *GENERATOR_SETTINGS,
+)
 DEVICE_SECTIONS = (*LINE_SETTINGS, *SWITCH_SETTINGS, *SERIES_SETTINGS, *SHUNT_SETTINGS)
+# Per-device records (by DeviceNumber) the devices above draw values from.
+DEVICE_DATA_SECTIONS = ("AUTO TAP CHANGING EXTENSION", "DGGENERATIONMODEL", "CONVERTER", "CAPACITOR EXTLTD")
 SWITCH_CODE = {1: "cyme_switch_1ph", 2: "cyme_switch_2ph", 3: "cyme_switch_3ph"}
 
 
@@ -78,6 +107,12 @@ class Network:
     section_line: dict[str, str] = field(default_factory=dict)  # section -> its conductor's line name
     centertap: set[str] = field(default_factory=set)  # split-phase secondaries (legs .1, .2)
     unique: _Unique = field(default_factory=lambda: _Unique())
+    controlled: bool = True  # regulators regulate (else taps fixed at the export's)
+    yg_naming: bool = False  # the export names grounded wyes "Yg" (a bare "Y" is ungrounded)
+    # per-device records: section name -> DeviceNumber -> record
+    by_device: dict[str, dict[str, SectionRecord]] = field(default_factory=dict)
+    # shunt devices mapped once buses have voltages: (setting section, record, section id, bus, phases)
+    shunts: list[tuple[str, SectionRecord, str, str, str]] = field(default_factory=list)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -94,10 +129,30 @@ def _phases(rec: SectionRecord, text: str) -> str:
     return "".join(p for p in "ABC" if p in letters)
 
 
-def build_network(sections: Sections, catalog: Catalog, report: Report, frequency_hz: float) -> Network:
-    net = Network()
+def build_network(
+    sections: Sections, catalog: Catalog, report: Report, frequency_hz: float, *, controlled: bool = True
+) -> Network:
+    """The network's rows; ``controlled``: regulators regulate (RegControls enabled), else their taps
+    stay at the export's."""
+    net = Network(controlled=controlled)
+    net.yg_naming = uses_yg_naming(
+        [
+            r.get("Conn")
+            for k in ("TRANSFORMER SETTING", "TRANSFORMER BYPHASE SETTING")
+            for r in sections.records(k)
+        ]
+        + [r.get("Conn") for r in catalog.entries.get("TRANSFORMER", {}).values()]
+    )
+    for name in DEVICE_DATA_SECTIONS:
+        table = net.by_device.setdefault(name, {})
+        for rec in sections.records(name):
+            dev = rec.get("DeviceNumber")
+            # a generation model per load model: the DEFAULT one (or the first) is the snapshot's
+            if dev and (dev not in table or rec.get("LoadModelName").upper() == "DEFAULT"):
+                table[dev] = rec
     _nodes(sections, net)
     secs = _sections(sections, net, report)
+    _tertiary_nodes(sections, net, report)
     devices = _devices_by_section(sections, secs)
     _fold_joints(secs, devices, net)
     unique = net.unique
@@ -106,7 +161,23 @@ def build_network(sections: Sections, catalog: Catalog, report: Report, frequenc
         _section(sid, rec, devices.get(sid, {}), catalog, net, report, unique, edges)
     sources = _sources(sections, catalog, net, report)
     _voltages(sources, edges, net, report)
+    _shunt_devices(catalog, net, report)
     return net
+
+
+def _tertiary_nodes(sections: Sections, net: Network, report: Report) -> None:
+    """Three-winding transformers' tertiary nodes join the network (created when [NODE] lacks them)."""
+    for rec in sections.records("THREE WINDING TRANSFORMER SETTING"):
+        nid = rec.get("TertiaryNodeID")
+        if not nid:
+            raise _err(rec, "three-winding transformer without TertiaryNodeID", "missing_node")
+        if nid not in net.alias:
+            report.warnings.append(
+                ErrorDetail(
+                    f"{rec.where} TertiaryNodeID", f"node {nid!r} not in [NODE]; created without coordinates"
+                )
+            )
+            net.alias[nid] = safe_name(nid)
 
 
 def _nodes(sections: Sections, net: Network) -> None:
@@ -281,14 +352,29 @@ def _section(
     if lines:
         lrec = lines[0]
         spec = _line_spec(lrec, next(k for k in LINE_SETTINGS if lrec in devs.get(k, [])), phases, catalog)
-        net.linecodes.setdefault(spec.name, spec)
         length = length_m(lrec, num(lrec, "Length"))
-        if length <= 0:
-            raise _err(lrec, f"section {sid!r} has length {length} <= 0", "invalid_value")
+        if length < 0:
+            raise _err(lrec, f"section {sid!r} has a negative length ({length})", "invalid_value")
         enabled = num(lrec, "ConnectionStatus", 0.0) == 0.0 if "ConnectionStatus" in lrec.fields else True
         line_name = unique("lines", safe_name(lrec.get("DeviceNumber") or sid))
-        net.add("lines", _line(line_name, f"{a}{nodes}", f"{b}{nodes}", spec, length, False, enabled))
-        net.section_line[sid] = line_name
+        if length == 0:
+            # A jumper or switch stub: a zero-impedance connection (see the module docstring), rated as
+            # its conductor; a distributed load on it is lumped at its end.
+            report.warnings.append(
+                ErrorDetail(
+                    f"{lrec.where} Length",
+                    f"section {sid!r} has length 0: modelled as a zero-impedance connection (switch line)",
+                    "zero_length",
+                )
+            )
+            jumper = net.linecodes[_switch_code(net, len(phases))]
+            row = _line(line_name, f"{a}{nodes}", f"{b}{nodes}", jumper, 1.0, True, enabled)
+            row["norm_amps_a"] = row["emerg_amps_a"] = spec.norm_amps_a
+            net.add("lines", row)
+        else:
+            net.linecodes.setdefault(spec.name, spec)
+            net.add("lines", _line(line_name, f"{a}{nodes}", f"{b}{nodes}", spec, length, False, enabled))
+            net.section_line[sid] = line_name
         edges.append((a, b, 1.0))
     elif switches:
         code = _switch_code(net, len(phases))
@@ -298,11 +384,9 @@ def _section(
         edges.append((a, b, 1.0))
     for kind, srec in switches:
         _switch(kind, srec, line_name, phases, catalog, net, unique)
-    for crec in devs.get("SHUNT CAPACITOR SETTING", []):
-        cap_phases = _phases(crec, crec.get("Phase") or phases)
-        eq = catalog.get("SHUNT CAPACITOR", crec.get("ShuntCapacitorID"))
-        name = unique("capacitors", safe_name(crec.get("DeviceNumber") or sid))
-        net.add("capacitors", capacitor_row(name, crec, eq, b, cap_phases))
+    for kind in SHUNT_SETTINGS:
+        for drec in devs.get(kind, []):
+            net.shunts.append((kind, drec, sid, b, phases))
 
 
 def _line(
@@ -378,23 +462,40 @@ def _series(
     name = unique("transformers", safe_name(rec.get("DeviceNumber") or sid))
     if kind == "REGULATOR SETTING":
         eq = catalog.require("REGULATOR", rec.get("EqID"), rec, "EqID")
-        xfmrs, controls, warns = regulator_rows(name, rec, eq, a, b, phases)
+        timing = net.by_device.get("AUTO TAP CHANGING EXTENSION", {}).get(rec.get("DeviceNumber") or sid)
+        xfmrs, controls, through, warns = regulator_rows(
+            name, rec, eq, a, b, phases, controlled=net.controlled, timing=timing
+        )
         for row in xfmrs:
             net.add("transformers", row)
         for row in controls:
             net.add("regcontrols", row)
+        if through:  # phases without a unit pass straight through
+            code = net.linecodes[_switch_code(net, len(through))]
+            nodes = "".join(f".{NODE[p]}" for p in through)
+            jumper = unique("lines", f"{name}_through")
+            net.add("lines", _line(jumper, f"{a}{nodes}", f"{b}{nodes}", code, 1.0, True, True))
         report.warnings.extend(warns)
         edges.append((a, b, 1.0))
         return
+    if kind == "THREE WINDING TRANSFORMER SETTING":
+        eq = catalog.require("THREE WINDING TRANSFORMER", rec.get("EqID"), rec, "EqID")
+        tertiary = net.alias[rec.get("TertiaryNodeID")]
+        row, (ratio2, ratio3), warns = three_winding_rows(name, rec, eq, (a, b, tertiary), phases)
+        net.add("transformers", row)
+        report.warnings.extend(warns)
+        edges.extend([(a, b, ratio2), (a, tertiary, ratio3)])
+        return
     if kind == "TRANSFORMER BYPHASE SETTING":
-        for p in phases:
+        units = [p for p in phases if rec.get(f"PhaseTransformerID{NODE[p]}")]
+        for p in units:
             ident = rec.get(f"PhaseTransformerID{NODE[p]}")
-            if not ident:
-                continue
             eq = catalog.require("TRANSFORMER", ident, rec, f"PhaseTransformerID{NODE[p]}")
-            rows, ratio = transformer_rows(
-                f"{name}_{p.lower()}", rec, eq, a, b, p, rec.get("Conn") or eq.get("Conn")
-            )
+            rows, ratio, warns = transformer_rows(
+                f"{name}_{p.lower()}", rec, eq, a, b, p, rec.get("Conn") or eq.get("Conn"),
+                yg_naming=net.yg_naming, bank_phases=len(units),
+            )  # fmt: skip
+            report.warnings.extend(warns)
             for row in rows:
                 net.add("transformers", row)
                 if row["windings"] == 3:
@@ -402,7 +503,10 @@ def _series(
             edges.append((a, b, ratio))
         return
     eq = catalog.require("TRANSFORMER", rec.get("EqID"), rec, "EqID")
-    rows, ratio = transformer_rows(name, rec, eq, a, b, phases, rec.get("Conn") or eq.get("Conn"))
+    rows, ratio, warns = transformer_rows(
+        name, rec, eq, a, b, phases, rec.get("Conn") or eq.get("Conn"), yg_naming=net.yg_naming
+    )
+    report.warnings.extend(warns)
     for row in rows:
         net.add("transformers", row)
         if row["windings"] == 3:
@@ -502,3 +606,173 @@ def _voltages(
     lost = sorted(({a for a, _, _ in edges} | {b for _, b, _ in edges}) - set(net.node_kv_ll))
     for bus in lost[:50]:
         report.warnings.append(ErrorDetail(f"bus {bus}", "not connected to any source", code="island"))
+
+
+def _shunt_devices(catalog: Catalog, net: Network, report: Report) -> None:
+    """Capacitors, reactors, photovoltaics and generators, once every bus has its nominal voltage."""
+    for kind, rec, sid, bus, phases in net.shunts:
+        kv_ll = net.node_kv_ll.get(bus, 0.0)
+        dev = rec.get("DeviceNumber") or sid
+        if kind in ("SHUNT CAPACITOR SETTING", "SHUNT REACTOR SETTING"):
+            _bank(kind, rec, dev, bus, phases, kv_ll, catalog, net, report)
+        elif kind == "PHOTOVOLTAIC SETTINGS":
+            module = catalog.get("PHOTOVOLTAIC", rec.get("EquipmentID") or rec.get("EqID"))
+            row, warns = pv_row(
+                net.unique("pvsystems", safe_name(dev)), rec, module,
+                net.by_device["CONVERTER"].get(dev), net.by_device["DGGENERATIONMODEL"].get(dev),
+                bus, phases, _need_kv(rec, kv_ll, bus),
+            )  # fmt: skip
+            _der(net, "pvsystems", row, warns, report)
+        else:
+            eq = catalog.get(GENERATOR_SETTINGS[kind], rec.get("EqID") or rec.get("EquipmentID"))
+            row, warns = generator_row(
+                net.unique("generators", safe_name(dev)), rec, eq,
+                net.by_device["DGGENERATIONMODEL"].get(dev), bus, phases, _need_kv(rec, kv_ll, bus),
+            )  # fmt: skip
+            _der(net, "generators", row, warns, report)
+
+
+def _need_kv(rec: SectionRecord, kv_ll: float, bus: str) -> float:
+    if kv_ll <= 0:
+        raise _err(rec, f"bus {bus!r} has no nominal voltage (not connected to a source)", "island")
+    return kv_ll
+
+
+def _der(
+    net: Network, table: str, row: dict[str, Any] | None, warns: list[ErrorDetail], report: Report
+) -> None:
+    for w in warns:
+        (report.unmapped if w.code == "unmapped" else report.warnings).append(w)
+    if row is not None:
+        net.add(table, row)
+
+
+def _bank(
+    kind: str,
+    rec: SectionRecord,
+    dev: str,
+    bus: str,
+    phases: str,
+    kv_ll: float,
+    catalog: Catalog,
+    net: Network,
+    report: Report,
+) -> None:
+    """A capacitor bank (fixed and switched parts, the switched one's control) or a shunt reactor."""
+    capacitor = kind == "SHUNT CAPACITOR SETTING"
+    what = "capacitor" if capacitor else "reactor"
+    eq = (
+        catalog.get("SHUNT CAPACITOR", rec.get("ShuntCapacitorID") or rec.get("EqID"))
+        if capacitor
+        else catalog.get("SHUNT REACTOR", rec.get("ShuntReactorID") or rec.get("EqID"))
+    )
+    bank = read_bank(rec, eq, phases, what)
+    report.warnings.extend(bank.warnings)
+    if not bank.phases:
+        report.unmapped.append(
+            ErrorDetail(rec.where, f"{what} without any kvar value: not mapped", "unmapped")
+        )
+        return
+    kv_ln = bank.kv_ln or _need_kv(rec, kv_ll, bus) / math.sqrt(3.0)
+    base = safe_name(dev)
+    if not capacitor:
+        merged = {p: bank.fixed.get(p, 0.0) + bank.switched.get(p, 0.0) for p in bank.phases}
+        for part in bank_rows(base, bus, bank, merged, kv_ln, phases, "ABC"):
+            per_phase_kv = (
+                part["kv"] if part["conn"] == "delta" or part["phases"] == 1 else part["kv"] / math.sqrt(3.0)
+            )
+            net.add(
+                "reactors",
+                {
+                    "name": net.unique("reactors", part["name"]),
+                    "bus1": part["bus1"],
+                    "bus2": "",
+                    "phases": part["phases"],
+                    "r_ohm": 0.0,
+                    "x_ohm": per_phase_kv**2 * 1000.0 / (part["kvar"] / part["phases"]),
+                    "kv": part["kv"],
+                    "kvar": part["kvar"],
+                    "conn": part["conn"],
+                    "dss_extra_json": "" if bank.enabled else '{"enabled": false}',
+                },
+            )
+        return
+    parts = [(base, bank.fixed, "ABC")]
+    if bank.switched:
+        parts.append((f"{base}_sw" if bank.fixed else base, bank.switched, bank.switched_closed))
+    for name, values, closed in parts:
+        for part in bank_rows(name, bus, bank, values, kv_ln, phases, closed):
+            cap = net.unique("capacitors", part["name"])
+            net.add(
+                "capacitors",
+                {
+                    "name": cap,
+                    "bus1": part["bus1"],
+                    "bus2": "",
+                    "phases": part["phases"],
+                    "conn": part["conn"],
+                    "kv": part["kv"],
+                    "kvars_kvar": [part["kvar"]],
+                    "states": [1 if part["closed"] else 0],
+                    "enabled": bank.enabled,
+                    "dss_extra_json": "",
+                },
+            )
+            if values is bank.switched:
+                _cap_control(rec, dev, cap, part["bus1"], kv_ln, net, report)
+
+
+def _cap_control(
+    rec: SectionRecord, dev: str, cap: str, cap_bus: str, kv_ln: float, net: Network, report: Report
+) -> None:
+    """The switched element's CapControl: voltage at the capacitor, kvar/current/pf through the line
+    that feeds its bus."""
+    cap_nodes = [int(n) for n in cap_bus.split(".")[1:] if n != "0"]
+    controlling = phase_letters(rec.get("ControllingPhase") or rec.get("ControlledPhase") or "")
+    phase = next((p for p in controlling if NODE[p] in cap_nodes), "ABC"[cap_nodes[0] - 1])
+    spec, warns = cap_control(rec, kv_ln, phase, net.by_device["CAPACITOR EXTLTD"].get(dev))
+    report.warnings.extend(warns)
+    if spec is None:
+        return
+    bus = cap_bus.split(".")[0]
+    element, nodes = f"capacitor.{cap}", cap_nodes
+    if spec.type != "voltage":
+        feeding = [r for r in net.rows.get("lines", []) if str(r["bus2"]).split(".")[0] == bus]
+        feeding = feeding or [r for r in net.rows.get("lines", []) if str(r["bus1"]).split(".")[0] == bus]
+        if not feeding:
+            report.warnings.append(
+                ErrorDetail(
+                    f"{rec.where} Control",
+                    f"{spec.type} control: no line feeds bus {bus!r} to monitor; the switched part stays in "
+                    "its initial state",
+                    "unmapped_control",
+                )
+            )
+            return
+        element = f"line.{feeding[0]['name']}"
+        nodes = [int(n) for n in str(feeding[0]["bus1"]).split(".")[1:] if n != "0"] or [1, 2, 3]
+    pt_phase = nodes.index(NODE[phase]) + 1 if NODE[phase] in nodes else 1
+    net.add(
+        "capcontrols",
+        {
+            "name": net.unique("capcontrols", cap),
+            "capacitor": cap,
+            "element": element,
+            "terminal": 1,
+            "type": spec.type,
+            "on_setting": spec.on,
+            "off_setting": spec.off,
+            "pt_ratio": spec.pt_ratio,
+            "ct_ratio": spec.ct_ratio,
+            "delay_s": spec.delay_s,
+            "delay_off_s": spec.delay_off_s,
+            "vmin_v": spec.vmin_v,
+            "vmax_v": spec.vmax_v,
+            "volt_override": spec.volt_override,
+            "pt_phase": pt_phase,
+            "ct_phase": pt_phase,
+            "dead_time_s": 300.0,
+            "enabled": True,
+            "dss_extra_json": "",
+        },
+    )

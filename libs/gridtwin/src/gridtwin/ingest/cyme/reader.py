@@ -19,13 +19,14 @@ import pyarrow as pa
 from gridtwin.errors import ErrorDetail, Report
 from gridtwin.grid.dss_writer import write_dss
 from gridtwin.grid.model import TABLES, FeederModel
+from gridtwin.ingest.cyme.devices import REGULATOR_MODES, check_regulators
 from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS, Catalog, resolve_linecodes, safe_name
 from gridtwin.ingest.cyme.loads import build_loads
-from gridtwin.ingest.cyme.network import DEVICE_SECTIONS, Network, build_network
+from gridtwin.ingest.cyme.network import DEVICE_DATA_SECTIONS, DEVICE_SECTIONS, Network, build_network
 from gridtwin.ingest.cyme.sections import Sections, read_sections
 from gridtwin.powerflow.scratch import ScratchCircuit
 
-__all__ = ["NETWORK_SECTIONS", "read_cyme", "read_cyme_sections"]
+__all__ = ["NETWORK_SECTIONS", "REGULATOR_MODES", "read_cyme", "read_cyme_sections"]
 
 FREQUENCY_HZ = 60.0
 # Sections that belong to one feeder's network (never to a shared equipment catalog).
@@ -39,6 +40,7 @@ NETWORK_SECTIONS = frozenset(
         "LOADS",
         "CUSTOMER LOADS",
         *DEVICE_SECTIONS,
+        *DEVICE_DATA_SECTIONS,
     }
 )
 MAPPED = {*NETWORK_SECTIONS, "CUSTOMER CLASS", *CATALOG_SECTIONS}
@@ -57,21 +59,32 @@ METADATA = {
 }
 
 
-def read_cyme(paths: Sequence[Path] | Path, feeder_id: str, site: str = "") -> tuple[FeederModel, Report]:
-    """Read a CYME export (a folder, or the files) into a feeder model and its import report."""
+def read_cyme(
+    paths: Sequence[Path] | Path, feeder_id: str, site: str = "", regulators: str = "controlled"
+) -> tuple[FeederModel, Report]:
+    """Read a CYME export (a folder, or the files) into a feeder model and its import report.
+
+    ``regulators``: ``controlled`` (default) maps each regulator's settings to an enabled RegControl
+    that regulates from the export's tap positions; ``fixed`` keeps the taps at the export's positions
+    (RegControls written disabled), so a snapshot reproduces the export's solution."""
+    mode = check_regulators(regulators)
     items = [paths] if isinstance(paths, Path) else list(paths)
-    return read_cyme_sections(read_sections(items), feeder_id, site, source=", ".join(map(str, items)))
+    return read_cyme_sections(
+        read_sections(items), feeder_id, site, source=", ".join(map(str, items)), regulators=mode
+    )
 
 
 def read_cyme_sections(
-    sections: Sections, feeder_id: str, site: str = "", source: str = "cyme"
+    sections: Sections, feeder_id: str, site: str = "", source: str = "cyme", regulators: str = "controlled"
 ) -> tuple[FeederModel, Report]:
     """Map already tokenised records (from the ASCII reader or any other source yielding
-    ``SectionRecord``s) into a feeder model."""
+    ``SectionRecord``s) into a feeder model (``regulators`` as ``read_cyme`` takes it)."""
+    mode = check_regulators(regulators)
     report = Report(source=source)
     report.warnings.extend(sections.warnings)
     catalog = Catalog.from_sections(sections)
-    net = build_network(sections, catalog, report, FREQUENCY_HZ)
+    report.warnings.extend(catalog.warnings)
+    net = build_network(sections, catalog, report, FREQUENCY_HZ, controlled=mode == "controlled")
     build_loads(sections, net, report)
     _classify(sections, report)
     net.rows["linecodes"] = resolve_linecodes(list(net.linecodes.values()), FREQUENCY_HZ)
@@ -109,11 +122,6 @@ def _classify(sections: Sections, report: Report) -> None:
                     report.unmapped.append(
                         ErrorDetail(rec.where, "load equivalent not mapped", code="unmapped")
                     )
-            continue
-        if name == "AUTO TAP CHANGING EXTENSION":
-            report.warnings.append(
-                ErrorDetail(first.where, "regulator timing extension not mapped (defaults used)")
-            )
             continue
         if "SectionID" in first.fields or "DeviceNumber" in first.fields or "NodeID" in first.fields:
             for rec in records:

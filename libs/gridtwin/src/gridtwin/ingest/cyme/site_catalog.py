@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gridtwin.errors import ErrorDetail, Report
 from gridtwin.grid.model import FeederModel
+from gridtwin.ingest.cyme.devices import check_regulators
 from gridtwin.ingest.cyme.equipment import CATALOG_SECTIONS
 from gridtwin.ingest.cyme.reader import NETWORK_SECTIONS, read_cyme_sections
 from gridtwin.ingest.cyme.sections import read_sections
@@ -54,10 +55,12 @@ def catalog_files(start: Path) -> list[Path]:
 
 
 def read_cyme_with_catalog(
-    start: Path, feeder_id: str, site: str, catalog_dir: Path
+    start: Path, feeder_id: str, site: str, catalog_dir: Path, regulators: str = "controlled"
 ) -> tuple[FeederModel, Report, str | None]:
     """Read an export; without equipment files of its own it is read against the site's stored
-    catalog. Returns the model, the report and the catalog text to store (None: keep the stored one)."""
+    catalog. Returns the model, the report and the catalog text to store (None: keep the stored one).
+    ``regulators``: ``controlled`` or ``fixed``, as ``read_cyme`` takes it."""
+    regulators = check_regulators(regulators)
     own = read_sections([start])
     equipment = catalog_files(start)
     has_catalog = bool(equipment)
@@ -72,7 +75,7 @@ def read_cyme_with_catalog(
         )
     else:
         sections = own
-    model, report = read_cyme_sections(sections, feeder_id, site, source=str(start))
+    model, report = read_cyme_sections(sections, feeder_id, site, source=str(start), regulators=regulators)
     if note is not None:
         report.warnings.insert(0, note)
     new_catalog = None

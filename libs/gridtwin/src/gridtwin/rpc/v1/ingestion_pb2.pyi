@@ -48,18 +48,20 @@ class ImportOpenDssRequest(_message.Message):
     def __init__(self, feeder: _Optional[str] = ..., site: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., master: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
 
 class ImportCymeRequest(_message.Message):
-    __slots__ = ("feeder", "site", "path", "zip", "replace")
+    __slots__ = ("feeder", "site", "path", "zip", "replace", "regulators")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ZIP_FIELD_NUMBER: _ClassVar[int]
     REPLACE_FIELD_NUMBER: _ClassVar[int]
+    REGULATORS_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     site: str
     path: str
     zip: bytes
     replace: bool
-    def __init__(self, feeder: _Optional[str] = ..., site: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., replace: _Optional[bool] = ...) -> None: ...
+    regulators: str
+    def __init__(self, feeder: _Optional[str] = ..., site: _Optional[str] = ..., path: _Optional[str] = ..., zip: _Optional[bytes] = ..., replace: _Optional[bool] = ..., regulators: _Optional[str] = ...) -> None: ...
 
 class ImportGisRequest(_message.Message):
     __slots__ = ("feeder", "path", "zip", "mapping_yaml", "overrides", "dry_run")
