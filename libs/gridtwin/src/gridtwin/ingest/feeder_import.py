@@ -1,10 +1,12 @@
 """One feeder model (OpenDSS, CYME) into the twin graph, as the Ingestion service runs it.
 
 The reader runs in a spawned child with the import time limit (a script may solve for hours, and a
-hostile file must not take the service down); the twins go to the sink in one all-or-nothing write; a
-CYME equipment catalog the import brought becomes the site's catalog only once the import has landed.
-Where the files come from (a server path under the import roots, an unpacked upload) is the caller's
-business: it hands in the reading step.
+hostile file must not take the service down), and so do the checks every imported model gets
+(``gridtwin.ingest.checks``: floating phases, the base case, ratings, zero impedances; their findings
+are the report's first warnings, counted as ``check_warnings``); the twins go to the sink in one
+all-or-nothing write; a CYME equipment catalog the import brought becomes the site's catalog only once
+the import has landed. Where the files come from (a server path under the import roots, an unpacked
+upload) is the caller's business: it hands in the reading step.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from gridtwin.errors import ConflictError, ErrorDetail, NotFoundError, Report
 from gridtwin.grid.source import FeederSource, TwinSink, check_feeder_id
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import find_master, relative_report, upload_relative_errors
+from gridtwin.ingest.checks import add_checks
 from gridtwin.ingest.cyme.site_catalog import keep_site_catalog
 from gridtwin.ingest.isolated import run_isolated
 from gridtwin.twin.records import feeder_twin_count
 
-__all__ = ["FeederImport", "Reader", "feeder_exists", "import_feeder", "read_feeder_files"]
+__all__ = ["FeederImport", "Reader", "feeder_exists", "import_feeder", "read_checked", "read_feeder_files"]
 
 # (path, feeder id, site) -> (feeder model, report[, catalog text]); runs in a spawned child, so it
 # must be a module-level function (or a partial of one) with a picklable result.
@@ -47,6 +50,13 @@ def feeder_exists(source: FeederSource, feeder: str) -> bool:
     return True
 
 
+def read_checked(reader: Reader, start: Path, feeder: str, site: str) -> tuple[Any, ...]:
+    """``reader(start, feeder, site)``, then the model checks into its report (``add_checks``)."""
+    result: tuple[Any, ...] = reader(start, feeder, site)
+    add_checks(result[1], result[0])
+    return result
+
+
 def read_feeder_files(
     reader: Reader,
     root: Path,
@@ -56,18 +66,20 @@ def read_feeder_files(
     timeout_s: float,
     master: str | None = "",
     upload: bool = False,
+    check: bool = True,
 ) -> tuple[Any, ...]:
     """``reader`` over the model under ``root`` in a child process killed after ``timeout_s``.
 
     ``master``: OpenDSS starts from a master file (``find_master``, a name or "" to find it); None hands
     ``root`` to the reader as it is (CYME reads a folder of export files, or one file). ``upload``:
-    ``root`` is an unpacked archive, so errors and the report name files by their path in it.
+    ``root`` is an unpacked archive, so errors and the report name files by their path in it. ``check``:
+    the model checks run in the same child, under the same limit (``read_checked``).
     """
     start = find_master(root, master) if master is not None else root
+    step: Callable[..., tuple[Any, ...]] = read_checked if check else reader
+    args = (reader, start, feeder, site) if check else (start, feeder, site)
     with upload_relative_errors(root if upload else None):
-        result: tuple[Any, ...] = run_isolated(
-            reader, start, feeder, site, timeout_s=timeout_s, where=start.name or "upload"
-        )
+        result: tuple[Any, ...] = run_isolated(step, *args, timeout_s=timeout_s, where=start.name or "upload")
     if upload:
         report = result[1]
         relative_report(report, root)

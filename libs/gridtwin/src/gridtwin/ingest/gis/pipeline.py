@@ -3,7 +3,9 @@
 ``import_gis`` runs the whole import over a ``FeederSource`` and a ``TwinSink``. The reading and
 reconciling happen in module-level functions of plain arguments (``gis_feeders``, ``import_gis_many``)
 that it runs in a spawned child (``gridtwin.ingest.isolated``): GDAL reads untrusted files, and a crash
-there must not take the service down. Models cross the process boundary as Arrow IPC.
+there must not take the service down. Each reconciled model (a new feeder version) gets the import checks
+there too (``gridtwin.ingest.checks``: their findings lead the feeder's report warnings, counted as
+``check_warnings``). Models cross the process boundary as Arrow IPC.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.twins import feeder_to_twins
 from gridtwin.ingest.archive import relative_report
+from gridtwin.ingest.checks import add_checks
 from gridtwin.ingest.gis.read import read_gis
 from gridtwin.ingest.gis.reconcile import ReconcileReport, load_overrides, reconcile
 from gridtwin.ingest.isolated import run_isolated
@@ -109,11 +112,12 @@ def import_gis_many(
     overrides: Mapping[str, str],
 ) -> dict[str, tuple[bytes, ReconcileReport]]:
     """A utility-wide layer onto several feeders: read once, reconciled feeder by feeder (each takes the
-    features that name it, and those that name no feeder)."""
+    features that name it, and those that name no feeder), each new model checked (``add_checks``)."""
     layers = read_gis(sources, dict(mapping) if mapping is not None else None)
     out: dict[str, tuple[bytes, ReconcileReport]] = {}
     for feeder, ipc in sorted(models_ipc.items()):
         new_model, report = reconcile(FeederModel.from_ipc(ipc), layers, dict(overrides))
+        add_checks(report, new_model)
         out[feeder] = (new_model.to_ipc(), report)
     return out
 
