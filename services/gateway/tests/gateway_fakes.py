@@ -24,9 +24,11 @@ from gridtwin.rpc.server import ServiceSpec, build_server
 from gridtwin.rpc.stubs import add_servicer
 from gridtwin.rpc.v1 import (
     common_pb2,
+    hosting_pb2,
     hosting_pb2_grpc,
     ingestion_pb2,
     ingestion_pb2_grpc,
+    powerflow_pb2,
     powerflow_pb2_grpc,
     twin_registry_pb2,
     twin_registry_pb2_grpc,
@@ -172,6 +174,33 @@ class PowerFlow(powerflow_pb2_grpc.PowerFlowServicer):
         abort_for(context, request.feeder)
         context.abort(grpc.StatusCode.NOT_FOUND, f"no feeder {request.feeder}")
 
+    def RunQSTS(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.calls.requests.append(request)
+        return powerflow_pb2.Job(id="j1", kind="qsts", status="queued", params_json="{}")
+
+    def RunScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.calls.requests.append(request)
+        return powerflow_pb2.Job(id="j2", kind="qsts", status="queued", params_json="{}")
+
+
+class Hosting(hosting_pb2_grpc.HostingCapacityServicer):
+    """Records the translated requests and answers with empty results."""
+
+    def __init__(self, calls: Calls) -> None:
+        self.calls = calls
+
+    def PerBus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.calls.requests.append(request)
+        return hosting_pb2.PerBusResponse(feeder=request.feeder, version="1", summary_json="{}")
+
+    def CheckConnection(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.calls.requests.append(request)
+        return hosting_pb2.ConnectionReply(ok=True, bus=request.bus, version="1")
+
+    def RunStochastic(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.calls.requests.append(request)
+        return powerflow_pb2.Job(id="j3", kind="hosting_stochastic", status="queued", params_json="{}")
+
 
 @dataclass
 class FakeBackends:
@@ -267,9 +296,7 @@ def running_fakes() -> Iterator[FakeBackends]:
             name="hosting",
             default_port=0,
             add_to_server=lambda s, _c: add_servicer(
-                hosting_pb2_grpc.add_HostingCapacityServicer_to_server,
-                hosting_pb2_grpc.HostingCapacityServicer(),  # unimplemented: health only
-                s,
+                hosting_pb2_grpc.add_HostingCapacityServicer_to_server, Hosting(calls), s
             ),
             grpc_services=("gridtwin.v1.HostingCapacity",),
         ),

@@ -97,3 +97,59 @@ def test_empty_feeder_is_invalid_argument(addr: dict[str, str]) -> None:
     with pytest.raises(grpc.RpcError) as info:
         _snapshot(addr, "")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _bump_load(addr: dict[str, str], kw: float) -> None:
+    """Edit the feeder (a new version: the next snapshot compiles and solves from a cold start)."""
+    with channel(addr["twin_registry"]) as ch:
+        stub = registry_stub(ch)
+        load = stub.GetTwin(pb.GetTwinRequest(id="pf13.loads.671"), timeout=30)
+        patch = [{"op": "replace", "path": "/p_kw", "value": json.loads(load.json)["p_kw"] + kw}]
+        stub.PatchTwin(
+            pb.PatchTwinRequest(id=load.id, json_patch=json.dumps(patch), if_match=load.etag), timeout=30
+        )
+
+
+def test_solver_options_cap_the_solve_and_the_reply_says_so(addr: dict[str, str]) -> None:
+    _bump_load(addr, 10.0)
+    with channel(addr["powerflow"]) as ch:
+        stub = powerflow_stub(ch)
+        capped = stub.Snapshot(
+            powerflow_pb2.SnapshotRequest(
+                feeder="pf13", solver=powerflow_pb2.SolverOptions(max_iterations=1)
+            ),
+            timeout=120,
+        )
+        assert not capped.converged
+        assert capped.message.startswith("power flow did not converge within max_iterations=1")
+        assert capped.solver.max_iterations == 1 and capped.solver.max_control_iterations == 100
+        plain = stub.Snapshot(powerflow_pb2.SnapshotRequest(feeder="pf13"), timeout=120)
+        assert plain.converged and plain.message == "" and plain.solver.max_iterations == 100
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Snapshot(
+                powerflow_pb2.SnapshotRequest(
+                    feeder="pf13", solver=powerflow_pb2.SolverOptions(tolerance=2.0)
+                ),
+                timeout=120,
+            )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "solver.tolerance" in (info.value.details() or "")
+
+
+def test_a_qsts_job_stores_its_solver(addr: dict[str, str]) -> None:
+    with channel(addr["powerflow"]) as ch:
+        job = powerflow_stub(ch).RunQSTS(
+            powerflow_pb2.RunQstsRequest(
+                feeders=["pf13"],
+                period=powerflow_pb2.QstsPeriod(hours=2),
+                solver=powerflow_pb2.SolverOptions(max_iterations=30, tolerance=0.0005),
+            ),
+            timeout=120,
+        )
+    solver = json.loads(job.params_json)["spec"]["solver"]
+    assert (solver["max_iterations"], solver["max_control_iterations"], solver["tolerance"]) == (
+        30,
+        None,
+        0.0005,
+    )
+    assert solver["default_max_iterations"] == 100

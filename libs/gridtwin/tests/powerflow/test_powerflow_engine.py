@@ -10,8 +10,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from gridtwin.errors import EngineError, NotConvergedError
+from gridtwin.errors import EngineError, InputError, NotConvergedError
 from gridtwin.powerflow import Engine, get_engine
+from gridtwin.powerflow.solver import (
+    DEFAULT_MAX_CONTROL_ITERATIONS,
+    DEFAULT_MAX_ITERATIONS,
+    EffectiveSolver,
+    SolverSettings,
+)
 
 MINI = """
 new circuit.mini basekv=12.47 pu=1.0 bus1=src phases=3
@@ -116,16 +122,48 @@ def test_not_converged_is_flagged_not_raised(ieee13: Engine) -> None:
 
 
 def test_max_iterations_one_does_not_converge(ieee13: Engine) -> None:
-    ieee13.run_command("set maxiterations=1\nload.671.kw=5000")
-    result = ieee13.snapshot()
+    ieee13.run_command("load.671.kw=5000")
+    result = ieee13.snapshot(solver=SolverSettings(max_iterations=1))
     assert result.converged is False and result.iterations == 1
+    assert result.message == "power flow did not converge within max_iterations=1 (1 iterations in all)"
+    assert result.solver is not None and result.solver.max_iterations == 1
+    assert result.to_dict()["solver"]["max_iterations"] == 1
+
+
+def test_a_models_low_cap_is_raised_to_the_installation_default(ieee13: Engine) -> None:
+    """A script stuck at a small cap (OpenDSS's 15, or 1 here) still converges: without a request
+    the cap is max(model's own, installation default); a request's value wins outright."""
+    ieee13.run_command("set maxiterations=1 maxcontroliter=1\nload.671.kw=5000")
+    result = ieee13.snapshot()
+    assert result.converged is True and result.iterations > 1
+    assert result.solver == EffectiveSolver(DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_CONTROL_ITERATIONS, 0.0001)
+    raised = ieee13.snapshot(
+        solver=SolverSettings(default_max_iterations=2, default_max_control_iterations=3)
+    )
+    assert raised.solver is not None and (
+        raised.solver.max_iterations,
+        raised.solver.max_control_iterations,
+    ) == (2, 3)
+    ieee13.run_command("set maxiterations=250 tolerance=0.00001")  # the model's own, above the default
+    own = ieee13.snapshot()
+    assert own.solver == EffectiveSolver(250, DEFAULT_MAX_CONTROL_ITERATIONS, 0.00001)
+    assert ieee13.snapshot(
+        solver=SolverSettings(max_iterations=40, tolerance=0.001)
+    ).solver == EffectiveSolver(40, DEFAULT_MAX_CONTROL_ITERATIONS, 0.001)
+    assert ieee13.snapshot().solver == own.solver  # the request's values do not stick to the circuit
 
 
 def test_controls_that_never_settle_are_not_converged(ieee13: Engine) -> None:
-    ieee13.run_command("set maxcontroliter=1\nload.671.kw=3000")
-    result = ieee13.snapshot()
+    ieee13.run_command("load.671.kw=3000")
+    result = ieee13.snapshot(solver=SolverSettings(max_control_iterations=1))
     assert result.converged is False
-    assert "controls did not settle" in result.message
+    assert "controls did not settle within 1 control iterations" in result.message
+
+
+def test_bad_solver_settings_are_input_errors_naming_the_field(ieee13: Engine) -> None:
+    with pytest.raises(InputError) as info:
+        ieee13.snapshot(solver=SolverSettings(max_iterations=0, tolerance=-1.0))
+    assert {d.where for d in info.value.details} == {"max_iterations", "tolerance"}
 
 
 def test_snapshot_keeps_the_models_control_mode(ieee13: Engine) -> None:

@@ -163,8 +163,11 @@ def test_to_dict_is_the_cli_shape(ieee13: Engine) -> None:
         "violations",
         "line_losses_kw",
         "transformer_losses_kw",
+        "message",
+        "solver",
     }
     assert out["feeder"] == "ieee13nodeckt"
+    assert out["solver"] == {"max_iterations": 100, "max_control_iterations": 100, "tolerance": 0.0001}
     assert set(out["voltages"][0]) == {"bus", "node", "pu", "angle_deg"}
     assert set(out["elements"][0]) == {"name", "loading_pct", "current_a", "loading_emerg_pct", "losses_kw"}
     assert set(out["violations"][0]) == {"kind", "element", "value", "limit"}

@@ -20,7 +20,17 @@ from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends, get_settings_dep
 from gridtwin_gateway.errors import ApiError, ErrorBody
 from gridtwin_gateway.responses import FastJSONResponse
-from gridtwin_gateway.schemas import DeletedOut, FeederList, ImportOut, ImportPathIn, SnapshotOut
+from gridtwin_gateway.schemas import (
+    MAX_CONTROL_ITERATIONS_DOC,
+    MAX_ITERATIONS_DOC,
+    TOLERANCE_DOC,
+    DeletedOut,
+    FeederList,
+    ImportOut,
+    ImportPathIn,
+    SnapshotOut,
+    solver_options,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["feeders"])
 
@@ -177,6 +187,39 @@ _UPLOAD_SCHEMA = _upload_schema("zip of the OpenDSS files", with_master=True)
 _CYME_UPLOAD_SCHEMA = _upload_schema(
     "zip of the CYMDIST ASCII export (network, equipment, load files)", with_master=False
 )
+REGULATOR_MODES = ("controlled", "fixed")  # as gridtwin.ingest.cyme takes them
+_REGULATORS_DOC = (
+    "controlled (default): each regulator's settings become an enabled RegControl; fixed: taps stay at "
+    "the export's positions"
+)
+_CYME_UPLOAD_SCHEMA["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["regulators"] = {
+    "type": "string",
+    "enum": list(REGULATOR_MODES),
+    "description": _REGULATORS_DOC,
+}
+
+
+class ImportCymePathIn(ImportPathIn):
+    regulators: str = Field(default="", description=_REGULATORS_DOC)
+
+
+def _regulators(value: str) -> str:
+    """The CYME import's regulator mode ("" = the default), or a 400 naming the field."""
+    text = value.strip().lower()
+    if text and text not in REGULATOR_MODES:
+        raise ApiError(
+            400,
+            "INVALID_ARGUMENT",
+            "the request is not valid",
+            [
+                {
+                    "where": "body.regulators",
+                    "message": f"{value!r} is not one of {', '.join(REGULATOR_MODES)}",
+                    "code": "invalid_value",
+                }
+            ],
+        )
+    return text
 
 
 async def _upload_fields(request: Request, settings: Settings) -> tuple[dict[str, str], bytes, str, bool]:
@@ -238,8 +281,8 @@ async def import_path(
     responses={**ERRORS, 413: {"model": ErrorBody, "description": "archive over max_upload_bytes"}},
     openapi_extra=_CYME_UPLOAD_SCHEMA,
     summary="Import a CYME feeder from an uploaded zip of its ASCII export",
-    description="Multipart upload (fields file, feeder, site, replace). Transactional; the report lists "
-    "every element that could not be mapped, by file, section and line.",
+    description="Multipart upload (fields file, feeder, site, replace, regulators). Transactional; the "
+    "report lists every element that could not be mapped, by file, section and line.",
 )
 async def import_cyme_upload(
     request: Request,
@@ -247,8 +290,9 @@ async def import_cyme_upload(
     settings: Annotated[Settings, Depends(get_settings_dep)],
 ) -> dict[str, Any]:
     fields, data, feeder, replace = await _upload_fields(request, settings)
+    regulators = _regulators(fields.get("regulators", ""))
     req = ingestion_pb2.ImportCymeRequest(
-        feeder=feeder, site=fields.get("site", ""), zip=data, replace=replace
+        feeder=feeder, site=fields.get("site", ""), zip=data, replace=replace, regulators=regulators
     )
     reply = await backends.ingestion_stub.ImportCyme(req, timeout=IMPORT_TIMEOUT_S)
     return _import_out(reply)
@@ -261,10 +305,14 @@ async def import_cyme_upload(
     summary="Import a CYME feeder from a folder (or file) on the server",
 )
 async def import_cyme_path(
-    body: ImportPathIn, backends: Annotated[Backends, Depends(get_backends)]
+    body: ImportCymePathIn, backends: Annotated[Backends, Depends(get_backends)]
 ) -> dict[str, Any]:
     req = ingestion_pb2.ImportCymeRequest(
-        feeder=body.feeder, site=body.site, path=body.path, replace=body.replace
+        feeder=body.feeder,
+        site=body.site,
+        path=body.path,
+        replace=body.replace,
+        regulators=_regulators(body.regulators),
     )
     reply = await backends.ingestion_stub.ImportCyme(req, timeout=IMPORT_TIMEOUT_S)
     return _import_out(reply)
@@ -336,12 +384,27 @@ def snapshot_to_dict(reply: powerflow_pb2.SnapshotResponse) -> dict[str, Any]:
         ],
         "solve_ms": reply.solve_ms,
         "recompiled": reply.recompiled,
+        "message": reply.message,
+        "solver": {
+            "max_iterations": reply.solver.max_iterations,
+            "max_control_iterations": reply.solver.max_control_iterations,
+            "tolerance": reply.solver.tolerance,
+        }
+        if reply.HasField("solver")
+        else None,
     }
 
 
-async def _snapshot(feeder: str, backends: Backends) -> FastJSONResponse:
+MaxIterationsQuery = Annotated[int | None, Query(ge=1, le=10_000, description=MAX_ITERATIONS_DOC)]
+MaxControlIterationsQuery = Annotated[
+    int | None, Query(ge=1, le=10_000, description=MAX_CONTROL_ITERATIONS_DOC)
+]
+ToleranceQuery = Annotated[float | None, Query(gt=0, le=0.1, description=TOLERANCE_DOC)]
+
+
+async def _snapshot(feeder: str, backends: Backends, solver: Any) -> FastJSONResponse:
     reply = await backends.powerflow_stub.Snapshot(
-        powerflow_pb2.SnapshotRequest(feeder=feeder), timeout=SNAPSHOT_TIMEOUT_S
+        powerflow_pb2.SnapshotRequest(feeder=feeder, solver=solver), timeout=SNAPSHOT_TIMEOUT_S
     )
     # Returned as a response object: validating thousands of voltages through pydantic would cost
     # more than the solve. The response_model still documents the shape.
@@ -353,22 +416,38 @@ _SNAPSHOT_DOC: dict[str, Any] = {
     "responses": {**ERRORS, 409: {"model": ErrorBody, "description": "the power flow did not converge"}},
     "summary": "Solve a snapshot power flow of the feeder",
     "description": "OpenDSS snapshot on the feeder's current version: voltages, element loading, losses "
-    "and ANSI C84.1 / thermal violations.",
+    "and ANSI C84.1 / thermal violations. A power flow that does not converge answers 200 with "
+    "converged=false and a message naming the iterations and the cap; the query fields max_iterations, "
+    "max_control_iterations and tolerance override the model's own solver settings.",
 }
 
 
 @router.post("/feeders/{feeder}/snapshot", **_SNAPSHOT_DOC)
 async def snapshot_post(
-    feeder: Annotated[str, FEEDER_ID], backends: Annotated[Backends, Depends(get_backends)]
+    feeder: Annotated[str, FEEDER_ID],
+    backends: Annotated[Backends, Depends(get_backends)],
+    max_iterations: MaxIterationsQuery = None,
+    max_control_iterations: MaxControlIterationsQuery = None,
+    tolerance: ToleranceQuery = None,
 ) -> FastJSONResponse:
-    return await _snapshot(feeder, backends)
+    solver = solver_options(
+        max_iterations=max_iterations, max_control_iterations=max_control_iterations, tolerance=tolerance
+    )
+    return await _snapshot(feeder, backends, solver)
 
 
 @router.get("/feeders/{feeder}/snapshot", **_SNAPSHOT_DOC)
 async def snapshot_get(
-    feeder: Annotated[str, FEEDER_ID], backends: Annotated[Backends, Depends(get_backends)]
+    feeder: Annotated[str, FEEDER_ID],
+    backends: Annotated[Backends, Depends(get_backends)],
+    max_iterations: MaxIterationsQuery = None,
+    max_control_iterations: MaxControlIterationsQuery = None,
+    tolerance: ToleranceQuery = None,
 ) -> FastJSONResponse:
-    return await _snapshot(feeder, backends)
+    solver = solver_options(
+        max_iterations=max_iterations, max_control_iterations=max_control_iterations, tolerance=tolerance
+    )
+    return await _snapshot(feeder, backends, solver)
 
 
 __all__ = ["router", "snapshot_to_dict"]

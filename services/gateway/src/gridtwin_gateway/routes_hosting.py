@@ -15,6 +15,7 @@ from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends
 from gridtwin_gateway.errors import ErrorBody
 from gridtwin_gateway.routes_jobs import JobOut, job_out, rows_of
+from gridtwin_gateway.schemas import SolverIn
 
 router = APIRouter(prefix="/api/v1", tags=["hosting capacity"])
 
@@ -47,7 +48,7 @@ class CriteriaIn(BaseModel):
         return hosting_pb2.HostingCriteria(**{k: v for k, v in self.model_dump().items() if v is not None})
 
 
-class PerBusIn(BaseModel):
+class PerBusIn(SolverIn):
     method: Literal["fast", "exact"] = "fast"
     der: Literal["pv", "load"] = "pv"
     inverter: Literal["none", "pf", "volt_var"] = "none"
@@ -55,6 +56,15 @@ class PerBusIn(BaseModel):
     buses: list[str] = Field(default_factory=list, description="empty: every bus")
     max_kw: float = Field(default=10_000.0, gt=0)
     criteria: CriteriaIn = Field(default_factory=CriteriaIn)
+    tol_kw: float | None = Field(
+        default=None,
+        gt=0,
+        description="exact method: bisect until the bracket is no wider than "
+        "max(tol_kw, rel_tol_pct % of its upper end) (default 0.1 kW)",
+    )
+    rel_tol_pct: float | None = Field(
+        default=None, ge=0, lt=100, description="exact method: see tol_kw (default 0.1 %)"
+    )
 
 
 class PerBusOut(BaseModel):
@@ -72,7 +82,7 @@ class ResultsOut(BaseModel):
     rows: list[dict[str, Any]]
 
 
-class CheckIn(BaseModel):
+class CheckIn(SolverIn):
     bus: str = Field(min_length=1, max_length=255, description="a bus, or a meter/load name")
     kw: float = Field(gt=0)
     kind: Literal["pv", "storage", "ev_load"] = "pv"
@@ -90,7 +100,7 @@ class CheckOut(BaseModel):
     version: str
 
 
-class StochasticIn(BaseModel):
+class StochasticIn(SolverIn):
     feeders: list[str] = Field(default_factory=list)
     site: str = ""
     feeder_glob: str = ""
@@ -112,7 +122,8 @@ async def per_bus(
     reply = await backends.hosting_stub.PerBus(
         hosting_pb2.PerBusRequest(
             feeder=feeder, buses=body.buses, method=body.method, der=body.der, inverter=body.inverter,
-            pf=body.pf, max_kw=body.max_kw, criteria=body.criteria.to_proto(),
+            pf=body.pf, max_kw=body.max_kw, criteria=body.criteria.to_proto(), solver=body.solver_proto(),
+            tol_kw=body.tol_kw, rel_tol_pct=body.rel_tol_pct,
         ),
         timeout=STUDY_TIMEOUT_S,
     )  # fmt: skip
@@ -161,7 +172,12 @@ async def check(
 ) -> dict[str, Any]:
     r = await backends.hosting_stub.CheckConnection(
         hosting_pb2.ConnectionRequest(
-            feeder=feeder, bus=body.bus, kw=body.kw, kind=body.kind, inverter=body.inverter
+            feeder=feeder,
+            bus=body.bus,
+            kw=body.kw,
+            kind=body.kind,
+            inverter=body.inverter,
+            solver=body.solver_proto(),
         ),
         timeout=STUDY_TIMEOUT_S,
     )
@@ -182,6 +198,7 @@ async def stochastic(
             feeders=body.feeders, site=body.site, feeder_glob=body.feeder_glob, samples=body.samples,
             placement=body.placement, steps_pct=body.steps_pct, seed=body.seed, full_curve=body.full_curve,
             inverter=body.inverter, criteria=body.criteria.to_proto(), job_id=body.job_id,
+            solver=body.solver_proto(),
         ),
         timeout=TIMEOUT_S,
     )  # fmt: skip

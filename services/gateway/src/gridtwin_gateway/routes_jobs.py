@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends, get_settings_dep
 from gridtwin_gateway.errors import ErrorBody
+from gridtwin_gateway.schemas import SolverIn
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
@@ -39,7 +40,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class JobIn(BaseModel):
+class JobIn(SolverIn):
+    """A QSTS job; ``max_iterations``, ``max_control_iterations``, ``tolerance`` apply to every step."""
+
     kind: Literal["qsts"] = "qsts"
     feeders: list[str] = Field(
         default_factory=list, description="feeder ids; or select by site / feeder_glob"
@@ -182,6 +185,7 @@ async def submit(body: JobIn, backends: Annotated[Backends, Depends(get_backends
             hours=body.hours, start_hour=body.start_hour, step_minutes=body.step_minutes
         ),
         job_id=body.job_id,
+        solver=body.solver_proto(),
     )
     if body.ambient_c is not None:
         request.ambient_c = body.ambient_c

@@ -18,6 +18,7 @@ from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends, get_settings_dep
 from gridtwin_gateway.errors import ApiError, ErrorBody
 from gridtwin_gateway.routes_jobs import JobOut, job_out, rows_of
+from gridtwin_gateway.schemas import SolverIn
 
 router = APIRouter(prefix="/api/v1", tags=["scenarios"])
 
@@ -59,7 +60,10 @@ class ScenarioList(BaseModel):
     total: int
 
 
-class RunIn(BaseModel):
+class RunIn(SolverIn):
+    """A scenario run's feeders and period; ``max_iterations``, ``max_control_iterations``, ``tolerance``
+    apply to every step."""
+
     feeders: list[str] = Field(default_factory=list, description="override the scenario's targets")
     site: str = ""
     feeder_glob: str = ""
@@ -246,7 +250,7 @@ async def run(
     reply = await backends.powerflow_stub.RunScenario(
         powerflow_pb2.RunScenarioRequest(
             scenario_id=scenario_id, period=_period(body), feeders=body.feeders, site=body.site,
-            feeder_glob=body.feeder_glob, job_id=body.job_id,
+            feeder_glob=body.feeder_glob, job_id=body.job_id, solver=body.solver_proto(),
         ),
         timeout=TIMEOUT_S,
     )  # fmt: skip
@@ -262,6 +266,7 @@ async def sweep(
         powerflow_pb2.RunSweepRequest(
             scenario_id=scenario_id, period=_period(body), feeders=body.feeders, site=body.site,
             feeder_glob=body.feeder_glob, sweep_json=json.dumps(body.sweep) if body.sweep else "",
+            solver=body.solver_proto(),
         ),
         timeout=TIMEOUT_S,
     )  # fmt: skip

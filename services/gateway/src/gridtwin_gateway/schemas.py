@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from gridtwin.rpc.v1 import powerflow_pb2
 from pydantic import BaseModel, Field
 
 TwinDocument = dict[str, Any]
+SOLVER_FIELDS = ("max_iterations", "max_control_iterations", "tolerance")
+MAX_ITERATIONS_DOC = (
+    "power-flow iterations per solve (default: the model's own, at least the installation's 100)"
+)
+MAX_CONTROL_ITERATIONS_DOC = (
+    "control iterations per solve (default: the model's own, at least the installation's 100)"
+)
+TOLERANCE_DOC = "convergence tolerance in per unit (default: the model's own)"
 
 
 class ImportDetail(BaseModel):
@@ -112,6 +121,12 @@ class ViolationOut(BaseModel):
     limit: float
 
 
+class SolverOut(BaseModel):
+    max_iterations: int
+    max_control_iterations: int
+    tolerance: float
+
+
 class SnapshotOut(BaseModel):
     """One snapshot power flow of a feeder, solved by OpenDSS in the powerflow service."""
 
@@ -130,6 +145,27 @@ class SnapshotOut(BaseModel):
     violations: list[ViolationOut]
     solve_ms: float = Field(description="time the service spent compiling and solving")
     recompiled: bool = Field(description="whether the feeder script was recompiled for this solve")
+    message: str = Field(default="", description="why the result is not trustworthy (empty when converged)")
+    solver: SolverOut | None = Field(default=None, description="the iteration caps and tolerance used")
+
+
+class SolverIn(BaseModel):
+    """Power-flow solver settings of a request; a field left out keeps the model's own value (iteration
+    caps at least the installation's GRIDTWIN_MAX_ITERATIONS / GRIDTWIN_MAX_CONTROL_ITERATIONS)."""
+
+    max_iterations: int | None = Field(default=None, ge=1, le=10_000, description=MAX_ITERATIONS_DOC)
+    max_control_iterations: int | None = Field(
+        default=None, ge=1, le=10_000, description=MAX_CONTROL_ITERATIONS_DOC
+    )
+    tolerance: float | None = Field(default=None, gt=0, le=0.1, description=TOLERANCE_DOC)
+
+    def solver_proto(self) -> Any:
+        return solver_options(**{k: getattr(self, k) for k in SOLVER_FIELDS})
+
+
+def solver_options(**values: Any) -> Any:
+    """``gridtwin.v1.SolverOptions`` with the given (non-None) fields set."""
+    return powerflow_pb2.SolverOptions(**{k: v for k, v in values.items() if v is not None})
 
 
 class HealthOut(BaseModel):

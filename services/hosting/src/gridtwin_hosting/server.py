@@ -14,6 +14,7 @@ from gridtwin.compute.hosting_task import STOCHASTIC_KIND, stochastic_kind
 from gridtwin.config import Settings
 from gridtwin.hosting.studies import HostingStudies
 from gridtwin.powerflow.engine import get_engine
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.rpc.registry_client import open_registry
 from gridtwin.rpc.server import ServiceSpec
 from gridtwin.rpc.stubs import add_servicer
@@ -34,7 +35,9 @@ def add_to_server(server: grpc.Server, settings: Settings) -> Callable[[], None]
     host = acquire_host(settings, lambda: open_registry(settings))
     store = HostingStore(sql, settings.data_dir / "results")
     host.runner.register(stochastic_kind(store))
-    servicer = HostingServicer(HostingStudies(get_engine(), feeders, store), host.runner)
+    servicer = HostingServicer(
+        HostingStudies(get_engine(), feeders, store), host.runner, SolverSettings.from_settings(settings)
+    )
     add_servicer(hosting_pb2_grpc.add_HostingCapacityServicer_to_server, servicer, server)
     host.resume_in_background([STOCHASTIC_KIND])
 

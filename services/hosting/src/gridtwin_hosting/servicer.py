@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import grpc
-from gridtwin.compute.hosting_task import STOCHASTIC_KIND, stochastic_spec_to_json
+from gridtwin.compute.hosting_task import STOCHASTIC_KIND, stochastic_params
 from gridtwin.compute.runner import JobRunner
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.source import select_feeders
@@ -15,7 +15,9 @@ from gridtwin.hosting.criteria import Criteria
 from gridtwin.hosting.placement import default_steps_pct
 from gridtwin.hosting.stochastic import StochasticSpec
 from gridtwin.hosting.studies import HostingStudies
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.rpc.jobs import job_to_proto
+from gridtwin.rpc.solver import solver_from_proto
 from gridtwin.rpc.tables import table_to_proto
 from gridtwin.rpc.v1 import hosting_pb2, powerflow_pb2
 from gridtwin.twin.records import FEEDER_RE
@@ -33,9 +35,12 @@ def criteria_from_proto(msg: Any) -> Criteria:
 
 
 class HostingServicer:
-    def __init__(self, studies: HostingStudies, runner: JobRunner) -> None:
+    def __init__(
+        self, studies: HostingStudies, runner: JobRunner, solver: SolverSettings | None = None
+    ) -> None:
         self._studies = studies
         self._runner = runner
+        self._solver = solver or SolverSettings()  # the installation's defaults (GRIDTWIN_MAX_*)
 
     def PerBus(self, request: Any, context: grpc.ServicerContext) -> Any:
         study = self._studies.per_bus(
@@ -43,6 +48,9 @@ class HostingServicer:
             inverter=str(request.inverter) or "none", pf=float(request.pf) or 1.0,
             max_kw=float(request.max_kw) or 10_000.0, criteria=criteria_from_proto(request.criteria),
             buses=list(request.buses) or None,
+            tol_kw=float(request.tol_kw) if request.HasField("tol_kw") else None,
+            rel_tol_pct=float(request.rel_tol_pct) if request.HasField("rel_tol_pct") else None,
+            solver=solver_from_proto(request.solver, self._solver),
         )  # fmt: skip
         return hosting_pb2.PerBusResponse(
             feeder=str(request.feeder), version=study.version, summary_json=json.dumps(study.summary),
@@ -64,7 +72,7 @@ class HostingServicer:
     def CheckConnection(self, request: Any, context: grpc.ServicerContext) -> Any:
         check = self._studies.check(
             str(request.feeder), str(request.bus), float(request.kw), str(request.kind) or "pv",
-            str(request.inverter) or "none",
+            str(request.inverter) or "none", solver=solver_from_proto(request.solver, self._solver),
         )  # fmt: skip
         a = check.answer
         return hosting_pb2.ConnectionReply(
@@ -83,6 +91,7 @@ class HostingServicer:
             criteria=criteria_from_proto(request.criteria),
         )
         spec.check()
+        solver = solver_from_proto(request.solver, self._solver)
         if spec.samples > MAX_SAMPLES:
             raise InputError(
                 "too many samples", [ErrorDetail(where="samples", message=f"at most {MAX_SAMPLES}")]
@@ -98,7 +107,7 @@ class HostingServicer:
         job = self._runner.submit(
             STOCHASTIC_KIND,
             feeders,
-            {"spec": stochastic_spec_to_json(spec)},
+            stochastic_params(spec, solver),
             site=str(request.site),
             job_id=job_id,
         )

@@ -16,6 +16,7 @@ from gridtwin.compute.scenario_jobs import ScenarioJobs
 from gridtwin.config import Settings
 from gridtwin.powerflow.engine import get_engine
 from gridtwin.powerflow.limits import ViolationLimits
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.rpc.registry_client import open_registry
 from gridtwin.rpc.server import ServiceSpec
 from gridtwin.rpc.stubs import add_servicer
@@ -44,6 +45,7 @@ def add_to_server(server: grpc.Server, settings: Settings) -> Callable[[], None]
         ViolationLimits.from_settings(settings),
         qsts,
         ScenarioJobs(qsts, ScenarioStore(sql)),
+        SolverSettings.from_settings(settings),
     )
     add_servicer(powerflow_pb2_grpc.add_PowerFlowServicer_to_server, servicer, server)
     host.resume_in_background([QSTS_KIND])

@@ -20,7 +20,9 @@ from gridtwin.powerflow.engine import Engine
 from gridtwin.powerflow.feeders import snapshot_feeder
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.results import SnapshotResult
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.rpc.jobs import job_to_proto
+from gridtwin.rpc.solver import solver_from_proto, solver_to_proto
 from gridtwin.rpc.tables import table_to_proto
 from gridtwin.rpc.v1 import powerflow_pb2 as pb
 from gridtwin.scenarios.schema import Scenario
@@ -69,22 +71,32 @@ class PowerFlowServicer:
         limits: ViolationLimits,
         qsts: QstsJobs,
         scenarios: ScenarioJobs,
+        solver: SolverSettings | None = None,
     ) -> None:
         self._feeders = feeders
         self._engine = engine
         self._limits = limits
         self._qsts = qsts
         self._scenarios = scenarios
+        self._solver = solver or SolverSettings()  # the installation's defaults (GRIDTWIN_MAX_*)
+
+    def _solver_of(self, request: Any) -> SolverSettings:
+        return solver_from_proto(request.solver, self._solver)
 
     # -- snapshot ---------------------------------------------------------------------------------------
 
     def Snapshot(self, request: Any, context: grpc.ServicerContext) -> Any:
-        solved = snapshot_feeder(self._engine, self._feeders, str(request.feeder), self._limits)
+        solver = self._solver_of(request)
+        solved = snapshot_feeder(
+            self._engine, self._feeders, str(request.feeder), self._limits, solver=solver
+        )
         return snapshot_to_proto(solved.result, solved.version, solved.recompiled)
 
     def ValidateAgainst(self, request: Any, context: grpc.ServicerContext) -> Any:
         """Our snapshot against another tool's results table (a validation baseline)."""
-        solved = snapshot_feeder(self._engine, self._feeders, str(request.feeder), self._limits)
+        solved = snapshot_feeder(
+            self._engine, self._feeders, str(request.feeder), self._limits, solver=self._solver
+        )
         report = compare_baseline_upload(solved.result, str(request.filename), bytes(request.table))
         return pb.ValidateAgainstResponse(
             report_json=json.dumps(report.to_dict(), allow_nan=False, default=str)
@@ -95,7 +107,9 @@ class PowerFlowServicer:
     def RunQSTS(self, request: Any, context: grpc.ServicerContext) -> Any:
         ambient = float(request.ambient_c) if request.HasField("ambient_c") else None
         p = request.period
-        spec = qsts_spec(p.hours, p.start_hour, p.step_minutes, ambient, self._limits)
+        spec = qsts_spec(
+            p.hours, p.start_hour, p.step_minutes, ambient, self._limits, solver=self._solver_of(request)
+        )
         return job_to_proto(self._qsts.run(_selection(request), spec, job_id=str(request.job_id)), [])
 
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -171,13 +185,17 @@ class PowerFlowServicer:
             str(request.scenario_id), str(inline.text) if inline else "", str(inline.format) if inline else ""
         )
         p = request.period
-        spec = qsts_spec(p.hours, p.start_hour, p.step_minutes, None, self._limits)
+        spec = qsts_spec(
+            p.hours, p.start_hour, p.step_minutes, None, self._limits, solver=self._solver_of(request)
+        )
         job = self._scenarios.run(scenario, scenario_id, spec, _selection(request), str(request.job_id))
         return job_to_proto(job, [])
 
     def RunSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
         p = request.period
-        spec = qsts_spec(p.hours, p.start_hour, p.step_minutes, None, self._limits)
+        spec = qsts_spec(
+            p.hours, p.start_hour, p.step_minutes, None, self._limits, solver=self._solver_of(request)
+        )
         view = self._scenarios.sweep(
             str(request.scenario_id), str(request.sweep_json), spec, _selection(request)
         )
@@ -242,4 +260,6 @@ def snapshot_to_proto(result: SnapshotResult, version: str, recompiled: bool) ->
         violations=[pb.Violation(**r) for r in _rows(result.violations, _VIOLATION_FIELDS)],
         solve_ms=result.solve_ms,
         recompiled=recompiled,
+        message=result.message,
+        solver=solver_to_proto(result.solver),
     )

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import zipfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,12 @@ import httpx
 import typer
 
 from gridtwin.cli.output import Col, cli_where, err, out, print_table
+from gridtwin.cli.solver_opts import (
+    MaxControlIterationsOption,
+    MaxIterationsOption,
+    ToleranceOption,
+    solver_fields,
+)
 from gridtwin.rpc.logging import quiet_library_loggers
 
 __all__ = ["API", "DEFAULT_URL", "JsonOption", "UrlOption", "base_url", "call", "fail", "register"]
@@ -42,7 +49,13 @@ SNAPSHOT_KEYS = (
     "voltages",
     "elements",
     "violations",
+    "message",
+    "solver",
 )
+# ``powerflow snapshot`` exit codes: 0 converged, 1 an error (bad input, gateway unreachable), 4 the
+# power flow did not converge (the result, or its JSON, is printed all the same). ``hosting check``
+# uses 3 for "does not fit".
+NOT_CONVERGED_EXIT = 4
 
 import_app = typer.Typer(help="Import feeder models through the gateway.", no_args_is_help=True)
 feeders_app = typer.Typer(help="Feeders in the twin registry.", no_args_is_help=True)
@@ -219,11 +232,16 @@ def _print_import(result: dict[str, Any], as_json: bool) -> None:
         f"{result['relationships']} relationships (the feeder's own twins, as `feeders list` counts "
         "them; the site twin it shares with the site's other feeders is not one of them)"
     )
+    counts = dict(report["counts"])
+    checked = counts.pop("check_warnings", None)  # the import's model checks, not a table
     print_table(
         [Col("table", key=True), Col("count", numeric=True)],
-        [(name, count) for name, count in sorted(report["counts"].items())],
+        [(name, count) for name, count in sorted(counts.items())],
         "mapped",
     )
+    if checked is not None:
+        found = f"{checked} finding(s), the first warnings below" if checked else "nothing found"
+        out.print(f"model checks (floating phases, base case, ratings, impedances): {found}", markup=False)
     for label in ("warnings", "unmapped"):
         items = report.get(label) or []
         if items:
@@ -232,6 +250,11 @@ def _print_import(result: dict[str, Any], as_json: bool) -> None:
                 out.print(f"  {d['where']}: {d['message']}", markup=False, highlight=False)
             if len(items) > 20:
                 out.print(f"  ... {len(items) - 20} more (use --json)")
+
+
+class RegulatorMode(StrEnum):
+    controlled = "controlled"
+    fixed = "fixed"
 
 
 @import_app.command("cyme")
@@ -246,6 +269,13 @@ def import_cyme(
         bool,
         typer.Option("--server-path", help="send the folder for the server to read instead of uploading"),
     ] = False,
+    regulators: Annotated[
+        RegulatorMode,
+        typer.Option(
+            "--regulators",
+            help="controlled: regulators regulate (RegControls on); fixed: taps stay at the export's positions",
+        ),
+    ] = RegulatorMode.controlled,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -253,7 +283,8 @@ def import_cyme(
     if server_path:
         if len(paths) != 1:
             raise fail("--server-path takes one folder or file")
-        body = {"path": str(paths[0].absolute()), "feeder": feeder, "site": site, "replace": replace}
+        body = {"path": str(paths[0].absolute()), "feeder": feeder, "site": site, "replace": replace,
+                "regulators": regulators.value}  # fmt: skip
         result = call("POST", url, f"{API}/feeders/import-cyme-path", json=body, timeout=SLOW_TIMEOUT)
     else:
         files: list[Path] = []
@@ -270,7 +301,12 @@ def import_cyme(
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for file in files:
                 zf.write(file, file.name)
-        form = {"feeder": feeder, "site": site, "replace": str(replace).lower()}
+        form = {
+            "feeder": feeder,
+            "site": site,
+            "replace": str(replace).lower(),
+            "regulators": regulators.value,
+        }
         upload = {"file": (f"{feeder}.zip", buf.getvalue(), "application/zip")}
         result = call(
             "POST", url, f"{API}/feeders/import-cyme", data=form, files=upload, timeout=SLOW_TIMEOUT
@@ -458,19 +494,31 @@ def twin_query(
 def powerflow_snapshot(
     feeder: Annotated[str, typer.Option("--feeder", help="feeder id")],
     as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     url: UrlOption = None,
 ) -> None:
-    """Solve a snapshot power flow of a feeder and show voltages, loading, losses and violations."""
-    result = call("POST", url, f"{API}/feeders/{feeder}/snapshot", timeout=SLOW_TIMEOUT)
+    """Solve a snapshot power flow of a feeder and show voltages, loading, losses and violations.
+
+    Exit status: 0 converged, 1 error, 4 not converged (the result is printed all the same, with
+    --json too).
+    """
+    params = solver_fields(max_iterations, max_control_iterations, tolerance)
+    result = call("POST", url, f"{API}/feeders/{feeder}/snapshot", params=params, timeout=SLOW_TIMEOUT)
     if as_json:
         typer.echo(json.dumps({k: result[k] for k in SNAPSHOT_KEYS if k in result}, indent=2))
-        return
-    _print_snapshot(result)
+    else:
+        _print_snapshot(result)
+    if not result["converged"]:
+        raise typer.Exit(code=NOT_CONVERGED_EXIT)
 
 
 def _print_snapshot(r: dict[str, Any]) -> None:
     state = "[green]converged[/]" if r["converged"] else "[bold red]NOT converged[/]"
     out.print(f"feeder [bold]{r['feeder']}[/]: {state} in {r['iterations']} iterations")
+    if not r["converged"] and r.get("message"):
+        out.print(r["message"], markup=False, highlight=False)
     summary: list[tuple[str, str]] = [
         ("source", f"{r['source_kw']:.1f} kW, {r['source_kvar']:.1f} kvar"),
         ("losses", f"{r['losses_kw']:.1f} kW, {r['losses_kvar']:.1f} kvar"),

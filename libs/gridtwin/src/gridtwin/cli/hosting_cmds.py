@@ -12,6 +12,12 @@ import typer
 from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, call
 from gridtwin.cli.jobs_cmds import TERMINAL, follow_job
 from gridtwin.cli.output import Col, out, print_table
+from gridtwin.cli.solver_opts import (
+    MaxControlIterationsOption,
+    MaxIterationsOption,
+    ToleranceOption,
+    solver_fields,
+)
 
 __all__ = ["register"]
 
@@ -55,11 +61,31 @@ def perbus(
     inverter: InverterOption = "none",
     buses: Annotated[list[str] | None, typer.Option("--bus", help="only these buses (repeatable)")] = None,
     show: Annotated[int, typer.Option("--show", help="most constrained buses to print")] = 10,
+    tol_kw: Annotated[
+        float | None,
+        typer.Option(
+            "--tol-kw", help="exact method: stop when the bracket is no wider than this (default 0.1)"
+        ),
+    ] = None,
+    rel_tol_pct: Annotated[
+        float | None,
+        typer.Option(
+            "--rel-tol-pct", help="exact method: ... or this % of its upper end, if wider (default 0.1)"
+        ),
+    ] = None,
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Every bus's hosting capacity on the feeder's current version (stored for the map and checks)."""
-    body = {"method": method, "der": der, "inverter": inverter, "buses": buses or []}
+    body: dict[str, Any] = {"method": method, "der": der, "inverter": inverter, "buses": buses or [],
+                            **solver_fields(max_iterations, max_control_iterations, tolerance)}  # fmt: skip
+    if tol_kw is not None:
+        body["tol_kw"] = tol_kw
+    if rel_tol_pct is not None:
+        body["rel_tol_pct"] = rel_tol_pct
     result = call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity", json=body, timeout=STUDY_TIMEOUT)
     if as_json:
         out.print_json(data=result)
@@ -116,11 +142,15 @@ def check(
     kw: Annotated[float, typer.Option("--kw", help="size to connect")],
     kind: Annotated[str, typer.Option("--kind", help="pv | storage | ev_load")] = "pv",
     inverter: InverterOption = "none",
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Can KW be connected at BUS? Exit 0 yes, 3 no."""
-    body = {"bus": bus, "kw": kw, "kind": kind, "inverter": inverter}
+    body = {"bus": bus, "kw": kw, "kind": kind, "inverter": inverter,
+            **solver_fields(max_iterations, max_control_iterations, tolerance)}  # fmt: skip
     r = call("POST", url, f"{API}/feeders/{feeder}/hosting-capacity/check", json=body, timeout=STUDY_TIMEOUT)
     if as_json:
         out.print_json(data=r)
@@ -148,13 +178,17 @@ def stochastic(
     ] = False,
     inverter: InverterOption = "none",
     wait: Annotated[bool, typer.Option("--wait")] = False,
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Monte Carlo hosting capacity (PV placed at random customers in growing penetration steps)."""
     ids = [f.strip() for item in feeders or [] for f in item.split(",") if f.strip()]
     body = {"feeders": ids, "feeder_glob": glob, "site": site, "samples": samples, "placement": placement,
-            "seed": seed, "full_curve": full_curve, "inverter": inverter}  # fmt: skip
+            "seed": seed, "full_curve": full_curve, "inverter": inverter,
+            **solver_fields(max_iterations, max_control_iterations, tolerance)}  # fmt: skip
     job = call("POST", url, f"{API}/hosting/stochastic", json=body)
     if wait:
         job = follow_job(url, job)

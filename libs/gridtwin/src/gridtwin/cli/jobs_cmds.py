@@ -23,6 +23,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, base_url, call, fail
 from gridtwin.cli.output import CliConsole, Col, PlainProgress, err, out, print_table
+from gridtwin.cli.solver_opts import (
+    MaxControlIterationsOption,
+    MaxIterationsOption,
+    ToleranceOption,
+    solver_fields,
+)
 
 __all__ = ["follow_job", "print_worst", "register", "synth_remote"]
 
@@ -196,10 +202,14 @@ def qsts_run(
     wait: Annotated[
         bool, typer.Option("--wait", help="follow the job with a progress bar until it ends")
     ] = False,
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Submit an 8760-hour QSTS job over feeders (ids, a site or a pattern)."""
+    """Submit an 8760-hour QSTS job over feeders (ids, a site or a pattern); the solver options apply
+    to every step and are kept with the job."""
     ids = [f.strip() for item in feeders or [] for f in item.split(",") if f.strip()]
     body: dict[str, Any] = {
         "feeders": ids,
@@ -209,6 +219,7 @@ def qsts_run(
         "start_hour": start_hour,
         "step_minutes": step_minutes,
         "job_id": job_id,
+        **solver_fields(max_iterations, max_control_iterations, tolerance),
     }
     if ambient_c is not None:
         body["ambient_c"] = ambient_c

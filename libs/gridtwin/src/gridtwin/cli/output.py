@@ -229,8 +229,8 @@ class PlainProgress:
 # --- error details: REST field paths back to the command's own flags ---------------------------------
 
 # Where the gateway (or a service) names a request field: "body.kw", "query.limit", "path.job_id", or
-# a QSTS period field from the PowerFlow service ("period.hours").
-_LOCATION_PREFIXES = ("body", "query", "path", "form", "period")
+# a QSTS period or solver field from a service ("period.hours", "solver.max_iterations").
+_LOCATION_PREFIXES = ("body", "query", "path", "form", "period", "solver")
 # REST field -> the command parameter (Python name) that fills it, where the names differ.
 FIELD_PARAMS: dict[str, tuple[str, ...]] = {
     "feeder_glob": ("glob",),

@@ -15,6 +15,12 @@ import typer
 from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, call, fail
 from gridtwin.cli.jobs_cmds import KEY_COLUMNS, TERMINAL, follow_job, print_worst
 from gridtwin.cli.output import Col, ColumnSpec, out, print_table
+from gridtwin.cli.solver_opts import (
+    MaxControlIterationsOption,
+    MaxIterationsOption,
+    ToleranceOption,
+    solver_fields,
+)
 from gridtwin.errors import GridTwinError
 
 __all__ = ["register"]
@@ -151,14 +157,19 @@ def run(
     hours: HoursOption = 8760,
     start_hour: StartOption = 0,
     wait: Annotated[bool, typer.Option("--wait", help="follow the job until it ends")] = False,
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Run a scenario as a QSTS job over its target feeders."""
     sid = _scenario_id(target, url)
-    job = call(
-        "POST", url, f"{API}/scenarios/{sid}/run", json=_selection(feeders, site, glob, hours, start_hour)
-    )
+    body = {
+        **_selection(feeders, site, glob, hours, start_hour),
+        **solver_fields(max_iterations, max_control_iterations, tolerance),
+    }
+    job = call("POST", url, f"{API}/scenarios/{sid}/run", json=body)
     if wait:
         job = follow_job(url, job)
     if as_json:
@@ -216,14 +227,19 @@ def sweep(
     hours: HoursOption = 8760,
     start_hour: StartOption = 0,
     wait: Annotated[bool, typer.Option("--wait", help="wait for every job, then print the table")] = False,
+    max_iterations: MaxIterationsOption = None,
+    max_control_iterations: MaxControlIterationsOption = None,
+    tolerance: ToleranceOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """One QSTS job per sweep point (grid or Latin Hypercube); a table of parameters -> results."""
     sid = _scenario_id(target, url)
-    info = call(
-        "POST", url, f"{API}/scenarios/{sid}/sweep", json=_selection(feeders, site, glob, hours, start_hour)
-    )
+    body = {
+        **_selection(feeders, site, glob, hours, start_hour),
+        **solver_fields(max_iterations, max_control_iterations, tolerance),
+    }
+    info = call("POST", url, f"{API}/scenarios/{sid}/sweep", json=body)
     out.print(f"sweep [bold]{info['id']}[/]: {len(info['samples'])} jobs")
     shown = -1
     while wait and any(s["status"] not in TERMINAL for s in info["samples"]):

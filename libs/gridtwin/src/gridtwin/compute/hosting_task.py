@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,14 @@ from gridtwin.compute.tasks import TaskOutcome, failed_outcome, peak_rss_mb, wor
 from gridtwin.errors import ErrorDetail, GridTwinError, InputError
 from gridtwin.hosting.criteria import Criteria
 from gridtwin.hosting.stochastic import StochasticSpec
+from gridtwin.powerflow.solver import SolverSettings
 
 __all__ = [
     "STOCHASTIC_KIND",
     "StochasticTask",
     "run_feeder_stochastic",
     "stochastic_kind",
+    "stochastic_params",
     "stochastic_spec_from_json",
     "stochastic_spec_to_json",
 ]
@@ -45,6 +47,7 @@ class StochasticTask:
     model_ipc: bytes
     spec: StochasticSpec
     results_root: str
+    solver: SolverSettings = field(default_factory=SolverSettings)
 
 
 def stochastic_spec_to_json(spec: StochasticSpec) -> dict[str, Any]:
@@ -81,6 +84,11 @@ def stochastic_spec_from_json(data: dict[str, Any]) -> StochasticSpec:
     return spec
 
 
+def stochastic_params(spec: StochasticSpec, solver: SolverSettings | None = None) -> dict[str, Any]:
+    """A stochastic job's stored params: the spec and the solver settings (kept for a resumed job)."""
+    return {"spec": stochastic_spec_to_json(spec), "solver": (solver or SolverSettings()).to_json()}
+
+
 @functools.lru_cache(maxsize=8)
 def _files_store(results_root: str) -> Any:
     """A hosting store used for its files only (workers never touch SQL; the engine never connects)."""
@@ -101,7 +109,7 @@ def run_feeder_stochastic(task: StochasticTask) -> TaskOutcome:
     try:
         model = FeederModel.from_ipc(task.model_ipc)
         version = model.version
-        chunk = run_chunk(get_engine(), model, task.spec, range(task.spec.samples))
+        chunk = run_chunk(get_engine(), model, task.spec, range(task.spec.samples), solver=task.solver)
         summary = summarize(chunk, task.spec.steps_pct).to_dict()
         summary["version"] = version
         _files_store(task.results_root).write_samples(task.job_id, task.feeder, chunk.steps, chunk.capacities)
@@ -120,9 +128,11 @@ def stochastic_kind(store: Any) -> JobKind:
 
     def prepare(job_id: str, params: Mapping[str, Any]) -> TaskFactory:
         spec = stochastic_spec_from_json(dict(params.get("spec") or {}))
+        # Jobs stored before solver settings existed get the built-in defaults.
+        solver = SolverSettings.from_json(params.get("solver"))
 
         def make_task(feeder: str, ipc: bytes) -> StochasticTask:
-            return StochasticTask(job_id, feeder, ipc, spec, str(store.root))
+            return StochasticTask(job_id, feeder, ipc, spec, str(store.root), solver)
 
         return make_task
 

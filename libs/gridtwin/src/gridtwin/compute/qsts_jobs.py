@@ -20,6 +20,7 @@ from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.source import select_feeders
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.qsts_results import QstsSpec
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.store.jobs import JobRecord, JobStore, TaskRecord
 from gridtwin.store.results import QstsResultStore
 from gridtwin.twin.records import FEEDER_RE
@@ -44,9 +45,16 @@ class FeederSelection:
 
 
 def qsts_spec(
-    hours: int, start_hour: int, step_minutes: int, ambient_c: float | None, limits: ViolationLimits
+    hours: int,
+    start_hour: int,
+    step_minutes: int,
+    ambient_c: float | None,
+    limits: ViolationLimits,
+    *,
+    solver: SolverSettings | None = None,
 ) -> QstsSpec:
-    """A checked ``QstsSpec`` from a request's period (0 = the default: a year of hourly steps)."""
+    """A checked ``QstsSpec`` from a request's period (0 = the default: a year of hourly steps) and
+    solver settings (``None``: the built-in defaults)."""
     hours = int(hours) or 8760
     step = int(step_minutes) or 60
     details = []
@@ -60,9 +68,18 @@ def qsts_spec(
         details.append(ErrorDetail(where="ambient_c", message=f"{ambient_c} degC is not a plausible ambient"))
     if details:
         raise InputError("bad QSTS period", details)
+    chosen = solver or SolverSettings()
+    chosen.check("solver")
     if ambient_c is None:
-        return QstsSpec(hours=hours, start_hour=start_hour, step_minutes=step, limits=limits)
-    return QstsSpec(hours=hours, start_hour=start_hour, step_minutes=step, limits=limits, ambient_c=ambient_c)
+        return QstsSpec(hours=hours, start_hour=start_hour, step_minutes=step, limits=limits, solver=chosen)
+    return QstsSpec(
+        hours=hours,
+        start_hour=start_hour,
+        step_minutes=step,
+        limits=limits,
+        ambient_c=ambient_c,
+        solver=chosen,
+    )
 
 
 def job_eta_s(job: JobRecord) -> float:

@@ -11,6 +11,7 @@ import numpy as np
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.qsts_results import QstsSpec
+from gridtwin.powerflow.solver import SolverSettings
 
 __all__ = ["qsts_params", "spec_from_json", "spec_to_json"]
 
@@ -28,12 +29,14 @@ def spec_to_json(spec: QstsSpec) -> dict[str, Any]:
         "limits": dataclasses.asdict(spec.limits),
         "ambient_c": ambient,
         "start_utc": spec.start_utc.isoformat(),
+        "solver": spec.solver.to_json(),
     }
 
 
 def spec_from_json(data: dict[str, Any]) -> QstsSpec:
-    """The spec stored by ``spec_to_json``; unknown keys are an ``InputError`` naming them."""
-    known = {"hours", "start_hour", "step_minutes", "limits", "ambient_c", "start_utc"}
+    """The spec stored by ``spec_to_json``; unknown keys are an ``InputError`` naming them. A spec
+    stored before solver settings existed gets the built-in defaults."""
+    known = {"hours", "start_hour", "step_minutes", "limits", "ambient_c", "start_utc", "solver"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(
@@ -53,6 +56,8 @@ def spec_from_json(data: dict[str, Any]) -> QstsSpec:
         )
     if "start_utc" in data:
         kwargs["start_utc"] = datetime.fromisoformat(str(data["start_utc"]))
+    if "solver" in data:
+        kwargs["solver"] = SolverSettings.from_json(data["solver"], "spec.solver")
     return QstsSpec(**kwargs)
 
 

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     range_b_max_pu: float = 1.0583
     thermal_limit_pct: float = 100.0
 
+    # Power-flow solver defaults (gridtwin.powerflow.solver): when a request gives none, a solve may
+    # take max(the model's own cap, these). OpenDSS's own default of 15 is too few for large feeders
+    # (IEEE 8500 converges after 67 iterations).
+    max_iterations: int = Field(
+        default=100, ge=1, le=10_000, description="least power-flow iteration cap (model's own if larger)"
+    )
+    max_control_iterations: int = Field(
+        default=100, ge=1, le=10_000, description="least control-iteration cap (model's own if larger)"
+    )
+
     # Jobs on Dask (gridtwin.compute): "local" (LocalCluster), "kubernetes" (KubeCluster) or an existing
     # scheduler address "tcp://host:port".
     dask: str = Field(default="local", description="local | kubernetes | tcp://host:port")

@@ -4,7 +4,9 @@ This package is the only place that speaks OpenDSS (with the DSS *writer* in ``g
 this module, ``snapshot`` and ``qsts*`` (power flow), ``scratch`` (throwaway circuits for readers),
 ``der_study`` / ``study_*`` (hosting-capacity studies, in hosting's own nouns); callers see
 unit-suffixed results. Each ``Engine`` owns its own ``opendssdirect`` context (never the global engine), never
-changes the process working directory, and turns every engine error into ``EngineError``.
+changes the process working directory, writes every output file (trace files, ``show``/``export``
+output, energy meters' files) only under its private temp folder whatever a script asks
+(``script_guard``), and turns every engine error into ``EngineError``.
 
 Threads: every OpenDSS call runs on one process-wide worker thread, started and warmed up when this
 module is imported (again after a fork). The engine (Free Pascal) initialises its runtime per thread
@@ -23,6 +25,7 @@ text keyed by (feeder, version, variant), so callers never keep their own copies
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -40,6 +43,7 @@ from gridtwin._dsslib import OpenDSSDirect, opendssdirect  # loads the library s
 from gridtwin.errors import EngineError, ErrorDetail, NotConvergedError
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.results import SnapshotResult
+from gridtwin.powerflow.script_guard import guard_file, guard_text, name_originals, quote_path
 from gridtwin.powerflow.snapshot import (
     CircuitLayout,
     SolveStatus,
@@ -47,6 +51,7 @@ from gridtwin.powerflow.snapshot import (
     read_layout,
     read_snapshot,
 )
+from gridtwin.powerflow.solver import EffectiveSolver, SolverSettings
 
 if TYPE_CHECKING:
     from gridtwin.grid.model import FeederModel
@@ -113,14 +118,13 @@ def _new_numpy_context() -> Any:
 
 def _quote(path: Path) -> str:
     """Quote a path for an OpenDSS command with a delimiter the path does not contain."""
-    text = str(path)
-    for left, right in (('"', '"'), ("'", "'"), ("[", "]"), ("(", ")")):
-        if left not in text and right not in text:
-            return f"{left}{text}{right}"
-    raise EngineError(
-        "path cannot be quoted for OpenDSS",
-        [ErrorDetail(where=text, message="contains every quote character")],
-    )
+    try:
+        return quote_path(path)
+    except ValueError:
+        raise EngineError(
+            "path cannot be quoted for OpenDSS",
+            [ErrorDetail(where=str(path), message="contains every quote character")],
+        ) from None
 
 
 def _cache_version(version: str, variant: str) -> str:
@@ -172,6 +176,13 @@ class Engine:
         self._lock = threading.RLock()
         self._scripts = _ScriptCache(script_cache_bytes)
         self.compiles = 0  # circuits compiled by this engine (tests and benchmarks read it)
+        # Solver settings: the ones in force (``solving_with``), the circuit's own (read after its
+        # compile), and the ones last applied to it (to tell a circuit changed behind our back).
+        self._solver = SolverSettings()
+        self._own: EffectiveSolver | None = None
+        self._applied: EffectiveSolver | None = None
+        self._copies: dict[str, str] = {}  # sanitized script copies in our folder -> their originals
+        self._data_path = ""  # the data path as OpenDSS reports it once set to our folder
         self._call("configure", self._configure)
 
     def _configure(self) -> None:
@@ -181,6 +192,7 @@ class Engine:
         dss.Error.ExtendedErrors(True)
         dss.Basic.COMErrorResults(False)  # empty circuits give empty arrays, not COM's [0.0]
         dss.Basic.DataPath(str(self._tmp))  # output files land in our private directory
+        self._data_path = str(dss.Basic.DataPath())
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -207,28 +219,38 @@ class Engine:
                 return fn(*args)
             except opendssdirect.DSSException as exc:
                 raise self._engine_error(where, exc) from exc
+            finally:
+                self._keep_data_path()
 
         with self.hold():
             return on_dss_thread(guarded)
 
-    @staticmethod
-    def _engine_error(where: str, exc: Exception) -> EngineError:
+    def _keep_data_path(self) -> None:
+        """Put the data path back on our folder if anything moved it (belt and braces: scripts run
+        through ``script_guard``, which drops the commands that would)."""
+        if self._dss is not None and self._dss.Basic.DataPath() != self._data_path:
+            self._dss.Basic.DataPath(str(self._tmp))
+
+    def _engine_error(self, where: str, exc: Exception) -> EngineError:
         number = exc.args[0] if len(exc.args) >= 2 else None
-        text = str(exc.args[1] if len(exc.args) >= 2 else exc).strip()
+        text = name_originals(str(exc.args[1] if len(exc.args) >= 2 else exc).strip(), self._copies)
         code = f"dss_{number}" if number is not None else "dss"
         return EngineError("OpenDSS error", [ErrorDetail(where=where, message=text, code=code)])
 
     def _compile(self, where: str, path: Path) -> None:
         self._layout = None
         self._loaded = None
+        self._own = self._applied = None
         self._dss.Text.Command("clear")  # one circuit per context: drop the previous one
-        self._dss.Text.Command(f"compile {_quote(path)}")
+        # redirect, not compile: compile would move the data path (our output folder) to the file's.
+        self._dss.Text.Command(f"redirect {_quote(path)}")
         self.compiles += 1
         if not self._dss.Basic.NumCircuits():
             raise EngineError(
                 "the script defines no circuit",
                 [ErrorDetail(where=where, message="no 'New Circuit' command")],
             )
+        self._apply_solver()
 
     # -- loading --------------------------------------------------------------------------
 
@@ -258,7 +280,9 @@ class Engine:
                 return False
             self._tmp.mkdir(parents=True, exist_ok=True)  # (close() removed it)
             path = self._tmp / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.dss"
-            path.write_text(script, encoding="utf-8")
+            text, guarded = guard_text(script, self._tmp, self._tmp, where=where)
+            self._copies.update(guarded.copies)
+            path.write_text(text, encoding="utf-8")
             self._compile(where, path)
             self._feeder, self._version = key, version
             self._loaded = (key, version)
@@ -310,11 +334,16 @@ class Engine:
 
         ``feeder`` names the results (default: the circuit's name). The engine never changes the
         process working directory: OpenDSS resolves redirects relative to the file being compiled.
+        Whatever the scripts ask, output files (traces, shows, exports) land in the engine's private
+        folder, never beside the model (``script_guard``).
         """
         resolved = Path(path).resolve()
 
         def compile_() -> None:
-            self._compile(str(resolved), resolved)
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            guarded = guard_file(resolved, self._tmp)  # sanitized copies if the scripts ask to write
+            self._copies.update(guarded.copies)
+            self._compile(str(resolved), guarded.path)
             self._feeder = feeder or str(self._dss.Circuit.Name()).lower()
             self._version = ""
             self._loaded = None  # not a (key, version) script
@@ -341,10 +370,56 @@ class Engine:
         def run() -> str:
             self._loaded = None
             self._layout = None
-            self._dss.Text.Commands(text)
+            commands, guarded = guard_text(text, Path(self._dss.Basic.DataPath()), self._tmp, where="command")
+            self._copies.update(guarded.copies)
+            self._dss.Text.Commands(commands)
             return str(self._dss.Text.Result())
 
         return self._call(f"command {text[:80]!r}", run)
+
+    # -- solver settings ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def solving_with(self, solver: SolverSettings | None) -> Iterator[Engine]:
+        """Hold the engine and solve with ``solver`` until the block ends: applied to the circuit
+        loaded now and to every circuit compiled inside the block. Snapshots, QSTS runs and hosting
+        studies inside use them. ``None`` keeps the settings in force (outside any block: the built-in
+        defaults, ``SolverSettings()``). Bad values are an ``InputError`` naming them."""
+        if solver is not None:
+            solver.check()
+        with self.hold():
+            previous = self._solver
+            self._solver = solver if solver is not None else previous
+            try:
+                self._call("solver", self._apply_solver)
+                yield self
+            finally:
+                self._solver = previous
+
+    @property
+    def solver_applied(self) -> EffectiveSolver | None:
+        """The settings applied to the circuit loaded now (None before any circuit)."""
+        return self._applied
+
+    def _apply_solver(self) -> EffectiveSolver | None:
+        """Set the circuit's iteration caps and tolerance from the settings in force and the circuit's
+        own (on the OpenDSS thread). Values that differ from the ones last applied are the circuit's
+        own: it was compiled since, or a script or command set them."""
+        if not self._dss.Basic.NumCircuits():
+            return None
+        solution = self._dss.Solution
+        current = EffectiveSolver(
+            int(solution.MaxIterations()), int(solution.MaxControlIterations()), float(solution.Convergence())
+        )
+        if self._own is None or current != self._applied:
+            self._own = current
+        chosen = self._solver.resolve(self._own)
+        if chosen != current:
+            solution.MaxIterations(chosen.max_iterations)
+            solution.MaxControlIterations(chosen.max_control_iterations)
+            solution.Convergence(chosen.tolerance)
+        self._applied = chosen
+        return chosen
 
     # -- solving --------------------------------------------------------------------------
 
@@ -371,7 +446,8 @@ class Engine:
         converged = bool(solution.Converged()) and not message
         if not solution.Converged():
             message = (
-                f"power flow did not converge in {iterations} iterations (max {solution.MaxIterations()})"
+                f"power flow did not converge within max_iterations={solution.MaxIterations()}"
+                f" ({iterations} iterations in all)"
             )
         return SolveStatus(
             converged=converged,
@@ -387,11 +463,19 @@ class Engine:
             self._layout = read_layout(self._dss)
         return self._layout
 
-    def snapshot(self, limits: ViolationLimits | None = None, *, strict: bool = False) -> SnapshotResult:
+    def snapshot(
+        self,
+        limits: ViolationLimits | None = None,
+        *,
+        strict: bool = False,
+        solver: SolverSettings | None = None,
+    ) -> SnapshotResult:
         """Solve the loaded circuit in snapshot mode (its own control settings) and read the results.
 
-        A power flow that does not converge returns ``converged=False`` with ``message`` saying why,
-        or raises ``NotConvergedError`` when ``strict``.
+        ``solver``: iteration caps and tolerance for this solve (``gridtwin.powerflow.solver``; default:
+        the settings in force, see ``solving_with``). A power flow that does not converge returns
+        ``converged=False`` with ``message`` saying why (iterations and the cap), or raises
+        ``NotConvergedError`` when ``strict``.
         """
         chosen = limits or ViolationLimits()
 
@@ -400,8 +484,9 @@ class Engine:
                 raise EngineError(
                     "no circuit loaded", [ErrorDetail(where="engine", message="load a feeder first")]
                 )
+            applied = self._apply_solver()
             status = self._solve()
-            return read_snapshot(
+            result = read_snapshot(
                 self._dss,
                 self._current_layout(),
                 status,
@@ -409,9 +494,14 @@ class Engine:
                 version=self._version,
                 limits=chosen,
             )
+            return dataclasses.replace(result, solver=applied)
 
         where = self._feeder or "engine"
-        result = self._call(where, run)
+        if solver is None:
+            result = self._call(where, run)
+        else:
+            with self.solving_with(solver):
+                result = self._call(where, run)
         if strict and not result.converged:
             raise NotConvergedError(
                 f"power flow did not converge for {where}",

@@ -13,6 +13,7 @@ from gridtwin.grid.source import FeederSource, check_feeder_id
 from gridtwin.powerflow.engine import Engine
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.results import SnapshotResult
+from gridtwin.powerflow.solver import SolverSettings
 
 __all__ = ["FeederSnapshot", "snapshot_feeder"]
 
@@ -25,12 +26,19 @@ class FeederSnapshot:
 
 
 def snapshot_feeder(
-    engine: Engine, source: FeederSource, feeder: str, limits: ViolationLimits
+    engine: Engine,
+    source: FeederSource,
+    feeder: str,
+    limits: ViolationLimits,
+    *,
+    solver: SolverSettings | None = None,
 ) -> FeederSnapshot:
-    """Solve ``feeder`` as stored now in snapshot mode and judge it against ``limits``."""
+    """Solve ``feeder`` as stored now in snapshot mode and judge it against ``limits``; ``solver``:
+    iteration caps and tolerance (``gridtwin.powerflow.solver``; default: the built-in defaults)."""
     check_feeder_id(feeder)
     version = source.feeder_version(feeder)
-    with engine.hold():  # load and solve as one sequence: no other caller's circuit in between
+    # Load and solve as one sequence: no other caller's circuit (or settings) in between.
+    with engine.solving_with(solver):
         recompiled = engine.load_feeder(feeder, version, lambda: source.feeder_model(feeder))
         loaded = engine.loaded
         result = engine.snapshot(limits)

@@ -38,6 +38,9 @@ Time: step ``k`` (0-based) solves at ``start_hour + (k + 1) * step`` as OpenDSS'
 Unconverged steps (``Converged()`` false, or error 485 "max control iterations") are counted and
 left out of every energy and violation figure; the next step starts from whatever state OpenDSS
 left, exactly as its own yearly loop would. For aging they hold the last converged loading.
+Iteration caps and tolerance come from ``spec.solver`` (``gridtwin.powerflow.solver``: by default
+at least ``GRIDTWIN_MAX_ITERATIONS`` / ``GRIDTWIN_MAX_CONTROL_ITERATIONS``, the model's own when
+larger); a step that converges does not depend on the caps.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ def run_qsts(
     check_spec(spec)
     values = profile_values(model, profiles)
     refs = _profile_refs(model)
-    with engine.hold():  # compile, shapes and time loop as one sequence on this engine's circuit
+    # Compile, shapes and time loop as one sequence on this engine's circuit, with the run's solver.
+    with engine.solving_with(spec.solver):
         engine.load_model(model, variant=variant)
         version = engine.loaded[1] if engine.loaded else ""
         if model.version:
@@ -157,7 +161,8 @@ def run_qsts_loaded(
         finally:
             engine.mark_changed()  # taps and time moved: a later snapshot must recompile
 
-    layout, acc, solve_s = engine.call(feeder, run)
+    with engine.solving_with(spec.solver):  # the run's iteration caps and tolerance on every step
+        layout, acc, solve_s = engine.call(feeder, run)
     t_extract = time.perf_counter()
     result = _result(feeder, version, spec, layout, acc, ambient_c, aging or AgingParams())
     now = time.perf_counter()

@@ -35,6 +35,7 @@ def check_spec(spec: QstsSpec) -> None:
         problems.append(ErrorDetail(where="spec.step_minutes", message="must divide 60 (60 or 15)"))
     if problems:
         raise InputError("invalid QSTS period", problems)
+    spec.solver.check("spec.solver")
 
 
 def ambient_per_step(spec: QstsSpec) -> FloatArray:

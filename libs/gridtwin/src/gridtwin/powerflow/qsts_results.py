@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.powerflow.limits import ViolationLimits
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.store.qsts_columns import (
     BUS_COLUMNS,
     ELEMENT_COLUMNS,
@@ -49,6 +50,9 @@ class QstsSpec:
     # run (len >= hours). The synthetic utility supplies its weather year.
     ambient_c: float | np.ndarray = 30.0
     start_utc: datetime = datetime(2025, 1, 1, tzinfo=UTC)  # time of hour 0 (a non-leap year)
+    # Iteration caps and tolerance of every step (gridtwin.powerflow.solver; default: the built-in
+    # defaults). A converged step does not depend on the caps.
+    solver: SolverSettings = field(default_factory=SolverSettings)
 
     @property
     def steps(self) -> int:

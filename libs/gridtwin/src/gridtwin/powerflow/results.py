@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gridtwin.powerflow.limits import ViolationLimits
+from gridtwin.powerflow.solver import EffectiveSolver
 
 __all__ = [
     "ELEMENT_COLUMNS",
@@ -165,6 +166,7 @@ class SnapshotResult:
     limits: ViolationLimits = field(default_factory=ViolationLimits)
     message: str = ""  # why the solution is not trustworthy (empty when converged)
     solve_ms: float = 0.0
+    solver: EffectiveSolver | None = None  # the iteration caps and tolerance the solve used
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI JSON shape (docs/CONTRACTS.md "Power flow")."""
@@ -181,4 +183,6 @@ class SnapshotResult:
             "violations": _violation_records(self.violations),
             "line_losses_kw": self.line_losses_kw,
             "transformer_losses_kw": self.transformer_losses_kw,
+            "message": self.message,
+            "solver": self.solver.to_dict() if self.solver else None,
         }

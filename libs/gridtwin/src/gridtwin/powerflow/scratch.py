@@ -4,8 +4,9 @@ Readers (OpenDSS, CYME) and equipment catalogs take OpenDSS as the reference for
 means: they compile it in a ``ScratchCircuit`` and read the elements back *resolved* (whole classes
 through the engine's JSON export, bus kV bases and nodes, open conductors, phase matrices of lines
 and line geometries). A scratch circuit is not the process's ``Engine``: it has its own isolated
-context, never changes the process's working directory, and writes any output files (``show`` or
-``export`` commands in a script) into a private folder removed with it. Its one solve is a plain
+context, never changes the process's working directory, and writes any output files (trace files,
+``show`` or ``export`` commands in a script) only into a private folder removed with it, whatever the
+script asks (``script_guard``: ``cd``, ``set datapath=`` and nested ``compile`` cannot move it). Its one solve is a plain
 reference solve for checks that compare two compilations of a model (round trips); power flow
 results come from ``Engine``. Like the engine, every call runs on the process's OpenDSS thread.
 
@@ -33,6 +34,7 @@ import numpy as np
 from gridtwin._dsslib import opendssdirect  # loads the library safely
 from gridtwin.errors import DssInputError, EngineError, ErrorDetail
 from gridtwin.powerflow.engine import on_dss_thread
+from gridtwin.powerflow.script_guard import guard_file, guard_text, name_originals, quote_path
 
 __all__ = ["BusInfo", "PhaseMatrices", "ReferenceSolution", "ScratchCircuit", "default_objects"]
 
@@ -79,9 +81,10 @@ class ReferenceSolution:
     converged: bool
 
 
-def _input_error(exc: Exception, where: str) -> DssInputError:
-    """An engine error as the user's input error, at the file:line OpenDSS names, else at ``where``."""
-    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+def _input_error(exc: Exception, where: str, copies: dict[str, str] | None = None) -> DssInputError:
+    """An engine error as the user's input error, at the file:line OpenDSS names (a sanitized copy's
+    original), else at ``where``."""
+    text = name_originals(str(exc.args[1]) if len(exc.args) > 1 else str(exc), copies or {})
     found = _LOCATION.search(text)
     at = f"{found['file']}:{found['line']}" if found else where
     message = _LOCATION.sub("", text).strip().replace("\n", " ")
@@ -119,14 +122,24 @@ class ScratchCircuit:
         self._tmp = Path(tempfile.mkdtemp(prefix="gridtwin-scratch-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
         self._where = "scratch circuit"  # what read errors name when OpenDSS names no file
+        self._copies: dict[str, str] = {}  # sanitized script copies in our folder -> their originals
+        self._data_path = ""
         self._ctx: Any = on_dss_thread(self._new_context)
 
     def _new_context(self) -> Any:
         ctx = opendssdirect.NewContext()
         ctx.Basic.AllowChangeDir(False)  # compile must not chdir the whole process
+        ctx.Basic.AllowEditor(False)  # "show" commands must not launch an editor
         ctx.Error.ExtendedErrors(True)  # errors carry [file: ..., line: ...]
         ctx.Basic.DataPath(str(self._tmp))  # a script's output files land in our private folder
+        self._data_path = str(ctx.Basic.DataPath())
         return ctx
+
+    def _keep_data_path(self, ctx: Any) -> None:
+        """Put the data path back on our folder if anything moved it (scripts run through
+        ``script_guard`` first, which drops the commands that would)."""
+        if ctx.Basic.DataPath() != self._data_path:
+            ctx.Basic.DataPath(str(self._tmp))
 
     def _live(self) -> Any:
         if self._ctx is None:
@@ -143,7 +156,9 @@ class ScratchCircuit:
             try:
                 return fn(ctx, *args)
             except opendssdirect.DSSException as exc:
-                raise _input_error(exc, where) from exc
+                raise _input_error(exc, where, self._copies) from exc
+            finally:
+                self._keep_data_path(ctx)
 
         return on_dss_thread(guarded)
 
@@ -173,35 +188,50 @@ class ScratchCircuit:
         """Compile a master file; relative redirects resolve against its folder.
 
         Errors name ``file:line`` (the redirected file where one fails), else ``path`` as given; later
-        read errors name ``path`` too.
+        read errors name ``path`` too. Output files the scripts ask for land in the private folder
+        (``script_guard``: sanitized copies when a script would move the data path).
         """
         self._where = str(path)
-        self.run(f'redirect "{Path(path).resolve()}"', str(path))
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        guarded = guard_file(Path(path), self._tmp)
+        self._copies.update(guarded.copies)
+        self._command(f"redirect {quote_path(guarded.path)}", str(path))
 
     def run(self, command: str, where: str) -> None:
         """Run one OpenDSS command; an engine error names ``file:line`` if OpenDSS gives one, else ``where``."""
+        text, guarded = guard_text(command, self._tmp, self._tmp, where=where)
+        self._copies.update(guarded.copies)
+        self._command(text, where)
 
+    def _command(self, command: str, where: str) -> None:
         def run(ctx: Any) -> None:
             try:
                 ctx.Text.Command(command)
             except opendssdirect.DSSException as exc:
-                raise _input_error(exc, where) from exc
+                raise _input_error(exc, where, self._copies) from exc
+            finally:
+                self._keep_data_path(ctx)
 
         on_dss_thread(run, self._live())
 
     def compile_text(self, script: str, *, what: str, where: str) -> None:
         """Run a generated script line by line. An engine error raises ``DssInputError``
         "<what> does not compile in OpenDSS" at "<where> line N", quoting the command."""
+        text, guarded = guard_text(script, self._tmp, self._tmp, where=where)  # same lines, made safe
+        self._copies.update(guarded.copies)
 
         def run(ctx: Any) -> None:
-            for lineno, command in enumerate(script.splitlines(), start=1):
-                try:
-                    ctx.Text.Command(command)
-                except opendssdirect.DSSException as exc:
-                    raise DssInputError(
-                        f"{what} does not compile in OpenDSS",
-                        [ErrorDetail(f"{where} line {lineno}", f"{command[:120]}: {exc}", code="dss")],
-                    ) from exc
+            try:
+                for lineno, command in enumerate(text.splitlines(), start=1):
+                    try:
+                        ctx.Text.Command(command)
+                    except opendssdirect.DSSException as exc:
+                        raise DssInputError(
+                            f"{what} does not compile in OpenDSS",
+                            [ErrorDetail(f"{where} line {lineno}", f"{command[:120]}: {exc}", code="dss")],
+                        ) from exc
+            finally:
+                self._keep_data_path(ctx)
 
         on_dss_thread(run, self._live())
 

@@ -34,7 +34,7 @@ class HostingCriteria(_message.Message):
     def __init__(self, overvoltage: _Optional[bool] = ..., overvoltage_pu: _Optional[float] = ..., voltage_deviation: _Optional[bool] = ..., deviation_primary_pct: _Optional[float] = ..., deviation_secondary_pct: _Optional[float] = ..., regulator_deviation: _Optional[bool] = ..., thermal: _Optional[bool] = ..., thermal_pct: _Optional[float] = ..., reverse_power: _Optional[bool] = ..., undervoltage: _Optional[bool] = ..., undervoltage_pu: _Optional[float] = ...) -> None: ...
 
 class PerBusRequest(_message.Message):
-    __slots__ = ("feeder", "buses", "method", "der", "inverter", "pf", "max_kw", "criteria")
+    __slots__ = ("feeder", "buses", "method", "der", "inverter", "pf", "max_kw", "criteria", "solver", "tol_kw", "rel_tol_pct")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     BUSES_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,9 @@ class PerBusRequest(_message.Message):
     PF_FIELD_NUMBER: _ClassVar[int]
     MAX_KW_FIELD_NUMBER: _ClassVar[int]
     CRITERIA_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
+    TOL_KW_FIELD_NUMBER: _ClassVar[int]
+    REL_TOL_PCT_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     buses: _containers.RepeatedScalarFieldContainer[str]
     method: str
@@ -51,7 +54,10 @@ class PerBusRequest(_message.Message):
     pf: float
     max_kw: float
     criteria: HostingCriteria
-    def __init__(self, feeder: _Optional[str] = ..., buses: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., der: _Optional[str] = ..., inverter: _Optional[str] = ..., pf: _Optional[float] = ..., max_kw: _Optional[float] = ..., criteria: _Optional[_Union[HostingCriteria, _Mapping]] = ...) -> None: ...
+    solver: _powerflow_pb2.SolverOptions
+    tol_kw: float
+    rel_tol_pct: float
+    def __init__(self, feeder: _Optional[str] = ..., buses: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., der: _Optional[str] = ..., inverter: _Optional[str] = ..., pf: _Optional[float] = ..., max_kw: _Optional[float] = ..., criteria: _Optional[_Union[HostingCriteria, _Mapping]] = ..., solver: _Optional[_Union[_powerflow_pb2.SolverOptions, _Mapping]] = ..., tol_kw: _Optional[float] = ..., rel_tol_pct: _Optional[float] = ...) -> None: ...
 
 class PerBusResponse(_message.Message):
     __slots__ = ("feeder", "version", "summary_json", "table")
@@ -86,18 +92,20 @@ class PerBusQuery(_message.Message):
     def __init__(self, feeder: _Optional[str] = ..., der: _Optional[str] = ..., inverter: _Optional[str] = ..., order_by: _Optional[str] = ..., descending: _Optional[bool] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., format: _Optional[str] = ...) -> None: ...
 
 class ConnectionRequest(_message.Message):
-    __slots__ = ("feeder", "bus", "kw", "kind", "inverter")
+    __slots__ = ("feeder", "bus", "kw", "kind", "inverter", "solver")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     BUS_FIELD_NUMBER: _ClassVar[int]
     KW_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     INVERTER_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     bus: str
     kw: float
     kind: str
     inverter: str
-    def __init__(self, feeder: _Optional[str] = ..., bus: _Optional[str] = ..., kw: _Optional[float] = ..., kind: _Optional[str] = ..., inverter: _Optional[str] = ...) -> None: ...
+    solver: _powerflow_pb2.SolverOptions
+    def __init__(self, feeder: _Optional[str] = ..., bus: _Optional[str] = ..., kw: _Optional[float] = ..., kind: _Optional[str] = ..., inverter: _Optional[str] = ..., solver: _Optional[_Union[_powerflow_pb2.SolverOptions, _Mapping]] = ...) -> None: ...
 
 class ConnectionReply(_message.Message):
     __slots__ = ("ok", "margin_kw", "capacity_kw", "limiting_criterion", "limiting_element", "bus", "recomputed", "version")
@@ -120,7 +128,7 @@ class ConnectionReply(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., margin_kw: _Optional[float] = ..., capacity_kw: _Optional[float] = ..., limiting_criterion: _Optional[str] = ..., limiting_element: _Optional[str] = ..., bus: _Optional[str] = ..., recomputed: _Optional[bool] = ..., version: _Optional[str] = ...) -> None: ...
 
 class StochasticRequest(_message.Message):
-    __slots__ = ("feeders", "site", "feeder_glob", "samples", "placement", "steps_pct", "seed", "full_curve", "inverter", "criteria", "job_id")
+    __slots__ = ("feeders", "site", "feeder_glob", "samples", "placement", "steps_pct", "seed", "full_curve", "inverter", "criteria", "job_id", "solver")
     FEEDERS_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +140,7 @@ class StochasticRequest(_message.Message):
     INVERTER_FIELD_NUMBER: _ClassVar[int]
     CRITERIA_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     feeders: _containers.RepeatedScalarFieldContainer[str]
     site: str
     feeder_glob: str
@@ -143,7 +152,8 @@ class StochasticRequest(_message.Message):
     inverter: str
     criteria: HostingCriteria
     job_id: str
-    def __init__(self, feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., samples: _Optional[int] = ..., placement: _Optional[str] = ..., steps_pct: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., full_curve: _Optional[bool] = ..., inverter: _Optional[str] = ..., criteria: _Optional[_Union[HostingCriteria, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
+    solver: _powerflow_pb2.SolverOptions
+    def __init__(self, feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., samples: _Optional[int] = ..., placement: _Optional[str] = ..., steps_pct: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., full_curve: _Optional[bool] = ..., inverter: _Optional[str] = ..., criteria: _Optional[_Union[HostingCriteria, _Mapping]] = ..., job_id: _Optional[str] = ..., solver: _Optional[_Union[_powerflow_pb2.SolverOptions, _Mapping]] = ...) -> None: ...
 
 class StochasticQuery(_message.Message):
     __slots__ = ("job_id",)

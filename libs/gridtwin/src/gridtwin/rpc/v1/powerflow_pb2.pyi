@@ -61,7 +61,7 @@ class ListScenariosResponse(_message.Message):
     def __init__(self, scenarios: _Optional[_Iterable[_Union[ScenarioDoc, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class RunScenarioRequest(_message.Message):
-    __slots__ = ("scenario_id", "scenario", "period", "feeders", "site", "feeder_glob", "job_id")
+    __slots__ = ("scenario_id", "scenario", "period", "feeders", "site", "feeder_glob", "job_id", "solver")
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class RunScenarioRequest(_message.Message):
     SITE_FIELD_NUMBER: _ClassVar[int]
     FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     scenario_id: str
     scenario: ScenarioText
     period: QstsPeriod
@@ -76,23 +77,26 @@ class RunScenarioRequest(_message.Message):
     site: str
     feeder_glob: str
     job_id: str
-    def __init__(self, scenario_id: _Optional[str] = ..., scenario: _Optional[_Union[ScenarioText, _Mapping]] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+    solver: SolverOptions
+    def __init__(self, scenario_id: _Optional[str] = ..., scenario: _Optional[_Union[ScenarioText, _Mapping]] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., job_id: _Optional[str] = ..., solver: _Optional[_Union[SolverOptions, _Mapping]] = ...) -> None: ...
 
 class RunSweepRequest(_message.Message):
-    __slots__ = ("scenario_id", "period", "sweep_json", "feeders", "site", "feeder_glob")
+    __slots__ = ("scenario_id", "period", "sweep_json", "feeders", "site", "feeder_glob", "solver")
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     SWEEP_JSON_FIELD_NUMBER: _ClassVar[int]
     FEEDERS_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     scenario_id: str
     period: QstsPeriod
     sweep_json: str
     feeders: _containers.RepeatedScalarFieldContainer[str]
     site: str
     feeder_glob: str
-    def __init__(self, scenario_id: _Optional[str] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., sweep_json: _Optional[str] = ..., feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ...) -> None: ...
+    solver: SolverOptions
+    def __init__(self, scenario_id: _Optional[str] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., sweep_json: _Optional[str] = ..., feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., solver: _Optional[_Union[SolverOptions, _Mapping]] = ...) -> None: ...
 
 class SweepRef(_message.Message):
     __slots__ = ("id",)
@@ -168,6 +172,16 @@ class ValidateAgainstResponse(_message.Message):
     report_json: str
     def __init__(self, report_json: _Optional[str] = ...) -> None: ...
 
+class SolverOptions(_message.Message):
+    __slots__ = ("max_iterations", "max_control_iterations", "tolerance")
+    MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONTROL_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    max_iterations: int
+    max_control_iterations: int
+    tolerance: float
+    def __init__(self, max_iterations: _Optional[int] = ..., max_control_iterations: _Optional[int] = ..., tolerance: _Optional[float] = ...) -> None: ...
+
 class QstsPeriod(_message.Message):
     __slots__ = ("hours", "start_hour", "step_minutes")
     HOURS_FIELD_NUMBER: _ClassVar[int]
@@ -179,20 +193,22 @@ class QstsPeriod(_message.Message):
     def __init__(self, hours: _Optional[int] = ..., start_hour: _Optional[int] = ..., step_minutes: _Optional[int] = ...) -> None: ...
 
 class RunQstsRequest(_message.Message):
-    __slots__ = ("feeders", "site", "feeder_glob", "period", "job_id", "ambient_c")
+    __slots__ = ("feeders", "site", "feeder_glob", "period", "job_id", "ambient_c", "solver")
     FEEDERS_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     FEEDER_GLOB_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     AMBIENT_C_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     feeders: _containers.RepeatedScalarFieldContainer[str]
     site: str
     feeder_glob: str
     period: QstsPeriod
     job_id: str
     ambient_c: float
-    def __init__(self, feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., job_id: _Optional[str] = ..., ambient_c: _Optional[float] = ...) -> None: ...
+    solver: SolverOptions
+    def __init__(self, feeders: _Optional[_Iterable[str]] = ..., site: _Optional[str] = ..., feeder_glob: _Optional[str] = ..., period: _Optional[_Union[QstsPeriod, _Mapping]] = ..., job_id: _Optional[str] = ..., ambient_c: _Optional[float] = ..., solver: _Optional[_Union[SolverOptions, _Mapping]] = ...) -> None: ...
 
 class JobTask(_message.Message):
     __slots__ = ("feeder", "status", "attempts", "error_json", "duration_s", "worker")
@@ -323,10 +339,12 @@ class CompareJobsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., base_job_id: _Optional[str] = ..., level: _Optional[str] = ..., order_by: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class SnapshotRequest(_message.Message):
-    __slots__ = ("feeder",)
+    __slots__ = ("feeder", "solver")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     feeder: str
-    def __init__(self, feeder: _Optional[str] = ...) -> None: ...
+    solver: SolverOptions
+    def __init__(self, feeder: _Optional[str] = ..., solver: _Optional[_Union[SolverOptions, _Mapping]] = ...) -> None: ...
 
 class BusVoltage(_message.Message):
     __slots__ = ("bus", "node", "pu", "kv", "angle_deg", "base_kv")
@@ -377,7 +395,7 @@ class Violation(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., element: _Optional[str] = ..., value: _Optional[float] = ..., limit: _Optional[float] = ...) -> None: ...
 
 class SnapshotResponse(_message.Message):
-    __slots__ = ("feeder", "version", "converged", "iterations", "losses_kw", "losses_kvar", "line_losses_kw", "transformer_losses_kw", "source_kw", "source_kvar", "voltages", "elements", "violations", "solve_ms", "recompiled")
+    __slots__ = ("feeder", "version", "converged", "iterations", "losses_kw", "losses_kvar", "line_losses_kw", "transformer_losses_kw", "source_kw", "source_kvar", "voltages", "elements", "violations", "solve_ms", "recompiled", "message", "solver")
     FEEDER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CONVERGED_FIELD_NUMBER: _ClassVar[int]
@@ -393,6 +411,8 @@ class SnapshotResponse(_message.Message):
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     SOLVE_MS_FIELD_NUMBER: _ClassVar[int]
     RECOMPILED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
     feeder: str
     version: str
     converged: bool
@@ -408,4 +428,6 @@ class SnapshotResponse(_message.Message):
     violations: _containers.RepeatedCompositeFieldContainer[Violation]
     solve_ms: float
     recompiled: bool
-    def __init__(self, feeder: _Optional[str] = ..., version: _Optional[str] = ..., converged: _Optional[bool] = ..., iterations: _Optional[int] = ..., losses_kw: _Optional[float] = ..., losses_kvar: _Optional[float] = ..., line_losses_kw: _Optional[float] = ..., transformer_losses_kw: _Optional[float] = ..., source_kw: _Optional[float] = ..., source_kvar: _Optional[float] = ..., voltages: _Optional[_Iterable[_Union[BusVoltage, _Mapping]]] = ..., elements: _Optional[_Iterable[_Union[ElementResult, _Mapping]]] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., solve_ms: _Optional[float] = ..., recompiled: _Optional[bool] = ...) -> None: ...
+    message: str
+    solver: SolverOptions
+    def __init__(self, feeder: _Optional[str] = ..., version: _Optional[str] = ..., converged: _Optional[bool] = ..., iterations: _Optional[int] = ..., losses_kw: _Optional[float] = ..., losses_kvar: _Optional[float] = ..., line_losses_kw: _Optional[float] = ..., transformer_losses_kw: _Optional[float] = ..., source_kw: _Optional[float] = ..., source_kvar: _Optional[float] = ..., voltages: _Optional[_Iterable[_Union[BusVoltage, _Mapping]]] = ..., elements: _Optional[_Iterable[_Union[ElementResult, _Mapping]]] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., solve_ms: _Optional[float] = ..., recompiled: _Optional[bool] = ..., message: _Optional[str] = ..., solver: _Optional[_Union[SolverOptions, _Mapping]] = ...) -> None: ...
