@@ -10,7 +10,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -107,6 +107,34 @@ class Settings(BaseSettings):
     )
     weather_timeout_s: float = Field(default=30.0, gt=0, description="one weather API request's time limit")
     weather_retries: int = Field(default=3, ge=0, description="retries of a weather request that failed")
+
+    # Access control (issue 15). Secrets come from the environment (a Kubernetes Secret); the all-in-one
+    # makes them once and keeps them in {data_dir}/secrets.json (0600).
+    internal_secret: SecretStr | None = Field(
+        default=None, description="signs the gateway's calls to the services (every service needs it)"
+    )
+    jwt_secret: SecretStr | None = Field(default=None, description="signs users' access tokens (gateway)")
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300)
+    login_max_failures: int = Field(default=5, ge=1, description="failed logins in a row before a lockout")
+    login_lock_s: int = Field(default=900, ge=1, description="how long a locked account stays locked")
+    admin_password: SecretStr | None = Field(
+        default=None, description="the bootstrap admin's password on a fresh install (else one is generated)"
+    )
+    rate_limit_per_s: float = Field(default=20.0, gt=0, description="requests per second per user")
+    rate_limit_burst: int = Field(default=60, ge=1, description="requests a user may send at once")
+    rate_limit_ip_per_s: float = Field(default=40.0, gt=0, description="requests per second per address")
+    rate_limit_ip_burst: int = Field(default=120, ge=1)
+    site_max_running_jobs: int = Field(default=4, ge=1, description="queued or running jobs per site at once")
+    cors_origins: list[str] = Field(default_factory=list, description="browser origins allowed to call the API")
+    cookie_secure: bool = Field(default=True, description="session cookies only over HTTPS")
+    max_json_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="largest JSON request body")
+    request_timeout_s: float = Field(default=900.0, gt=0, description="longest a REST request may take")
+    oidc_issuer: str | None = Field(default=None, description="the identity provider's issuer URL (OIDC login)")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_role_claim: str = Field(default="gridtwin_role", description="ID-token claim holding the role")
+    oidc_sites_claim: str = Field(default="gridtwin_sites", description="ID-token claim holding the sites")
 
     # Observability.
     otel_exporter: str = Field(default="none", description="none | console | otlp")

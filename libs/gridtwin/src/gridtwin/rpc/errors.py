@@ -23,8 +23,10 @@ from gridtwin.errors import (
     ErrorDetail,
     GridTwinError,
     InputError,
+    NotAuthenticatedError,
     NotConvergedError,
     NotFoundError,
+    RateLimitedError,
     UpstreamError,
 )
 
@@ -69,6 +71,10 @@ def grpc_status_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.NOT_FOUND
     if isinstance(exc, AccessDeniedError):
         return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(exc, NotAuthenticatedError):
+        return grpc.StatusCode.UNAUTHENTICATED
+    if isinstance(exc, RateLimitedError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, ConflictError):
         # An etag mismatch is a failed optimistic write; anything else is a duplicate id.
         if exc.context.get("kind") == "etag" or any(d.code.startswith("etag") for d in exc.details):
@@ -203,6 +209,8 @@ _BY_CODE: dict[grpc.StatusCode, type[GridTwinError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InputError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: NotAuthenticatedError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitedError,
     grpc.StatusCode.ABORTED: ConflictError,
     grpc.StatusCode.ALREADY_EXISTS: ConflictError,
     grpc.StatusCode.FAILED_PRECONDITION: NotConvergedError,

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,18 +26,21 @@ from gridtwin.store.db import writer
 from gridtwin.store.tables import USERNAME_MAX, api_keys, audit_log, refresh_tokens, users
 
 __all__ = [
+    "BOOTSTRAP_ADMIN",
     "AccountStore",
     "ApiKeyRecord",
     "AuditEntry",
     "UserRecord",
     "check_sites",
     "check_username",
+    "ensure_admin",
     "sha256_hex",
 ]
 
 USERNAME_RE = re.compile(rf"[A-Za-z0-9_.@-]{{1,{USERNAME_MAX}}}")
 SITE_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}|\*")
 KEY_PREFIX = "gtk"
+BOOTSTRAP_ADMIN = "admin"
 AUDIT_PAGE_MAX = 1000
 
 
@@ -575,5 +578,24 @@ class AccountStore:
         return out, total
 
 
-def all_sites() -> frozenset[str]:
-    return frozenset({ALL_SITES})
+def ensure_admin(
+    store: AccountStore, password_hash: Callable[[str], str], password: str | None
+) -> str | None:
+    """On a fresh install (no user yet) create the admin ``admin`` with every site: with ``password``
+    when given (GRIDTWIN_ADMIN_PASSWORD), else a generated one, returned so the caller prints it once
+    (only its hash is kept). Returns None when users exist already (nothing changes)."""
+    if store.count_users():
+        return None
+    from gridtwin.access.passwords import generate_password
+
+    chosen = password or generate_password()
+    try:
+        store.create_user(BOOTSTRAP_ADMIN, password_hash(chosen), Role.ADMIN, [ALL_SITES])
+    except ConflictError:  # another process made it first
+        return None
+    store.audit(
+        AuditEntry(
+            actor="-", via="bootstrap", action="users.bootstrap", resource=BOOTSTRAP_ADMIN, outcome="ok"
+        )
+    )
+    return None if password else chosen
