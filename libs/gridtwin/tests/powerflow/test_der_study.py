@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,29 @@ def test_circuit_info_names_regulators_flow_elements_and_thermal_ratings(study: 
     assert not_thermal == ["capacitor.cap1", "capacitor.cap2"]
     assert study.solve().converged
     assert study.flows_kw(info)[0] > 3000.0  # the substation feeds the feeder's ~3.5 MW
+
+
+def test_neutral_nodes_carry_no_voltage_base(ieee13_path: Path, tmp_path: Path) -> None:
+    # IEEE 13 with the substation transformer's wye neutral on node 4, grounded through a reactor.
+    script = tmp_path / "ngr.dss"
+    script.write_text(
+        f'redirect "{ieee13_path}"\nedit Transformer.Sub wdg=2 bus=650.1.2.3.4\n'
+        "new Reactor.ngr phases=1 bus1=650.4 bus2=650.0 X=0.015\ncalcv\nsolve\n",
+        encoding="utf-8",
+    )
+    engine = Engine()
+    try:
+        engine.compile_file(script)
+        with study_session(engine) as circuit:
+            info = circuit.circuit_info()
+            base = dict(zip(info.node_names, info.node_base_kv_ln, strict=True))
+            volts = dict(zip(info.node_names, circuit.voltages_pu(), strict=True))
+            assert base["650.4"] == 0.0 and volts["650.4"] < 0.002  # the neutral: in the list, never judged
+            assert base["650.1"] == base["650.2"] == base["650.3"] == pytest.approx(4.16 / 3**0.5, rel=1e-3)
+            assert [n for n, b in base.items() if b == 0.0] == ["650.4"]
+            assert circuit.bus_target("650").nodes == (1, 2, 3)  # DER connects to the phases only
+    finally:
+        engine.close()
 
 
 def test_customers_and_series_network(study: DerStudyCircuit) -> None:
@@ -221,3 +245,134 @@ def test_a_session_holds_the_engine_and_leaves_the_circuit_changed(engine: Engin
     assert order == ["study", "other"]
     assert engine.loaded is None  # the test PV stays in the circuit: the next load recompiles
     assert engine.load_script("tiny", "v1", TINY)
+
+
+# -- 3-wire delta sections (issue 14) ---------------------------------------------------------------
+
+
+def _ieee37(ieee13_path: Path) -> Path:
+    return ieee13_path.parents[1] / "37Bus" / "ieee37.dss"
+
+
+def _property(engine: Engine, element: str, prop: str) -> str:
+    def read() -> str:
+        engine.dss.Text.Command(f"? {element}.{prop}")
+        return str(engine.dss.Text.Result()).strip().lower()
+
+    return engine.call("property", read)
+
+
+def test_delta_sections_are_found_and_judged_line_to_line(engine: Engine, ieee13_path: Path) -> None:
+    engine.compile_file(_ieee37(ieee13_path))
+    with study_session(engine) as study:
+        info = study.circuit_info()
+        # Behind the delta-delta substation transformer nothing is grounded: every feeder bus.
+        assert "sourcebus" not in info.delta_buses and len(info.delta_buses) == 38
+        assert {"799", "799r", "701", "775"} <= info.delta_buses
+        base = dict(zip(info.node_names, info.node_base_kv_ln, strict=True))
+        assert base["sourcebus.1"] > 100.0 and base["775.1"] == base["701.2"] == 0.0  # floating: not judged
+        pairs = dict(zip(info.pair_names, info.pair_base_kv_ll, strict=True))
+        assert len(pairs) == 3 * 38 and pairs["775.1-2"] == pytest.approx(0.48) and pairs["701.3-1"] == 4.8
+        assert [(info.node_names[a], info.node_names[b]) for a, b in info.pair_nodes[:3]] == [
+            ("799.1", "799.2"),
+            ("799.2", "799.3"),
+            ("799.3", "799.1"),
+        ]
+        # The open-delta regulators' PTs sit across 799r.1-2 and 799r.3-2 (their windings).
+        assert info.reg_names == ["creg1a", "creg1c"]
+        watched = [
+            (info.node_names[a], info.node_names[b])
+            for a, b in zip(info.reg_node_index, info.reg_ref_index, strict=True)
+        ]
+        assert watched == [("799r.1", "799r.2"), ("799r.3", "799r.2")]
+        v = study.node_voltages()
+        assert v.dtype == np.complex128 and len(v) == len(info.node_names)
+
+        target = study.bus_target("775")
+        assert target.delta and target.nodes == (1, 2, 3) and target.kv_base_ll == pytest.approx(0.48)
+        assert study.bus_target("741.1.2").delta
+        with pytest.raises(InputError, match="single conductor of a 3-wire delta section") as err:
+            study.bus_target("775.1")
+        assert err.value.details[0].where == "bus 775.1"
+        assert all(t.delta for t in study.bus_targets(exclude=("sourcebus",)))
+
+
+def test_grounded_feeders_have_no_delta_section(study: DerStudyCircuit, ieee123_path: Path) -> None:
+    info = study.circuit_info()  # IEEE 13
+    assert info.delta_buses == frozenset() and info.pair_names == []
+    assert info.reg_ref_index.tolist() == [-1, -1, -1]  # wye regulators: node to ground
+    assert not any(t.delta for t in study.bus_targets())
+    engine = Engine()
+    try:
+        engine.compile_file(ieee123_path)
+        with study_session(engine) as circuit:
+            # Only the 480 V bus behind the delta-delta XFM1 (61s -> 610) is ungrounded.
+            assert circuit.circuit_info().delta_buses == frozenset({"610"})
+            assert circuit.bus_target("610").delta and not circuit.bus_target("61s").delta
+    finally:
+        engine.close()
+
+
+def test_test_der_connects_line_to_line_on_delta_buses(engine: Engine, ieee13_path: Path) -> None:
+    engine.compile_file(_ieee37(ieee13_path))
+    with study_session(engine) as study:
+        info = study.circuit_info()
+        study.set_operating_point(0.3, 1.0)
+        assert study.solve().converged
+        study.lock_controls()
+        v0 = study.voltages_pu()
+        at_775 = [i for i, n in enumerate(info.node_names) if n.startswith("775.")]
+
+        study.add_pv("t", study.bus_target("775"), 0.1)
+        assert study.solve().converged
+        # Line to line, a tiny PV leaves even the floating node-to-ground voltages where they were.
+        assert np.abs(study.voltages_pu()[at_775] - v0[at_775]).max() < 1e-4
+        assert _property(engine, "pvsystem.t", "conn") == "delta"
+        assert _property(engine, "pvsystem.t", "phases") == "3"
+        assert float(_property(engine, "pvsystem.t", "kv")) == pytest.approx(0.48)
+
+        study.add_pv("t", study.bus_target("741.1.2"), 50.0)  # moved: one line-to-line branch
+        assert _property(engine, "pvsystem.t", "phases") == "1"
+        assert _property(engine, "pvsystem.t", "conn") == "delta"
+        assert float(_property(engine, "pvsystem.t", "kv")) == pytest.approx(4.8)
+        study.add_load("l", study.bus_target("728"), 10.0)
+        assert _property(engine, "load.l", "conn") == "delta"
+        names = study.add_pv_pool(
+            "pool_", [study.bus_target("701"), study.bus_target("742.2.3")], [10.0, 10.0]
+        )
+        assert [_property(engine, f"pvsystem.{n}", "conn") for n in names] == ["delta", "delta"]
+        assert study.solve().converged
+
+        # The artefact this avoids: a grounded-wye PV of 0.1 kW moves those voltages by percents.
+        def wye() -> None:
+            engine.dss.Text.Command(
+                "new PVSystem.w bus1=775 phases=3 kV=0.48 Pmpp=0.1 kVA=0.11 irradiance=1 conn=wye"
+            )
+
+        study.remove_der("t")
+        study.remove_der("l")
+        study.set_pool_enabled("pool_", False)
+        engine.call("wye", wye)
+        assert study.solve().converged
+        assert np.abs(study.voltages_pu()[at_775] - v0[at_775]).max() > 0.05
+
+
+def test_a_test_der_moved_between_delta_and_wye_buses_connects_as_placed_afresh(ieee123: Engine) -> None:
+    def read(element: str) -> tuple[list[int], str]:
+        ieee123.dss.Circuit.SetActiveElement(element)
+        return [int(n) for n in ieee123.dss.CktElement.NodeOrder()], str(ieee123.dss.CktElement.BusNames()[0])
+
+    with study_session(ieee123) as study:
+
+        def connected(element: str) -> tuple[list[int], str]:
+            assert study.solve().converged  # node order is known once the system is built
+            return ieee123.call("nodes", read, element)
+
+        for kind, add in (("pvsystem", study.add_pv), ("load", study.add_load)):
+            add("t", study.bus_target("610"), 50.0)  # behind the delta-delta XFM1: delta, no neutral
+            assert connected(f"{kind}.t") == ([1, 2, 3], "610.1.2.3")
+            add("t", study.bus_target("35.1.2"), 50.0)  # grounded wye again, neutral to ground
+            assert connected(f"{kind}.t") == ([1, 2, 0], "35.1.2")
+            add("t", study.bus_target("610"), 50.0)
+            assert connected(f"{kind}.t") == ([1, 2, 3], "610.1.2.3")
+            study.remove_der("t")

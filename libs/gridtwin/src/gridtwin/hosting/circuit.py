@@ -24,6 +24,7 @@ from gridtwin.powerflow.study_types import (
     CAT_B_CURVE_V_PU,
     BusTarget,
     CircuitInfo,
+    ComplexArray,
     ControlState,
     Customers,
     FloatArray,
@@ -57,12 +58,14 @@ class StudyCircuit(Protocol):
         ...
 
     def bus_target(self, bus: str) -> BusTarget:
-        """``bus`` (``name`` or ``name.node...``) with its phases, kV base and coordinates;
-        ``InputError`` when it does not exist."""
+        """``bus`` (``name`` or ``name.node...``) with its phases, kV base, coordinates and whether it
+        sits on a 3-wire delta section (devices connect line to line there); ``InputError`` when it
+        does not exist or is a single conductor of a delta section."""
         ...
 
     def bus_targets(self, exclude: Collection[str] = ()) -> list[BusTarget]:
-        """Every bus with phase nodes and a voltage base, except ``exclude``."""
+        """Every bus with phase nodes and a voltage base, except ``exclude`` (and single conductors
+        of delta sections)."""
         ...
 
     def customers(self) -> Customers:
@@ -119,6 +122,10 @@ class StudyCircuit(Protocol):
         """Per node of ``CircuitInfo.node_names``, volts."""
         ...
 
+    def node_voltages(self) -> ComplexArray:
+        """Per node of ``CircuitInfo.node_names``, volts, complex (line-to-line voltages)."""
+        ...
+
     def loadings_pct(self) -> FloatArray:
         """Per element of ``CircuitInfo.pd_names``, % of the normal rating."""
         ...
@@ -150,7 +157,8 @@ class StudyCircuit(Protocol):
         curve_q_pu: Sequence[float] = CAT_B_CURVE_Q_PU,
     ) -> None:
         """Connect (or move and resize) PV ``name`` of ``kw`` at ``at``, inverter ``none`` (unity
-        power factor), ``pf`` (fixed power factor) or ``volt_var`` (default curve IEEE 1547 Cat B)."""
+        power factor), ``pf`` (fixed power factor) or ``volt_var`` (default curve IEEE 1547 Cat B);
+        grounded wye, or line to line where ``at.delta``."""
         ...
 
     def resize_pv(self, name: str, kw: float) -> None: ...

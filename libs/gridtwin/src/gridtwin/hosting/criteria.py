@@ -5,8 +5,19 @@ the DER against it. Run them inside ``StudyCircuit.run`` (they read the circuit 
 
 Deviations are "caused by the DER" only if regulators do not move in between: callers solve the
 baseline with controls free, then lock regulator taps (``StudyCircuit.lock_controls``) for DER
-trials, as DRIVE does. Regulator deviation is measured at the winding a regulator watches (first
-conductor, line drop compensation ignored), in PT-secondary volts, against half its band.
+trials, as DRIVE does. Regulator deviation is measured on what the regulator's control watches (the
+controlled winding's voltage of its PT phase: node to ground on a grounded-wye regulator, line to
+line on an open- or closed-delta one; line drop compensation ignored), in PT-secondary volts,
+against half its band.
+
+Node voltages are judged only at phase nodes (1..3) with a nominal base: neutral and ground nodes
+(node 0, numbers above 3, e.g. a transformer's wye neutral grounded through a reactor, near 0 V)
+and nodes without a (non-negligible) base are never judged. On 3-wire delta sections (no ground
+reference: ``CircuitInfo.delta_buses``) the voltage to ground floats, so the phase nodes there have
+base 0 and the line-to-line voltages are judged instead (``CircuitInfo.pair_names``, per unit of the
+line-to-line base, secondary when that base is at most ``secondary_max_kv_ll``). The judged voltages
+are the nodes followed by the line-to-line pairs (``voltage_names``). Voltages are per unit of the
+nominal base, so the deviation is |V_der - V_base| / V_nominal, not relative to the node's own voltage.
 """
 
 from __future__ import annotations
@@ -19,12 +30,13 @@ import numpy as np
 
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.hosting.circuit import StudyCircuit
-from gridtwin.powerflow.study_types import BoolArray, CircuitInfo, FloatArray
+from gridtwin.powerflow.study_types import BoolArray, CircuitInfo, FloatArray, IntArray
 
 __all__ = [
     "CRITERIA",
     "GENERATION_CRITERIA",
     "LOAD_CRITERIA",
+    "MIN_BASE_KV",
     "Baseline",
     "CircuitInfo",
     "Criteria",
@@ -33,7 +45,13 @@ __all__ = [
     "capture_baseline",
     "evaluate",
     "first_violation",
+    "judged_nodes",
+    "judged_voltages",
     "measure",
+    "regulator_refs",
+    "regulator_volts",
+    "voltage_names",
+    "voltages_pu",
 ]
 
 CRITERIA = (
@@ -51,6 +69,9 @@ LOAD_CRITERIA = ("thermal", "undervoltage")
 
 # Reverse flow below this many kW is numerical noise, not a violation.
 _REVERSE_TOL_KW = 0.5
+# Nodes whose nominal base (line to neutral) is below this are not judged (no meaningful per unit).
+MIN_BASE_KV = 1e-3
+_PHASE_NODES = frozenset({"1", "2", "3"})
 
 
 @dataclass(frozen=True)
@@ -119,13 +140,17 @@ class Violation:
 
 @dataclass
 class Baseline:
-    """The no-DER solved state at one snapshot (what deviations are measured against)."""
+    """The no-DER solved state at one snapshot (what deviations are measured against).
+
+    Voltage arrays run over ``voltage_names(info)``: every node, then the line-to-line pairs of
+    3-wire delta sections (none on grounded feeders: then exactly the nodes).
+    """
 
     snapshot: str
-    vmag_pu: FloatArray  # per node, in ``info.node_names`` order
-    node_names: list[str]
+    vmag_pu: FloatArray  # per judged voltage (nodes, then line-to-line pairs)
+    node_names: list[str]  # ``voltage_names(info)``
     node_is_secondary: BoolArray
-    node_valid: BoolArray  # nodes with a voltage base (the others are never judged)
+    node_valid: BoolArray  # judged: phase nodes with a base (``judged_nodes``) and the pairs
     reg_names: list[str]
     reg_vmag_v: FloatArray  # per regulator, PT-secondary volts
     reg_half_band_v: FloatArray
@@ -133,6 +158,67 @@ class Baseline:
     flow_kw: FloatArray  # per flow element, kW into terminal 1
     info: CircuitInfo
     violations: list[Violation] = field(default_factory=list)  # already broken with no DER
+
+
+def judged_nodes(info: CircuitInfo) -> BoolArray:
+    """Nodes whose voltage the criteria judge: phase nodes (``bus.1``..``bus.3``) with a nominal base
+    of at least ``MIN_BASE_KV``; never neutral or ground nodes (0, 4 and above), nor the nodes of
+    3-wire delta sections (base 0: judged line to line)."""
+    phase = np.array([n.rpartition(".")[2] in _PHASE_NODES for n in info.node_names], dtype=bool)
+    return phase & (info.node_base_kv_ln >= MIN_BASE_KV)
+
+
+def voltage_names(info: CircuitInfo) -> list[str]:
+    """The voltages the criteria measure: every node, then the line-to-line pairs ("bus.1-2")."""
+    return [*info.node_names, *info.pair_names] if info.pair_names else info.node_names
+
+
+def judged_voltages(info: CircuitInfo) -> BoolArray:
+    """Which of ``voltage_names`` are judged: ``judged_nodes`` and every line-to-line pair."""
+    nodes = judged_nodes(info)
+    if not info.pair_names:
+        return nodes
+    return np.concatenate([nodes, info.pair_base_kv_ll >= MIN_BASE_KV])
+
+
+def _is_secondary(info: CircuitInfo, criteria: Criteria) -> BoolArray:
+    nodes = info.node_base_kv_ln * math.sqrt(3.0) <= criteria.secondary_max_kv_ll
+    if not info.pair_names:
+        return nodes
+    return np.concatenate([nodes, info.pair_base_kv_ll <= criteria.secondary_max_kv_ll])
+
+
+def voltages_pu(circuit: StudyCircuit, info: CircuitInfo) -> FloatArray:
+    """The solved magnitude of each of ``voltage_names``, per unit of its nominal base."""
+    vmag = circuit.voltages_pu()
+    if not info.pair_names:
+        return vmag
+    v = circuit.node_voltages()
+    a, b = info.pair_nodes[:, 0], info.pair_nodes[:, 1]
+    line = np.abs(v[a] - v[b]) / (1000.0 * np.maximum(info.pair_base_kv_ll, MIN_BASE_KV))
+    return np.concatenate([vmag, line])
+
+
+def regulator_refs(info: CircuitInfo) -> IntArray:
+    """Per regulator, the node its watched voltage is measured against (-1 = ground)."""
+    if len(info.reg_ref_index) == len(info.reg_names):
+        return info.reg_ref_index
+    return np.full(len(info.reg_names), -1, dtype=np.int64)
+
+
+def regulator_volts(circuit: StudyCircuit, info: CircuitInfo) -> FloatArray:
+    """What each regulator's control watches, PT-secondary volts: its node to ground, or line to
+    line (node minus reference node) for delta-connected regulators."""
+    if not len(info.reg_names):
+        return np.zeros(0)
+    volts = circuit.voltages_v()[info.reg_node_index]
+    refs = regulator_refs(info)
+    line = refs >= 0
+    if line.any():
+        v = circuit.node_voltages()
+        volts = volts.copy()
+        volts[line] = np.abs(v[info.reg_node_index[line]] - v[refs[line]])
+    return volts / info.reg_pt_ratio
 
 
 def capture_baseline(
@@ -144,17 +230,15 @@ def capture_baseline(
 ) -> Baseline:
     """The solved no-DER state (call right after the snapshot's base solve); base violations listed."""
     info = info or circuit.circuit_info()
-    vmag = circuit.voltages_pu()
-    volts = circuit.voltages_v()
-    valid = info.node_base_kv_ln > 0
+    valid = judged_voltages(info)
     base = Baseline(
         snapshot=snapshot_name,
-        vmag_pu=vmag,
-        node_names=info.node_names,
-        node_is_secondary=valid & (info.node_base_kv_ln * math.sqrt(3.0) <= criteria.secondary_max_kv_ll),
+        vmag_pu=voltages_pu(circuit, info),
+        node_names=voltage_names(info),
+        node_is_secondary=valid & _is_secondary(info, criteria),
         node_valid=valid,
         reg_names=info.reg_names,
-        reg_vmag_v=volts[info.reg_node_index] / info.reg_pt_ratio if len(info.reg_names) else np.zeros(0),
+        reg_vmag_v=regulator_volts(circuit, info),
         reg_half_band_v=info.reg_band_v / 2.0,
         loading_pct=circuit.loadings_pct(),
         flow_kw=circuit.flows_kw(info),
@@ -194,10 +278,10 @@ def measure(circuit: StudyCircuit, baseline: Baseline, criteria: Criteria, der: 
     on = set(criteria.enabled(der))
     out: list[Measure] = []
     valid = baseline.node_valid
-    nodes = info.node_names
+    nodes = baseline.node_names
     off = -1.0  # excess of elements a criterion does not judge
     if on & {"overvoltage", "voltage_deviation", "undervoltage"}:
-        vmag = circuit.voltages_pu()
+        vmag = voltages_pu(circuit, info)
         if "overvoltage" in on:
             lim = np.full(len(vmag), criteria.overvoltage_pu)
             out.append(Measure("overvoltage", nodes, vmag, lim, np.where(valid, vmag / lim - 1.0, off)))
@@ -205,17 +289,14 @@ def measure(circuit: StudyCircuit, baseline: Baseline, criteria: Criteria, der: 
             lim = np.full(len(vmag), criteria.undervoltage_pu)
             out.append(Measure("undervoltage", nodes, vmag, lim, np.where(valid, 1.0 - vmag / lim, off)))
         if "voltage_deviation" in on:
-            v0 = baseline.vmag_pu
-            ok = valid & (v0 > 0)
-            dev = np.where(ok, 100.0 * np.abs(vmag - v0) / np.where(ok, v0, 1.0), 0.0)
+            # Per unit of the nominal base: |V_der - V_base| / V_nominal, in %.
+            dev = np.where(valid, 100.0 * np.abs(vmag - baseline.vmag_pu), 0.0)
             lim = np.where(
                 baseline.node_is_secondary, criteria.deviation_secondary_pct, criteria.deviation_primary_pct
             )
-            out.append(Measure("voltage_deviation", nodes, dev, lim, np.where(ok, dev / lim - 1.0, off)))
+            out.append(Measure("voltage_deviation", nodes, dev, lim, np.where(valid, dev / lim - 1.0, off)))
     if "regulator_deviation" in on and len(baseline.reg_names):
-        volts = circuit.voltages_v()
-        v_reg = volts[info.reg_node_index] / info.reg_pt_ratio
-        dev = np.abs(v_reg - baseline.reg_vmag_v)
+        dev = np.abs(regulator_volts(circuit, info) - baseline.reg_vmag_v)
         lim = baseline.reg_half_band_v
         out.append(Measure("regulator_deviation", baseline.reg_names, dev, lim, dev / lim - 1.0))
     if "thermal" in on:

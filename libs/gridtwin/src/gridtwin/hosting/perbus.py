@@ -2,7 +2,10 @@
 power flows (DOMAIN.md), capacity = the minimum over the worst-case snapshots.
 
 The test DER connects to every phase node of the bus (3-phase DER at 3-phase buses, 1-phase at
-1-phase nodes, 2-phase at 2-phase buses). A PV's output scales with the snapshot's ``pv_mult``, so
+1-phase nodes, 2-phase at 2-phase buses), in grounded wye; on 3-wire delta sections (no ground
+reference, ``BusTarget.delta``) line to line instead, as an inverter there is connected: 3-phase
+delta, or one line-to-line branch at 2-node buses (voltages there are judged line to line, see
+``criteria``). A PV's output scales with the snapshot's ``pv_mult``, so
 snapshots without PV (``pv_mult`` 0) do not limit PV; load-type DER (``der="load"``: EV or storage
 charging, a constant-power load that ignores the load multiplier) is judged at every snapshot on
 thermal loading and undervoltage. Regulator taps and capacitor controls act in each snapshot's
@@ -13,8 +16,12 @@ does not converge counts as a violation ``not_converged``.
 
 Search per bus and snapshot: from ``start_kw`` (default 25 kW on secondary buses, 250 kW on
 primary ones) the size doubles until a violation or ``max_kw`` (the expanding upper bound), then
-bisection until the bracket is narrower than ``tol_kw`` or ``rel_tol_pct`` of its upper end,
-whichever is wider. A bus that hosts ``max_kw`` reports ``limiting_criterion`` "none".
+bisection until the bracket [largest size without violation, smallest with one] is no wider than
+``max(tol_kw, rel_tol_pct % of its upper end)``: by default (``EXACT_TOL_KW`` 0.1 kW,
+``EXACT_REL_TOL_PCT`` 0.1 %) the absolute floor binds below 100 kW and the relative one above, so
+the reported capacity (the bracket's lower end) is at most 0.1 kW or 0.1 % below the true limit,
+fine enough to judge the fast method's error against. A bus that hosts ``max_kw`` reports
+``limiting_criterion`` "none".
 
 Speed: PV without volt-var uses an idle PV per bus (``StudyCircuit.add_pv_pool``) sized through
 its irradiance, so trials never rebuild the network matrix; volt-var and loads move one element around.
@@ -43,12 +50,25 @@ from gridtwin.hosting.criteria import (
 from gridtwin.hosting.snapshots import DEFAULT_SNAPSHOTS, Snapshot, apply_snapshot
 from gridtwin.hosting.types import DER_KINDS, INVERTER_MODES, NOT_CONVERGED, PERBUS_COLUMNS, BusTarget
 from gridtwin.powerflow.engine import Engine
+from gridtwin.powerflow.solver import SolverSettings
 
-__all__ = ["BusResult", "Study", "exact_hosting_capacity", "resolve_buses", "validate_inputs"]
+__all__ = [
+    "EXACT_REL_TOL_PCT",
+    "EXACT_TOL_KW",
+    "BusResult",
+    "Study",
+    "exact_hosting_capacity",
+    "resolve_buses",
+    "validate_inputs",
+]
 
 TEST_DER = "hc_test_der"
 POOL = "hc_pool"
 NONE = "none"
+# The exact method's default stopping tolerance: bisect until the bracket is no wider than
+# max(EXACT_TOL_KW, EXACT_REL_TOL_PCT % of its upper end).
+EXACT_TOL_KW = 0.1
+EXACT_REL_TOL_PCT = 0.1
 
 
 @dataclass
@@ -64,7 +84,13 @@ class BusResult:
 
 
 def validate_inputs(
-    criteria: Criteria, der: str, inverter: str, max_kw: float, tol_kw: float, snapshots: Sequence[Snapshot]
+    criteria: Criteria,
+    der: str,
+    inverter: str,
+    max_kw: float,
+    tol_kw: float,
+    snapshots: Sequence[Snapshot],
+    rel_tol_pct: float = 0.0,
 ) -> None:
     """``InputError`` listing every bad argument of a per-bus study."""
     problems: list[ErrorDetail] = []
@@ -76,6 +102,10 @@ def validate_inputs(
         problems.append(ErrorDetail(where="max_kw", message=f"must be a positive size, got {max_kw}"))
     if not (math.isfinite(tol_kw) and tol_kw > 0):
         problems.append(ErrorDetail(where="tol_kw", message=f"must be > 0, got {tol_kw}"))
+    if not (math.isfinite(rel_tol_pct) and 0 <= rel_tol_pct < 100):
+        problems.append(
+            ErrorDetail(where="rel_tol_pct", message=f"must be >= 0 and < 100, got {rel_tol_pct}")
+        )
     if not snapshots:
         problems.append(ErrorDetail(where="snapshots", message="no snapshot to study"))
     elif der == "pv" and not any(s.pv_mult > 0 for s in snapshots):
@@ -281,7 +311,8 @@ class Study:
         rel_tol_pct: float = 0.0,
         known_ok_kw: float = 0.0,
     ) -> BusResult:
-        """Largest size at ``target`` with no violation (expanding bound, then bisection)."""
+        """Largest size at ``target`` with no violation (expanding bound, then bisection until the
+        bracket is no wider than ``max(tol_kw, rel_tol_pct % of its upper end)``)."""
         assert self.baseline is not None and self.snapshot is not None
         name = self.snapshot.name
         base = first_violation(self.baseline.violations)
@@ -353,7 +384,8 @@ def result_frame(
 
 def run_study(engine: Engine, where: str, fn: Callable[[StudyCircuit], pd.DataFrame]) -> pd.DataFrame:
     """Run a study function as one batch on the engine, held for the whole study (the circuit counts
-    as changed afterwards); the frame's attrs name the feeder and version studied."""
+    as changed afterwards); the frame's attrs name the feeder and version studied (and ``solves``,
+    the power flows the study ran)."""
     with open_study(engine) as circuit:
         loaded = engine.loaded
         frame = circuit.run(where, fn, circuit)
@@ -372,19 +404,23 @@ def exact_hosting_capacity(
     *,
     pf: float = 1.0,
     max_kw: float = 10_000.0,
-    tol_kw: float = 0.5,
-    rel_tol_pct: float = 1.0,
+    tol_kw: float = EXACT_TOL_KW,
+    rel_tol_pct: float = EXACT_REL_TOL_PCT,
     start_kw: float | None = None,
+    solver: SolverSettings | None = None,
 ) -> pd.DataFrame:
     """Per-bus hosting capacity by bisection with full power flows on the engine's compiled circuit.
+    ``solver``: iteration caps and tolerance of every solve (None: the engine's settings in force).
 
     Returns one row per bus (``PERBUS_COLUMNS``, method "exact"); the capacity is the largest size
-    solved without violation (at most ``max(tol_kw, rel_tol_pct % of it)`` below the true limit). ``InputError`` for unknown buses
-    and bad arguments, ``NotConvergedError`` when a snapshot's base case does not converge. The study
-    holds the engine throughout and leaves the circuit marked changed (test DER stays in it).
+    solved without violation, at most ``max(tol_kw, rel_tol_pct % of the bracket's upper end)``
+    below the true limit (the bisection stops when its bracket is no wider than that; ``tol_kw`` > 0,
+    ``rel_tol_pct`` >= 0). ``InputError`` for unknown buses and bad arguments, ``NotConvergedError`` when a
+    snapshot's base case does not converge. The study holds the engine throughout and leaves the
+    circuit marked changed (test DER stays in it).
     """
     chosen = criteria or Criteria()
-    validate_inputs(chosen, der, inverter, max_kw, tol_kw, snapshots)
+    validate_inputs(chosen, der, inverter, max_kw, tol_kw, snapshots, rel_tol_pct)
     snaps = relevant_snapshots(snapshots, der)
 
     def run(circuit: StudyCircuit) -> pd.DataFrame:
@@ -401,6 +437,9 @@ def exact_hosting_capacity(
         finally:
             study.finish()
             study.restore_taps()
-        return result_frame(targets, [combine(r) for r in per_snap], "exact", der, inverter)
+        frame = result_frame(targets, [combine(r) for r in per_snap], "exact", der, inverter)
+        frame.attrs["solves"] = study.solves  # power flows run (baselines and trials)
+        return frame
 
-    return run_study(engine, "hosting.exact", run)
+    with engine.solving_with(solver):
+        return run_study(engine, "hosting.exact", run)

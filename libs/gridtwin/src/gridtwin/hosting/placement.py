@@ -6,8 +6,9 @@ customer drawn by customer class. Penetration steps fill the ordering up to each
 so the deployments of one sample are nested (DISCO): step k + 1 keeps every system of step k.
 
 Choices (documented here once):
-- Candidates are the enabled loads of the circuit (one PV per load, at the load's bus, phases, kV and
-  connection); customer class from the load's ``class`` (1 residential, 2 commercial, 3 industrial,
+- Candidates are the enabled loads of the circuit (one PV per load, at the load's bus and phases:
+  grounded wye, or line to line on 3-wire delta sections, ``BusTarget.delta``, where a load on a
+  single conductor gets its PV across the bus's phases); customer class from the load's ``class`` (1 residential, 2 commercial, 3 industrial,
   anything else residential).
 - Electrical distance is the path length (metres) along the lines from the source bus (networkx
   Dijkstra over lines, transformers and other series elements, transformers count 0 m). A load not

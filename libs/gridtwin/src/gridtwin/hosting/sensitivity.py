@@ -4,12 +4,14 @@ power flow per bus and secant corrections.
 Prediction (per snapshot, taps locked as in the exact method): the solved circuit's admittance
 matrix Y (``StudyCircuit.network_matrix``, loads included as their nominal admittance) is factorised once (scipy
 ``splu``); an injection of 1 kW (split evenly over the bus's phases, with the fixed power factor's
-vars) at every candidate bus gives dV = Y^-1 dI for all buses in batched right-hand sides. From dV:
+vars; on 3-wire delta sections over its line-to-line branches, as the test DER connects there) at
+every candidate bus gives dV = Y^-1 dI for all buses in batched right-hand sides. From dV:
 voltage magnitude sensitivities (overvoltage, deviation, regulator deviation, undervoltage for
-loads), terminal-1 current changes dI = Yprim dV of every PD element (thermal: the size where
-|I0 + dI P| reaches the rating) and power-flow changes through the substation transformer and
-regulators (reverse flow). The predicted capacity is the smallest over criteria, scaled by the
-own-bus voltage rise (a constant-power injection draws less current at a higher voltage).
+loads; line-to-line magnitudes where the criteria judge those), terminal-1 current changes
+dI = Yprim dV of every PD element (thermal: the size where |I0 + dI P| reaches the rating) and
+power-flow changes through the substation transformer and regulators (reverse flow). The predicted
+capacity is the smallest over criteria, scaled by the own-bus voltage rise (a constant-power
+injection draws less current at a higher voltage).
 
 Verification: a full power flow just below the prediction, then per-element secant steps on the
 criteria's normalised excess until a verified size is within ``accept_pct`` of the next secant
@@ -33,7 +35,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from gridtwin.hosting.circuit import StudyCircuit
-from gridtwin.hosting.criteria import Criteria, Measure, Violation, first_violation, measure
+from gridtwin.hosting.criteria import Criteria, Measure, Violation, first_violation, measure, regulator_refs
 from gridtwin.hosting.perbus import (
     NONE,
     BusResult,
@@ -48,6 +50,7 @@ from gridtwin.hosting.perbus import (
 from gridtwin.hosting.snapshots import DEFAULT_SNAPSHOTS, Snapshot
 from gridtwin.hosting.types import FAST_COLUMNS, NOT_CONVERGED, BusTarget
 from gridtwin.powerflow.engine import Engine
+from gridtwin.powerflow.solver import SolverSettings
 
 __all__ = ["LinearModel", "build_linear_model", "fast_hosting_capacity", "predict_capacity"]
 
@@ -139,14 +142,50 @@ def build_linear_model(study: Study, criteria: Criteria) -> LinearModel:
     )
 
 
+def _branches(idx: Sequence[int]) -> list[tuple[int, int]]:
+    """The line-to-line branches of a delta connection over ``idx`` (2 nodes: one branch)."""
+    if len(idx) == 2:
+        return [(idx[0], idx[1])]
+    if len(idx) == 3:
+        return [(idx[0], idx[1]), (idx[1], idx[2]), (idx[2], idx[0])]
+    return []
+
+
 def _injection(model: LinearModel, targets: Sequence[BusTarget], s_per_kw: complex) -> ComplexArray:
-    """Right-hand sides: current injected by ``s_per_kw`` (VA per kW of size) at each target."""
+    """Right-hand sides: current injected by ``s_per_kw`` (VA per kW of size) at each target, node to
+    ground, or over line-to-line branches on delta targets (into one node, out of the other)."""
     rhs = np.zeros((len(model.v0), len(targets)), dtype=np.complex128)
     for j, t in enumerate(targets):
         idx = [model.y_pos[f"{t.bus}.{n}"] for n in t.nodes if f"{t.bus}.{n}" in model.y_pos]
+        if t.delta:
+            branches = _branches(idx)
+            for a, b in branches:
+                current = np.conj(s_per_kw / len(branches) / (model.v0[a] - model.v0[b]))
+                rhs[a, j] += current
+                rhs[b, j] -= current
+            continue
         for k in idx:
             rhs[k, j] = np.conj(s_per_kw / len(idx) / model.v0[k])
     return rhs
+
+
+def _own_voltages(study: Study, targets: Sequence[BusTarget]) -> list[list[int]]:
+    """Per target, its own judged voltages (positions in the baseline's voltage arrays): its nodes,
+    or on delta targets the line-to-line pairs between its nodes."""
+    info = study.info
+    node_at = {name: i for i, name in enumerate(info.node_names)}
+    pairs: dict[str, list[tuple[int, int, int]]] = {}
+    for k, (a, b) in enumerate(info.pair_nodes.tolist()):
+        bus, _, na = info.node_names[a].rpartition(".")
+        nb = info.node_names[b].rpartition(".")[2]
+        pairs.setdefault(bus, []).append((len(info.node_names) + k, int(na), int(nb)))
+    out: list[list[int]] = []
+    for t in targets:
+        if t.delta:
+            out.append([k for k, na, nb in pairs.get(t.bus, []) if na in t.nodes and nb in t.nodes])
+        else:
+            out.append([node_at[f"{t.bus}.{n}"] for n in t.nodes if f"{t.bus}.{n}" in node_at])
+    return out
 
 
 def _min_positive(values: FloatArray) -> tuple[FloatArray, IntArray]:
@@ -167,13 +206,28 @@ def predict_capacity(
     caps = np.full(len(targets), np.inf)
     crit = [NONE] * len(targets)
     elem = [""] * len(targets)
-    node_at = {name: i for i, name in enumerate(info.node_names)}
-    base_v = np.where(base.node_valid, info.node_base_kv_ln * 1000.0, np.nan)
-    node_ok = base.node_valid & (model.y_of_node >= 0)
+    names = base.node_names  # the judged voltages: nodes, then line-to-line pairs
+    n_nodes = len(info.node_names)
+    node_valid = base.node_valid[:n_nodes]
+    base_v = np.where(node_valid, info.node_base_kv_ln * 1000.0, np.nan)
+    node_ok = node_valid & (model.y_of_node >= 0)
     yn = np.where(model.y_of_node >= 0, model.y_of_node, 0)
     unit = model.v0 / np.maximum(np.abs(model.v0), _EPS)
+    # Line-to-line pairs: d|Va - Vb| = Re((dVa - dVb) conj(u_ab)), u_ab the baseline's direction.
+    pa, pb = model.y_of_node[info.pair_nodes[:, 0]], model.y_of_node[info.pair_nodes[:, 1]]
+    pair_ok = base.node_valid[n_nodes:] & (pa >= 0) & (pb >= 0)
+    pa, pb = np.where(pa >= 0, pa, 0), np.where(pb >= 0, pb, 0)
+    line0 = model.v0[pa] - model.v0[pb]
+    pair_unit = line0 / np.maximum(np.abs(line0), _EPS)
+    pair_v = np.where(pair_ok, info.pair_base_kv_ll * 1000.0, np.nan)
+    refs = regulator_refs(info)
+    reg_line = np.flatnonzero(refs >= 0)
+    reg_a = model.y_of_node[info.reg_node_index[reg_line]]
+    reg_b = model.y_of_node[refs[reg_line]]
+    reg_line0 = model.v0[reg_a] - model.v0[reg_b]
+    reg_unit = reg_line0 / np.maximum(np.abs(reg_line0), _EPS)
 
-    own = [[node_at[f"{t.bus}.{n}"] for n in t.nodes if f"{t.bus}.{n}" in node_at] for t in targets]
+    own = _own_voltages(study, targets)
     rise = np.zeros(len(targets))  # own-bus voltage rise per kW (pu), for the injection correction
 
     def take(j0: int, cand: FloatArray, arg: IntArray, name: str, names: Sequence[str]) -> None:
@@ -186,6 +240,9 @@ def predict_capacity(
         dv = model.lu.solve(_injection(model, chunk, s_per_kw))  # volts per kW, Y order
         dmag_y = np.real(dv * np.conj(unit)[:, None])
         dmag = np.where(node_ok[:, None], dmag_y[yn] / base_v[:, None], np.nan)  # pu per kW
+        if len(pa):
+            dline = np.real((dv[pa] - dv[pb]) * np.conj(pair_unit)[:, None])
+            dmag = np.vstack([dmag, np.where(pair_ok[:, None], dline / pair_v[:, None], np.nan)])
         v0 = base.vmag_pu[:, None]
         for j in range(len(chunk)):
             if own[j0 + j]:
@@ -197,20 +254,23 @@ def predict_capacity(
                 cand, arg = _min_positive(
                     np.where(dmag > _EPS, (criteria.overvoltage_pu - v0) / dmag, np.inf)
                 )
-                take(j0, cand, arg, "overvoltage", info.node_names)
+                take(j0, cand, arg, "overvoltage", names)
             if "undervoltage" in on:
                 cand, arg = _min_positive(
                     np.where(dmag < -_EPS, (v0 - criteria.undervoltage_pu) / -dmag, np.inf)
                 )
-                take(j0, cand, arg, "undervoltage", info.node_names)
+                take(j0, cand, arg, "undervoltage", names)
             if "voltage_deviation" in on:
                 lim = np.where(
                     base.node_is_secondary, criteria.deviation_secondary_pct, criteria.deviation_primary_pct
                 )
-                cand, arg = _min_positive(lim[:, None] / 100.0 * v0 / np.abs(dmag))
-                take(j0, cand, arg, "voltage_deviation", info.node_names)
+                cand, arg = _min_positive(lim[:, None] / 100.0 / np.abs(dmag))  # pu of nominal
+                take(j0, cand, arg, "voltage_deviation", names)
             if "regulator_deviation" in on and len(base.reg_names):
                 dreg = dmag_y[model.y_of_node[info.reg_node_index]] / info.reg_pt_ratio[:, None]
+                if len(reg_line):  # delta regulators watch a line-to-line voltage
+                    dline = np.real((dv[reg_a] - dv[reg_b]) * np.conj(reg_unit)[:, None])
+                    dreg[reg_line] = dline / info.reg_pt_ratio[reg_line][:, None]
                 cand, arg = _min_positive(base.reg_half_band_v[:, None] / np.abs(dreg))
                 take(j0, cand, arg, "regulator_deviation", base.reg_names)
             di = model.m_rows @ dv
@@ -361,9 +421,11 @@ def fast_hosting_capacity(
     max_kw: float = 10_000.0,
     tol_kw: float = 0.5,
     accept_pct: float = 3.0,
+    solver: SolverSettings | None = None,
 ) -> pd.DataFrame:
     """Per-bus hosting capacity from sensitivities, verified by one power flow per bus (and
-    corrections). Columns ``FAST_COLUMNS`` (method "fast"); same errors as the exact method."""
+    corrections). Columns ``FAST_COLUMNS`` (method "fast"); same errors as the exact method.
+    ``solver``: iteration caps and tolerance of every solve (None: the engine's settings in force)."""
     chosen = criteria or Criteria()
     validate_inputs(chosen, der, inverter, max_kw, tol_kw, snapshots)
     snaps = relevant_snapshots(snapshots, der)
@@ -405,6 +467,9 @@ def fast_hosting_capacity(
             frame["error_pct"] = np.where(cap > 0, 100.0 * (pred - cap) / cap, np.nan)
         frame["predicted_kw"] = pred
         frame["corrections"] = corrections
-        return frame[list(FAST_COLUMNS)]
+        out = frame[list(FAST_COLUMNS)]
+        out.attrs["solves"] = study.solves  # power flows run (baselines and verifications)
+        return out
 
-    return run_study(engine, "hosting.fast", run)
+    with engine.solving_with(solver):
+        return run_study(engine, "hosting.fast", run)

@@ -53,8 +53,9 @@ from gridtwin.hosting.placement import (
     step_kw,
 )
 from gridtwin.hosting.snapshots import Snapshot
-from gridtwin.hosting.types import INVERTER_MODES, NOT_CONVERGED
+from gridtwin.hosting.types import INVERTER_MODES, NOT_CONVERGED, BusTarget
 from gridtwin.powerflow.engine import Engine
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.powerflow.study_types import ControlState
 
 __all__ = [
@@ -221,8 +222,21 @@ def _prepare(circuit: StudyCircuit, spec: StochasticSpec) -> _Prepared:
     circuit.lock_controls()  # DRIVE: deviations caused by the PV, taps as in the baseline
     names = [f"{_PV_PREFIX}{i}" for i in range(len(candidates))]
     for name, bus in zip(names, candidates.buses, strict=True):
-        circuit.add_pv(name, circuit.bus_target(bus), 0.0, inverter=spec.inverter)
+        circuit.add_pv(name, _customer_target(circuit, bus), 0.0, inverter=spec.inverter)
     return _Prepared(candidates, baselines, states, names, np.zeros(len(candidates)))
+
+
+def _customer_target(circuit: StudyCircuit, bus: str) -> BusTarget:
+    """Where a customer's PV connects: the load's bus and nodes. A load wired to a single conductor
+    of a 3-wire delta section (nothing connects to one conductor there) gets its PV across the
+    bus's phases, line to line."""
+    try:
+        return circuit.bus_target(bus)
+    except InputError:
+        whole = circuit.bus_target(bus.partition(".")[0])
+        if not whole.delta:
+            raise
+        return whole
 
 
 def _set_kw(circuit: StudyCircuit, prepared: _Prepared, kw: np.ndarray) -> None:
@@ -311,8 +325,11 @@ def run_chunk(
     source: FeederModel | bytes | str | Path,
     spec: StochasticSpec,
     samples: Iterable[int],
+    *,
+    solver: SolverSettings | None = None,
 ) -> ChunkResult:
     """Run ``samples`` of ``spec`` on ``source`` (a model, its IPC bytes, a script or a master path).
+    ``solver``: iteration caps and tolerance of every solve (None: the engine's settings in force).
 
     Holds the engine for the whole chunk, compiles once, adds the PV systems once, then walks each
     sample's steps; the circuit is marked changed at the end. A sample that fails with a
@@ -320,7 +337,7 @@ def run_chunk(
     not compile or whose base case does not converge raises.
     """
     spec.check()
-    with open_study(engine) as circuit:
+    with engine.solving_with(solver), open_study(engine) as circuit:
         return _run_chunk(engine, circuit, source, spec, samples)
 
 

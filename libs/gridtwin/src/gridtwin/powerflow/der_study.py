@@ -6,6 +6,9 @@ is a plain call, so a study's hot loop pays one thread hop per batch, not one pe
 
 ``study_session(engine)`` gives a study exclusive use of the engine (``Engine.hold``) and marks the
 circuit changed at the end: the study leaves test DER in it, so the next load recompiles.
+
+The circuit's 3-wire delta sections (``study_reads.delta_buses``, a walk over the whole circuit) are
+found once per compiled circuit and kept: a stochastic study asks for one bus target per customer.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from gridtwin.powerflow.study_types import (
     CAT_B_CURVE_V_PU,
     BusTarget,
     CircuitInfo,
+    ComplexArray,
     ControlState,
     Customers,
     FloatArray,
@@ -67,6 +71,26 @@ class DerStudyCircuit:
         self._dss = engine.dss
         # The OpenDSS thread (re-created after a fork: a session never outlives its process).
         self._thread = engine.call("study", threading.get_ident)
+        self._delta: tuple[tuple[object, ...], frozenset[str]] | None = None
+
+    def _topology(self) -> tuple[object, ...]:
+        """What identifies the compiled circuit's topology within a session (test DER added to it
+        changes none of it)."""
+        dss = self._dss
+        return (
+            self._engine.loaded,
+            str(dss.Circuit.Name()),
+            int(dss.Circuit.NumBuses()),
+            int(dss.Circuit.NumNodes()),
+            int(dss.Lines.Count()),
+            int(dss.Transformers.Count()),
+        )
+
+    def _delta_buses(self) -> frozenset[str]:
+        key = self._topology()
+        if self._delta is None or self._delta[0] != key:
+            self._delta = (key, reads.delta_buses(self._dss))
+        return self._delta[1]
 
     def run(self, where: str, fn: Callable[..., T], *args: object) -> T:
         """``fn(*args)`` on the OpenDSS thread in one hop (a batch of study calls); engine errors
@@ -86,15 +110,15 @@ class DerStudyCircuit:
 
     @_on_engine
     def circuit_info(self) -> CircuitInfo:
-        return reads.read_circuit_info(self._dss)
+        return reads.read_circuit_info(self._dss, self._delta_buses())
 
     @_on_engine
     def bus_target(self, bus: str) -> BusTarget:
-        return reads.bus_target(self._dss, bus)
+        return reads.bus_target(self._dss, bus, self._delta_buses())
 
     @_on_engine
     def bus_targets(self, exclude: Collection[str] = ()) -> list[BusTarget]:
-        return reads.bus_targets(self._dss, exclude)
+        return reads.bus_targets(self._dss, exclude, self._delta_buses())
 
     @_on_engine
     def customers(self) -> Customers:
@@ -157,6 +181,11 @@ class DerStudyCircuit:
     def voltages_v(self) -> FloatArray:
         """Node voltage magnitudes (volts), in ``CircuitInfo.node_names`` order."""
         return np.asarray(self._dss.Circuit.AllBusVMag(), dtype=np.float64)
+
+    @_on_engine
+    def node_voltages(self) -> ComplexArray:
+        """Node voltages (volts, complex), in ``CircuitInfo.node_names`` order."""
+        return reads.node_voltages(self._dss)
 
     @_on_engine
     def loadings_pct(self) -> FloatArray:

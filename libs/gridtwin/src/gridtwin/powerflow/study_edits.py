@@ -1,8 +1,11 @@
 """Changing a compiled OpenDSS circuit for studies: test DER, operating point, controls, solving.
 
 The test PV is a PVSystem at irradiance 1 with Pmpp = the size in kW, on every phase of the bus it
-connects to (wye, line-to-line kV for 2 and 3 phases, line-to-neutral for 1). Its kVA is 1.1 x kW
-(headroom for reactive power, IEEE 1547) or kW / |pf| when that is larger. Inverter modes:
+connects to: in grounded wye (line-to-line kV for 2 and 3 phases, line-to-neutral for 1), except on
+a 3-wire delta section (``BusTarget.delta``), where it connects line to line as an inverter there
+would: 3 phases in delta, 2 nodes as one single-phase branch between them (line-to-line kV). Test
+loads connect the same way. Its kVA is 1.1 x kW (headroom for reactive power, IEEE 1547) or
+kW / |pf| when that is larger. Inverter modes:
 
 * ``none``: unity power factor;
 * ``pf``: fixed power factor ``pf`` (negative = absorbing vars, OpenDSS sign convention);
@@ -63,6 +66,20 @@ def _kv(target: BusTarget) -> float:
     return target.kv_base_ll if target.phases > 1 else target.kv_base_ll / math.sqrt(3.0)
 
 
+def _connection(target: BusTarget) -> str:
+    """``bus1=... phases=... kV=... conn=...`` of a device at ``target`` (see the module notes)."""
+    if not target.delta:
+        return f"bus1={target.bus_spec} phases={target.phases} kV={_kv(target):.6g} conn=wye"
+    if target.phases not in (2, 3):
+        raise InputError(
+            "a single conductor of a 3-wire delta section",
+            [ErrorDetail(where=f"bus {target.bus_spec}", message="a device there connects line to line")],
+        )
+    # conn before bus1: the conductor count follows the connection.
+    phases = 3 if target.phases == 3 else 1
+    return f"conn=delta phases={phases} bus1={target.bus_spec} kV={target.kv_base_ll:.6g}"
+
+
 def _exists(dss: Any, element: str) -> bool:
     return bool(dss.Circuit.SetActiveElement(element) >= 0)
 
@@ -101,10 +118,10 @@ def add_pv(
     verb = "edit" if _exists(dss, f"pvsystem.{name}") else "new"
     kva = _kva(kw, use_pf)
     dss.Text.Command(
-        f"{verb} PVSystem.{name} bus1={target.bus_spec} phases={target.phases} kV={_kv(target):.6g}"
+        f"{verb} PVSystem.{name} {_connection(target)}"
         f" Pmpp={kw:.6g} kVA={kva:.6g} kvarMax={kva:.6g} kvarMaxAbs={kva:.6g}"
         f" irradiance={irradiance:.6g} pf={use_pf:.6g}"
-        " %cutin=0.0001 %cutout=0.0001 conn=wye enabled=yes"
+        " %cutin=0.0001 %cutout=0.0001 enabled=yes"
     )
     control = f"invcontrol.{name}_vv0"
     if inverter == "volt_var":
@@ -175,8 +192,8 @@ def add_load(dss: Any, name: str, bus: str | BusTarget, kw: float, pf: float = 1
     verb = "edit" if _exists(dss, f"load.{name}") else "new"
     # status=fixed: the test load ignores the snapshot's load multiplier.
     dss.Text.Command(
-        f"{verb} Load.{name} bus1={target.bus_spec} phases={target.phases} kV={_kv(target):.6g}"
-        f" kW={max(float(kw), _MIN_KW):.6g} pf={pf:.6g} model=1 conn=wye status=fixed"
+        f"{verb} Load.{name} {_connection(target)}"
+        f" kW={max(float(kw), _MIN_KW):.6g} pf={pf:.6g} model=1 status=fixed"
         " vminpu=0.7 vmaxpu=1.3 enabled=yes"
     )
 
@@ -212,9 +229,9 @@ def add_pv_pool(
         verb = "edit" if _exists(dss, f"pvsystem.{name}") else "new"
         kw = max(float(kw), _MIN_KW)
         commands.append(
-            f"{verb} PVSystem.{name} bus1={target.bus_spec} phases={target.phases} kV={_kv(target):.6g}"
+            f"{verb} PVSystem.{name} {_connection(target)}"
             f" Pmpp={kw:.6g} kVA={_kva(kw, pf):.6g} irradiance=0 pf={pf:.6g}"
-            " %cutin=0 %cutout=0 conn=wye enabled=yes"
+            " %cutin=0 %cutout=0 enabled=yes"
         )
         names.append(name)
     if commands:

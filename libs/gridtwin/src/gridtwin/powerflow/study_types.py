@@ -8,7 +8,7 @@ series network they hang on. They live at the adapter's level so that any study 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -43,13 +43,19 @@ CAT_B_CURVE_Q_PU: tuple[float, ...] = (0.44, 0.0, 0.0, -0.44)
 
 @dataclass(frozen=True)
 class BusTarget:
-    """Where a device connects: the bus, its node numbers (1..3) and line-to-line kV base."""
+    """Where a device connects: the bus, its node numbers (1..3) and line-to-line kV base.
+
+    ``delta``: the bus is on a 3-wire delta section (no ground reference, ``CircuitInfo.delta_buses``):
+    a device there connects line to line (3 phases in delta, 2 nodes as one line-to-line branch), as
+    a real inverter or load would; elsewhere it connects in grounded wye.
+    """
 
     bus: str
     nodes: tuple[int, ...]
     kv_base_ll: float
     x: float = float("nan")
     y: float = float("nan")
+    delta: bool = False
 
     @property
     def phases(self) -> int:
@@ -77,9 +83,19 @@ class CircuitInfo:
     elements: lines, transformers, ...). ``flow_elements`` are the elements whose reverse flow counts
     (the substation transformer and the regulators; the source itself when there is no substation
     transformer, marked in ``flow_at_source``).
+
+    3-wire delta sections (``delta_buses``: buses that no ground reference reaches, e.g. behind a
+    delta-delta transformer with no grounded-wye winding or source on them) have no meaningful voltage
+    to ground: their phase nodes get base 0 (never judged) and their line-to-line voltages are listed
+    as ``pair_names`` ("bus.1-2", "bus.2-3", "bus.3-1"; one pair on a 2-node bus), with the two nodes
+    (indexes into the node arrays) and the line-to-line base. Each regulator watches the voltage of
+    node ``reg_node_index`` against node ``reg_ref_index`` (-1 = ground; an empty array means ground
+    for all): its PT's winding voltage, line to line for delta-connected regulators.
     """
 
     node_names: list[str]
+    # 0 for neutral and ground nodes (numbers other than 1..3) and the nodes of 3-wire delta sections:
+    # never judged
     node_base_kv_ln: FloatArray
     pd_names: list[str]
     thermal_mask: BoolArray  # elements with a thermal rating that counts
@@ -91,6 +107,11 @@ class CircuitInfo:
     flow_conductors: list[int]
     flow_at_source: tuple[bool, ...]
     source_bus: str
+    delta_buses: frozenset[str] = frozenset()
+    pair_names: list[str] = field(default_factory=list)
+    pair_nodes: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    pair_base_kv_ll: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    reg_ref_index: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
