@@ -12,8 +12,10 @@ from typing import Any
 
 import grpc
 import pytest
+from gridtwin.access import ALL_SITES, Principal, Role
+from gridtwin.access.tokens import new_secret
 from gridtwin.config import Settings
-from gridtwin.rpc.client import channel
+from gridtwin.rpc.client import channel as rpc_channel
 from gridtwin.rpc.runner import discover_services, start_grpc_services, stop_grpc_services
 from gridtwin.rpc.stubs import ingestion_stub, powerflow_stub, registry_stub
 from gridtwin.rpc.v1 import ingestion_pb2, powerflow_pb2
@@ -25,6 +27,16 @@ SHARED_DATA = Path(
 IEEE13 = SHARED_DATA / "opendss" / "IEEETestCases" / "13Bus" / "IEEE13Nodeckt.dss"
 
 pytestmark = pytest.mark.skipif(not IEEE13.is_file(), reason="shared test data not found")
+
+
+# The services accept only signed callers: the tests sign as an admin of every site, as the gateway
+# would for a user it verified.
+CALLER = Settings(internal_secret=new_secret())
+ADMIN = Principal("test-admin", Role.ADMIN, frozenset({ALL_SITES}))
+
+
+def channel(addr: str) -> grpc.Channel:
+    return rpc_channel(addr, CALLER, principal=ADMIN)
 
 
 def _free_port() -> int:
@@ -43,6 +55,7 @@ def addr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         ingestion_addr=f"127.0.0.1:{_free_port()}",
         powerflow_addr=f"127.0.0.1:{_free_port()}",
         import_roots=[SHARED_DATA],
+        internal_secret=CALLER.internal_secret,
     )
     specs = [s for s in discover_services().specs if s.name in ("twin_registry", "ingestion", "powerflow")]
     running = start_grpc_services(specs, settings)

@@ -1,5 +1,6 @@
 """TwinRegistry over gRPC: ontology at start, CRUD with etags, bulk replace, cheap version checks,
-and graceful SIGTERM shutdown of ``python -m gridtwin_twin_registry``."""
+graceful SIGTERM shutdown of ``python -m gridtwin_twin_registry``, and no start without the internal
+secret (the service answers only signed callers)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 
 import grpc
 import pytest
+from gridtwin.access import ALL_SITES, Principal, Role
+from gridtwin.access.tokens import new_secret
 from gridtwin.config import Settings
 from gridtwin.rpc.client import channel
 from gridtwin.rpc.errors import details_from_rpc_error
@@ -26,6 +29,8 @@ from gridtwin_twin_registry.server import SERVICE
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 LOAD = "dtmi:gridtwin:Load;1"
+SECRET = new_secret()
+ADMIN = Principal("test-admin", Role.ADMIN, frozenset({ALL_SITES}))
 
 
 def _free_port() -> int:
@@ -37,10 +42,12 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     data_dir = tmp_path_factory.mktemp("registry")
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'reg.db'}")
+    settings = Settings(
+        data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'reg.db'}", internal_secret=SECRET
+    )
     server = build_server([SERVICE], 0, settings)
     server.start()
-    with channel(f"127.0.0.1:{server.gridtwin_port}", settings) as ch:
+    with channel(f"127.0.0.1:{server.gridtwin_port}", settings, principal=ADMIN) as ch:
         yield registry_stub(ch)
     server.stop(0).wait()
     release(server)
@@ -139,6 +146,7 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
         "GRIDTWIN_DATA_DIR": str(tmp_path),
         "GRIDTWIN_DATABASE_URL": "",
         "GRIDTWIN_GRPC_PORT": str(port),
+        "GRIDTWIN_INTERNAL_SECRET": SECRET,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridtwin_twin_registry"],
@@ -172,3 +180,31 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
     messages = [r["message"] for r in records]
     assert "serving" in messages and "shutting down" in messages and messages[-1] == "stopped"
     assert all(r["service"] == "twin_registry" and r["time"].endswith("+00:00") for r in records)
+
+
+def test_no_start_without_the_internal_secret(tmp_path: Path) -> None:
+    """No unauthenticated mode: without GRIDTWIN_INTERNAL_SECRET the service says so and exits."""
+    env = {k: v for k, v in os.environ.items() if k != "GRIDTWIN_INTERNAL_SECRET"}
+    env.update(
+        GRIDTWIN_DATA_DIR=str(tmp_path), GRIDTWIN_DATABASE_URL="", GRIDTWIN_GRPC_PORT=str(_free_port())
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "gridtwin_twin_registry"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "GRIDTWIN_INTERNAL_SECRET" in done.stderr
+    assert not (tmp_path / "gridtwin.db").exists()  # refused before anything was opened
+
+
+def test_build_server_refuses_a_short_secret(tmp_path: Path) -> None:
+    from gridtwin.errors import InputError
+
+    settings = Settings(data_dir=tmp_path, internal_secret="too-short")
+    with pytest.raises(InputError) as info:
+        build_server([SERVICE], 0, settings)
+    assert info.value.details[0].where == "GRIDTWIN_INTERNAL_SECRET"
+    assert "too-short" not in str(info.value)

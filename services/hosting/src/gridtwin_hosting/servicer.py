@@ -1,5 +1,7 @@
 """HostingCapacity servicer: protobuf <-> ``gridtwin.hosting.studies`` (per-bus studies, connection
-checks) and stochastic jobs on the process's job runner, nothing more."""
+checks) and stochastic jobs on the process's job runner, nothing more. Every call passes its verified
+caller (``current_principal()``) to the core: another site's feeders, results and jobs are not found,
+stochastic jobs over them are refused, and the per-site job quota applies."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from gridtwin.hosting.placement import default_steps_pct
 from gridtwin.hosting.stochastic import StochasticSpec
 from gridtwin.hosting.studies import HostingStudies
 from gridtwin.powerflow.solver import SolverSettings
+from gridtwin.rpc.auth import current_principal
 from gridtwin.rpc.jobs import job_to_proto
 from gridtwin.rpc.solver import solver_from_proto
 from gridtwin.rpc.tables import table_to_proto
@@ -50,7 +53,7 @@ class HostingServicer:
             buses=list(request.buses) or None,
             tol_kw=float(request.tol_kw) if request.HasField("tol_kw") else None,
             rel_tol_pct=float(request.rel_tol_pct) if request.HasField("rel_tol_pct") else None,
-            solver=solver_from_proto(request.solver, self._solver),
+            solver=solver_from_proto(request.solver, self._solver), principal=current_principal(),
         )  # fmt: skip
         return hosting_pb2.PerBusResponse(
             feeder=str(request.feeder), version=study.version, summary_json=json.dumps(study.summary),
@@ -60,12 +63,14 @@ class HostingServicer:
     def GetPerBus(self, request: Any, context: grpc.ServicerContext) -> Any:
         store = self._studies.store
         der, inverter = str(request.der) or "pv", str(request.inverter) or "none"
+        principal = current_principal()
         if str(request.format) == "csv":
-            frame = store.all_bus_results(str(request.feeder), der, inverter)
+            frame = store.all_bus_results(str(request.feeder), der, inverter, principal=principal)
             return powerflow_pb2.ResultTable(arrow_ipc=store.to_csv(frame), total=len(frame), level="csv")
         frame, total = store.bus_results(
             str(request.feeder), der, inverter, order_by=str(request.order_by) or "capacity_kw",
             descending=bool(request.descending), limit=int(request.limit) or 100, offset=int(request.offset),
+            principal=principal,
         )  # fmt: skip
         return table_to_proto(frame, total, "buses")
 
@@ -73,6 +78,7 @@ class HostingServicer:
         check = self._studies.check(
             str(request.feeder), str(request.bus), float(request.kw), str(request.kind) or "pv",
             str(request.inverter) or "none", solver=solver_from_proto(request.solver, self._solver),
+            principal=current_principal(),
         )  # fmt: skip
         a = check.answer
         return hosting_pb2.ConnectionReply(
@@ -108,13 +114,13 @@ class HostingServicer:
             STOCHASTIC_KIND,
             feeders,
             stochastic_params(spec, solver),
-            site=str(request.site),
             job_id=job_id,
+            principal=current_principal(),
         )
         return job_to_proto(job, [])
 
     def GetStochastic(self, request: Any, context: grpc.ServicerContext) -> Any:
-        job = self._runner.jobs.get(str(request.job_id))
+        job = self._runner.jobs.get(str(request.job_id), principal=current_principal())
         if job.kind != STOCHASTIC_KIND:
             raise InputError(
                 "not a stochastic job", [ErrorDetail(where="job_id", message=f"kind {job.kind}")]

@@ -3,7 +3,9 @@
 Thin: the domain core does the work (``gridtwin.ingest.ami.pipeline``, ``.oms.pipeline``,
 ``.weather.pipeline``) over the registry's typed client (``RegistryClient``: feeders in, feeders with
 measured load or weather back out) and the measurement stores; this parses requests, keeps uploads
-until the import that reads them commits, and turns import records into replies.
+until the import that reads them commits, and turns import records into replies. Every call passes its
+verified caller (``current_principal()``) to the core: imports land in a site the caller holds (the
+request's, else its only one, else "default"), reads hold only its sites.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from gridtwin.ingest.oms import parse_oms_mapping
 from gridtwin.ingest.oms.pipeline import import_outages, site_reliability
 from gridtwin.ingest.weather import OpenMeteoClient
 from gridtwin.ingest.weather.pipeline import import_weather
+from gridtwin.rpc.auth import current_principal
 from gridtwin.rpc.registry_client import RegistryClient
 from gridtwin.rpc.v1 import measurements_pb2
 from gridtwin.store.measurements import ImportRecord
+from gridtwin.store.sites import landing_site
 from gridtwin.twin.records import FEEDER_RE
 
 from gridtwin_ingestion.uploads import UploadArea, expand_sources, one_source
@@ -57,7 +61,7 @@ def import_reply(rec: ImportRecord) -> Any:
 
 
 def _site(request: Any) -> str:
-    site = str(request.site) or "default"
+    site = landing_site(current_principal(), str(request.site), "default")
     if not FEEDER_RE.fullmatch(site.replace(".", "_")):
         raise InputError("bad site", [ErrorDetail(where="site", message="must match [A-Za-z0-9_.-]{1,64}")])
     return site
@@ -125,7 +129,10 @@ class MeasurementsServicer:
         path: Path | None = None
         if not request.from_twins:
             path = one_source(request, self._uploads, self._settings)
-        rec = import_meters(self._registry, self._stores, site, path, given, dry_run=bool(request.dry_run))
+        rec = import_meters(
+            self._registry, self._stores, site, path, given, dry_run=bool(request.dry_run),
+            principal=current_principal(),
+        )  # fmt: skip
         if path is not None and request.WhichOneof("source") == "upload_id":
             self._uploads.discard([str(request.upload_id)])
         return import_reply(rec)
@@ -134,7 +141,8 @@ class MeasurementsServicer:
         site = _site(request)
         options = parse_ami_options(str(request.options_json))
         if request.import_id and not request.paths and not request.upload_ids:
-            rec = self._stores.records.get_import(str(request.import_id))  # resumed by id: its own sources
+            # Resumed by id: its own sources (another site's import is not found).
+            rec = self._stores.records.get_import(str(request.import_id), principal=current_principal())
             if rec.status == "committed":
                 return import_reply(rec)
             sources, options = stored_ami_sources(rec)
@@ -145,7 +153,7 @@ class MeasurementsServicer:
         with self._ami_alone():
             rec = open_ami_import(
                 self._stores, site, sources, options, year=year, allocate=allocate,
-                import_id=str(request.import_id),
+                import_id=str(request.import_id), principal=current_principal(),
             )  # fmt: skip
             if rec.status == "committed":
                 return import_reply(rec)  # already landed: answering again is idempotent
@@ -169,16 +177,18 @@ class MeasurementsServicer:
             )
         with self._ami_lock:
             report = allocate_site(
-                self._registry, self._registry, self._stores, site, feeders, year, float(request.min_coverage)
-            )
+                self._registry, self._registry, self._stores, site, feeders, year,
+                float(request.min_coverage), principal=current_principal(),
+            )  # fmt: skip
         return measurements_pb2.AllocateLoadsReply(
             feeders=feeders, report_json=json.dumps(report, allow_nan=False, default=str)
         )
 
     def GetLoadSummary(self, request: Any, context: grpc.ServicerContext) -> Any:
         rows, transformers = load_summary(
-            self._stores, str(request.feeder), int(request.year), bool(request.transformers)
-        )
+            self._stores, str(request.feeder), int(request.year), bool(request.transformers),
+            principal=current_principal(),
+        )  # fmt: skip
         return measurements_pb2.LoadSummaryReply(
             summary_json=json.dumps(rows, allow_nan=False, default=str),
             transformers_json=transformers or "[]",
@@ -193,6 +203,7 @@ class MeasurementsServicer:
         rec = import_outages(
             self._registry, self._stores, site, path, mapping,
             timezone=str(request.timezone) or "UTC", skip_invalid=bool(request.skip_invalid),
+            principal=current_principal(),
         )  # fmt: skip
         if request.WhichOneof("source") == "upload_id":
             self._uploads.discard([str(request.upload_id)])
@@ -202,7 +213,7 @@ class MeasurementsServicer:
         doc = site_reliability(
             self._registry, self._stores, _site(request), [str(f) for f in request.feeders],
             years=[int(y) for y in request.years], beta=float(request.beta) or 2.5,
-            timezone=str(request.timezone),
+            timezone=str(request.timezone), principal=current_principal(),
         )  # fmt: skip
         return measurements_pb2.ReliabilityReply(report_json=json.dumps(doc, allow_nan=False, default=str))
 
@@ -222,14 +233,19 @@ class MeasurementsServicer:
                 self._registry, self._registry, self._stores, client, site, [str(f) for f in request.feeders],
                 location=location, year=int(request.year), forecast=bool(request.forecast),
                 forecast_days=int(request.forecast_days) or 7, attach=bool(request.attach),
+                principal=current_principal(),
             )  # fmt: skip
         return import_reply(rec)
 
     # --- records ------------------------------------------------------------------------------------
 
     def GetImport(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return import_reply(self._stores.records.get_import(str(request.import_id)))
+        return import_reply(
+            self._stores.records.get_import(str(request.import_id), principal=current_principal())
+        )
 
     def ListImports(self, request: Any, context: grpc.ServicerContext) -> Any:
-        recs = self._stores.records.list_imports(str(request.kind), limit=int(request.limit) or 50)
+        recs = self._stores.records.list_imports(
+            str(request.kind), limit=int(request.limit) or 50, principal=current_principal()
+        )
         return measurements_pb2.ListImportsReply(imports=[import_reply(r) for r in recs])

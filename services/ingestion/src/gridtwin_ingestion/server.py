@@ -24,7 +24,9 @@ __all__ = ["SERVICE", "add_to_server"]
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> Callable[[], None]:
-    registry, close_registry = open_registry(settings)  # this mount's own channel to the registry
+    registry, close_registry = open_registry(
+        settings, "ingestion"
+    )  # this mount's own channel to the registry
     add_servicer(
         ingestion_pb2_grpc.add_IngestionServicer_to_server, IngestionServicer(registry, settings), server
     )

@@ -5,10 +5,16 @@ Thin: the domain core does the work (``gridtwin.ingest.feeder_import``, ``gridtw
 ``gridtwin.ingest.synthetic``) over the registry's typed client (``RegistryClient``: the core's
 ``FeederSource`` and ``TwinSink`` over gRPC, so this works split into pods); this turns requests into
 calls and results into replies.
+
+Sites: the registry client acts for the call's verified caller (``current_principal()``), so the
+registry itself refuses another site's feeders; imports land in the request's site (or the caller's
+only site, or the default one) and the core refuses a site the caller does not hold before reading
+anything.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import queue
@@ -35,14 +41,22 @@ from gridtwin.ingest.gis.pipeline import (
 )
 from gridtwin.ingest.opendss import read_opendss
 from gridtwin.ingest.synthetic import SYNTH_SITE, write_synthetic
+from gridtwin.rpc.auth import current_principal
 from gridtwin.rpc.registry_client import RegistryClient
 from gridtwin.rpc.v1 import common_pb2, ingestion_pb2
 from gridtwin.store.profiles import ProfileStore
+from gridtwin.store.sites import landing_site
 
 __all__ = ["IngestionServicer", "allowed_path", "report_to_proto"]
 
-# Twins must carry a site (access control); an import that names none lands in this one.
+# Twins must carry a site (access control); an import that names none lands in the caller's site when
+# it holds exactly one, else in this one.
 DEFAULT_SITE = "default"
+
+
+def import_site(request: Any) -> str:
+    """The site a request's import lands in (checked against the caller by the core)."""
+    return landing_site(current_principal(), str(request.site), DEFAULT_SITE)
 
 
 def allowed_path(text: str, settings: Settings) -> Path:
@@ -78,7 +92,7 @@ class IngestionServicer:
     def ImportCyme(self, request: Any, context: grpc.ServicerContext) -> Any:
         """A CYME export; without an equipment file of its own it reads the site's stored catalog, and
         one it brings becomes the site's catalog once the import has landed."""
-        catalog_dir = site_catalog_dir(self._settings.data_dir, str(request.site) or DEFAULT_SITE)
+        catalog_dir = site_catalog_dir(self._settings.data_dir, import_site(request))
         regulators = check_regulators(str(request.regulators))  # "" = controlled
         reader = functools.partial(read_cyme_with_catalog, catalog_dir=catalog_dir, regulators=regulators)
         return self._import(request, reader, None, catalog_dir)
@@ -93,6 +107,8 @@ class IngestionServicer:
             lambda: self._read(request, reader, master),
             replace=bool(request.replace),
             catalog_dir=catalog_dir,
+            site=import_site(request),
+            principal=current_principal(),
         )
         return ingestion_pb2.ImportOpenDssResponse(
             feeder=done.feeder,
@@ -103,7 +119,7 @@ class IngestionServicer:
 
     def _read(self, request: Any, reader: Reader, master: str | None) -> tuple[Any, ...]:
         """The request's model (a server path or an uploaded zip), read in a child process."""
-        feeder, site = str(request.feeder), str(request.site) or DEFAULT_SITE
+        feeder, site = str(request.feeder), import_site(request)
         timeout_s = self._settings.import_timeout_s
         source = request.WhichOneof("source")
         if source == "path":
@@ -145,7 +161,9 @@ class IngestionServicer:
     def GenerateSynthetic(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         """Write a synthetic utility, streaming one progress message per feeder written: the core writes
         in a worker thread, and its progress callback feeds the stream (a bad request is raised here)."""
-        feeders, seed, site = int(request.feeders), int(request.seed), str(request.site) or SYNTH_SITE
+        principal = current_principal()
+        feeders, seed = int(request.feeders), int(request.seed)
+        site = landing_site(principal, str(request.site), SYNTH_SITE)
         store = ProfileStore(self._settings.data_dir / "profiles")
         events: queue.Queue[tuple[int, str, int] | BaseException | None] = queue.Queue()
         started = time.perf_counter()
@@ -157,12 +175,18 @@ class IngestionServicer:
 
         def work() -> None:
             try:
-                write_synthetic(self._registry, store, feeders, seed, site=site, progress=progress)
+                write_synthetic(
+                    self._registry, store, feeders, seed, site=site, progress=progress, principal=principal
+                )
                 events.put(None)
             except BaseException as exc:  # handed to the streaming thread, which raises it there
                 events.put(exc)
 
-        threading.Thread(target=work, name="synthetic-utility", daemon=True).start()
+        # The writer thread carries this call's context: its registry calls act for the caller.
+        context_of_call = contextvars.copy_context()
+        threading.Thread(
+            target=context_of_call.run, args=(work,), name="synthetic-utility", daemon=True
+        ).start()
         while (item := events.get()) is not None:
             if isinstance(item, BaseException):
                 raise item

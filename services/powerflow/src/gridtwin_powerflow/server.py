@@ -31,11 +31,11 @@ __all__ = ["SERVICE", "add_to_server"]
 
 
 def add_to_server(server: grpc.Server, settings: Settings) -> Callable[[], None]:
-    feeders, close_feeders = open_registry(settings)  # this mount's own channel to the registry
+    feeders, close_feeders = open_registry(settings, "powerflow")  # this mount's own channel to the registry
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sql = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
     migrate(sql)
-    host = acquire_host(settings, lambda: open_registry(settings))
+    host = acquire_host(settings, lambda: open_registry(settings, "compute"))
     qsts = QstsJobs(
         host.runner, QstsResultStore(sql, settings.data_dir / "results"), settings.data_dir / "profiles"
     )

@@ -1,7 +1,9 @@
 """PowerFlow servicer: protobuf <-> the core's snapshot path, QSTS jobs and scenarios, nothing more.
 
 ``gridtwin.powerflow.feeders`` solves a feeder from the registry (the engine keeps each version's
-script); ``gridtwin.compute.qsts_jobs`` and ``scenario_jobs`` run, page and compare jobs.
+script); ``gridtwin.compute.qsts_jobs`` and ``scenario_jobs`` run, page and compare jobs. Every call passes
+its verified caller (``current_principal()``) to the core, which filters jobs, results, scenarios and
+sweeps by its sites; feeders come from the registry as that caller (``service_channel``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gridtwin.powerflow.feeders import snapshot_feeder
 from gridtwin.powerflow.limits import ViolationLimits
 from gridtwin.powerflow.results import SnapshotResult
 from gridtwin.powerflow.solver import SolverSettings
+from gridtwin.rpc.auth import current_principal
 from gridtwin.rpc.jobs import job_to_proto
 from gridtwin.rpc.solver import solver_from_proto, solver_to_proto
 from gridtwin.rpc.tables import table_to_proto
@@ -41,7 +44,7 @@ def _scenario_doc(record: ScenarioRecord, scenario: Scenario | None = None, *, b
         id=record.id, name=record.name, schema_version=record.schema_version, revision=record.revision,
         body_json=json.dumps(record.body, sort_keys=True) if body else "",
         created_at=record.created_at.isoformat(), updated_at=record.updated_at.isoformat(),
-        summary_json=json.dumps(scenario_summary(sc)),
+        summary_json=json.dumps(scenario_summary(sc)), site=record.site,
     )  # fmt: skip
 
 
@@ -110,10 +113,15 @@ class PowerFlowServicer:
         spec = qsts_spec(
             p.hours, p.start_hour, p.step_minutes, ambient, self._limits, solver=self._solver_of(request)
         )
-        return job_to_proto(self._qsts.run(_selection(request), spec, job_id=str(request.job_id)), [])
+        job = self._qsts.run(
+            _selection(request), spec, job_id=str(request.job_id), principal=current_principal()
+        )
+        return job_to_proto(job, [])
 
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
-        job, tasks = self._qsts.get(str(request.job_id), all_tasks=request.with_tasks)
+        job, tasks = self._qsts.get(
+            str(request.job_id), all_tasks=request.with_tasks, principal=current_principal()
+        )
         return job_to_proto(job, tasks, job_eta_s(job))
 
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -122,18 +130,19 @@ class PowerFlowServicer:
             kind=str(request.kind),
             limit=int(request.limit),
             offset=int(request.offset),
+            principal=current_principal(),
         )
         return pb.ListJobsResponse(jobs=[job_to_proto(j, [], job_eta_s(j)) for j in jobs], total=total)
 
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return job_to_proto(self._qsts.cancel(str(request.job_id)), [])
+        return job_to_proto(self._qsts.cancel(str(request.job_id), principal=current_principal()), [])
 
     def GetQstsResults(self, request: Any, context: grpc.ServicerContext) -> Any:
         level = str(request.level) or "feeders"
         frame, total = self._qsts.table(
             str(request.job_id), level, feeder=str(request.feeder), kind=str(request.kind),
             order_by=str(request.order_by), descending=not request.ascending, limit=int(request.limit),
-            offset=int(request.offset),
+            offset=int(request.offset), principal=current_principal(),
         )  # fmt: skip
         return table_to_proto(frame, total, level)
 
@@ -141,7 +150,7 @@ class PowerFlowServicer:
         level = str(request.level) or "feeders"
         frame, total = self._qsts.compare(
             str(request.job_id), str(request.base_job_id), level, order_by=str(request.order_by),
-            limit=int(request.limit), offset=int(request.offset),
+            limit=int(request.limit), offset=int(request.offset), principal=current_principal(),
         )  # fmt: skip
         return table_to_proto(frame, total, level)
 
@@ -156,39 +165,50 @@ class PowerFlowServicer:
         )  # fmt: skip
 
     def CreateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _scenario_doc(*self._scenarios.create(str(request.text), str(request.format), str(request.id)))
+        created = self._scenarios.create(
+            str(request.text), str(request.format), str(request.id), site=str(request.site),
+            principal=current_principal(),
+        )  # fmt: skip
+        return _scenario_doc(*created)
 
     def UpdateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         revision = int(request.expected_revision) or None
         record, scenario = self._scenarios.update(
-            str(request.id), str(request.text), str(request.format), revision
-        )
+            str(request.id), str(request.text), str(request.format), revision, site=str(request.site),
+            principal=current_principal(),
+        )  # fmt: skip
         return _scenario_doc(record, scenario)
 
     def GetScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _scenario_doc(self._scenarios.store.get(str(request.id)))
+        return _scenario_doc(self._scenarios.get(str(request.id), principal=current_principal()))
 
     def ListScenarios(self, request: Any, context: grpc.ServicerContext) -> Any:
-        records, total = self._scenarios.store.list(
-            limit=int(request.limit) or 50, offset=int(request.offset)
+        records, total = self._scenarios.list(
+            limit=int(request.limit) or 50, offset=int(request.offset), principal=current_principal()
         )
         return pb.ListScenariosResponse(
             scenarios=[_scenario_doc(r, body=False) for r in records], total=total
         )
 
     def DeleteScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _scenario_doc(self._scenarios.delete(str(request.id)), body=False)
+        return _scenario_doc(
+            self._scenarios.delete(str(request.id), principal=current_principal()), body=False
+        )
 
     def RunScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         inline = request.scenario if request.HasField("scenario") else None
+        principal = current_principal()
         scenario, scenario_id = self._scenarios.scenario(
-            str(request.scenario_id), str(inline.text) if inline else "", str(inline.format) if inline else ""
-        )
+            str(request.scenario_id), str(inline.text) if inline else "", str(inline.format) if inline else "",
+            principal=principal,
+        )  # fmt: skip
         p = request.period
         spec = qsts_spec(
             p.hours, p.start_hour, p.step_minutes, None, self._limits, solver=self._solver_of(request)
         )
-        job = self._scenarios.run(scenario, scenario_id, spec, _selection(request), str(request.job_id))
+        job = self._scenarios.run(
+            scenario, scenario_id, spec, _selection(request), str(request.job_id), principal=principal
+        )
         return job_to_proto(job, [])
 
     def RunSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -197,18 +217,19 @@ class PowerFlowServicer:
             p.hours, p.start_hour, p.step_minutes, None, self._limits, solver=self._solver_of(request)
         )
         view = self._scenarios.sweep(
-            str(request.scenario_id), str(request.sweep_json), spec, _selection(request)
-        )
+            str(request.scenario_id), str(request.sweep_json), spec, _selection(request),
+            principal=current_principal(),
+        )  # fmt: skip
         return _sweep_info(view)
 
     def GetSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _sweep_info(self._scenarios.sweep_view(str(request.id)))
+        return _sweep_info(self._scenarios.sweep_view(str(request.id), principal=current_principal()))
 
     def DiffJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         level = str(request.level) or "feeders"
         diff = self._scenarios.diff(
             str(request.base_job_id), [str(j) for j in request.job_ids], level, new_only=request.new_only,
-            limit=int(request.limit), offset=int(request.offset),
+            limit=int(request.limit), offset=int(request.offset), principal=current_principal(),
         )  # fmt: skip
         return pb.DiffJobsResponse(
             totals_json=json.dumps(diff.totals), table=table_to_proto(diff.page, diff.total, level)

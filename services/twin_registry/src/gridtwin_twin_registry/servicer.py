@@ -1,7 +1,9 @@
 """TwinRegistry servicer: protobuf <-> ``gridtwin.twin.registry.TwinRegistry`` calls, nothing more.
 
 JSON payloads travel as strings (their shape is the DTDL interfaces'); a payload that is not JSON is an
-``InputError`` naming the request field.
+``InputError`` naming the request field. Every twin, relationship and feeder call passes the call's
+verified caller (``current_principal()``, set by the server's ``AuthInterceptor``) to the registry, which
+filters by its sites; the ontology is site-less (uploads need ``models.write``: admins).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import grpc
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.source import RegistryFeeders
+from gridtwin.rpc.auth import current_principal
 from gridtwin.rpc.v1 import twin_registry_pb2 as pb
 from gridtwin.twin.records import FeederInfo, ModelInfo, RelationshipRecord, TwinRecord
 from gridtwin.twin.registry import TwinRegistry
@@ -88,7 +91,6 @@ def _feeder(info: FeederInfo) -> Any:
 class TwinRegistryServicer:
     def __init__(self, registry: TwinRegistry) -> None:
         self._registry = registry
-        self._feeders = RegistryFeeders(registry)
 
     # -- models
 
@@ -102,14 +104,16 @@ class TwinRegistryServicer:
     # -- twins
 
     def GetTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _twin(self._registry.get(request.id))
+        return _twin(self._registry.get(request.id, principal=current_principal()))
 
     def CreateTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _twin(self._registry.create(_json(request.json, "json")))
+        return _twin(self._registry.create(_json(request.json, "json"), principal=current_principal()))
 
     def ReplaceTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
         doc = _json(request.json, "json")
-        return _twin(self._registry.replace(request.id, doc, request.if_match or None))
+        return _twin(
+            self._registry.replace(request.id, doc, request.if_match or None, principal=current_principal())
+        )
 
     def PatchTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
         ops = _json(request.json_patch, "json_patch")
@@ -117,10 +121,12 @@ class TwinRegistryServicer:
             raise InputError(
                 "bad JSON patch", [ErrorDetail(where="json_patch", message="must be a JSON array")]
             )
-        return _twin(self._registry.patch(request.id, ops, request.if_match or None))
+        return _twin(
+            self._registry.patch(request.id, ops, request.if_match or None, principal=current_principal())
+        )
 
     def DeleteTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._registry.delete(request.id, request.if_match or None)
+        self._registry.delete(request.id, request.if_match or None, principal=current_principal())
         return pb.DeleteTwinResponse(deleted=1)
 
     def BulkUpsert(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -128,7 +134,7 @@ class TwinRegistryServicer:
         rels = [_relationship_doc(r, f"relationships[{i}]") for i, r in enumerate(request.relationships)]
         # replace_feeder: the feeder's twins missing from the batch go in the same transaction.
         n_twins, n_rels = self._registry.bulk_upsert(
-            twins, rels, replace_feeder=request.replace_feeder or None
+            twins, rels, replace_feeder=request.replace_feeder or None, principal=current_principal()
         )
         return pb.BulkUpsertResponse(twins=n_twins, relationships=n_rels)
 
@@ -136,17 +142,23 @@ class TwinRegistryServicer:
 
     def CreateRelationship(self, request: Any, context: grpc.ServicerContext) -> Any:
         doc = _relationship_doc(request.relationship, "relationship")
-        return _relationship(self._registry.create_relationship(doc))
+        return _relationship(self._registry.create_relationship(doc, principal=current_principal()))
 
     def GetRelationship(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _relationship(self._registry.get_relationship(request.source_id, request.id))
+        return _relationship(
+            self._registry.get_relationship(request.source_id, request.id, principal=current_principal())
+        )
 
     def DeleteRelationship(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._registry.delete_relationship(request.source_id, request.id, request.if_match or None)
+        self._registry.delete_relationship(
+            request.source_id, request.id, request.if_match or None, principal=current_principal()
+        )
         return pb.DeleteRelationshipResponse()
 
     def ListRelationships(self, request: Any, context: grpc.ServicerContext) -> Any:
-        recs = self._registry.list_relationships(request.source_id, request.name or None, request.incoming)
+        recs = self._registry.list_relationships(
+            request.source_id, request.name or None, request.incoming, principal=current_principal()
+        )
         return pb.ListRelationshipsResponse(relationships=[_relationship(r) for r in recs])
 
     # -- queries
@@ -164,6 +176,7 @@ class TwinRegistryServicer:
             exact_model=request.exact_model,
             page_size=request.page.page_size or DEFAULT_PAGE_SIZE,
             page_token=request.page.page_token or None,
+            principal=current_principal(),
         )
         return pb.QueryTwinsResponse(twins=[_twin(r) for r in records], next_page_token=token or "")
 
@@ -173,6 +186,7 @@ class TwinRegistryServicer:
             list(request.relationship_names),
             request.max_hops or 1,
             request.direction or "out",
+            principal=current_principal(),
         )
         return pb.QueryTwinsResponse(twins=[_twin(r) for r in records])
 
@@ -180,19 +194,25 @@ class TwinRegistryServicer:
 
     def ListFeeders(self, request: Any, context: grpc.ServicerContext) -> Any:
         return pb.ListFeedersResponse(
-            feeders=[_feeder(f) for f in self._registry.list_feeders(request.site or None)]
+            feeders=[
+                _feeder(f)
+                for f in self._registry.list_feeders(request.site or None, principal=current_principal())
+            ]
         )
 
     def ExportFeeder(self, request: Any, context: grpc.ServicerContext) -> Any:
         feeder = str(request.feeder)
+        feeders = RegistryFeeders(self._registry, current_principal())
         if request.version_only or request.known_version:
-            version = self._feeders.feeder_version(feeder)
+            version = feeders.feeder_version(feeder)
             if request.version_only or version == request.known_version:
                 return pb.ExportFeederResponse(
                     feeder=feeder, version=version, unchanged=not request.version_only
                 )
-        model = self._feeders.feeder_model(feeder)
+        model = feeders.feeder_model(feeder)
         return pb.ExportFeederResponse(feeder=feeder, version=model.version, feeder_model_ipc=model.to_ipc())
 
     def DeleteFeeder(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return pb.DeleteTwinResponse(deleted=self._registry.delete_feeder(request.feeder))
+        return pb.DeleteTwinResponse(
+            deleted=self._registry.delete_feeder(request.feeder, principal=current_principal())
+        )

@@ -93,6 +93,7 @@ def acquire_host(
                 feeders,
                 retries=settings.task_retries,
                 max_in_flight=settings.dask_max_in_flight,
+                max_jobs_per_site=settings.site_max_running_jobs,
             )
             host = _hosts[key] = ComputeHost(key, runner, lease, [close_feeders, sql.dispose])
         host.users += 1

@@ -55,9 +55,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         # Read-only root filesystem: everything temporary (dask spill, OpenDSS engine dirs) under /tmp.
-        "TMPDIR": "/tmp",
-        "HOME": "/tmp",
-        "DASK_TEMPORARY_DIRECTORY": "/tmp/dask",
+        "TMPDIR": "/tmp",  # nosec B108  # the pod's own emptyDir (_harden_pod), shared with no one
+        "HOME": "/tmp",  # nosec B108  # the pod's own emptyDir, as TMPDIR
+        "DASK_TEMPORARY_DIRECTORY": "/tmp/dask",  # nosec B108  # the pod's own emptyDir, as TMPDIR
         # Workers must spawn fresh interpreters (OpenDSS state must never be forked).
         "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": "spawn",
     }
@@ -67,7 +67,7 @@ def _harden_pod(pod: dict[str, Any], settings: Settings, *, data: bool) -> None:
     pod["securityContext"] = copy.deepcopy(POD_SECURITY)
     pod["automountServiceAccountToken"] = False  # dask pods never talk to the Kubernetes API
     volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {}}]
-    mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
+    mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]  # nosec B108  # pod's emptyDir
     if data:
         volumes.append({"name": DATA_VOLUME, "persistentVolumeClaim": {"claimName": settings.dask_data_pvc}})
         mounts.append({"name": DATA_VOLUME, "mountPath": settings.dask_data_mount})

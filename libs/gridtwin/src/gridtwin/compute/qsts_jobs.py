@@ -2,6 +2,8 @@
 
 The PowerFlow service turns protobuf into these calls and back; nothing here knows gRPC. Jobs run on
 the process's ``JobRunner`` (the QSTS kind registered on it), results come from ``QstsResultStore``.
+Every call takes the caller's ``principal`` (None: a trusted caller): jobs of sites it does not hold
+do not exist for it, and neither do their results (``JobStore``, ``JobRunner.submit``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridtwin.access.principal import Principal
 from gridtwin.compute.qsts_task import QSTS_KIND, qsts_job_params, qsts_kind
 from gridtwin.compute.runner import JobRunner
 from gridtwin.errors import ErrorDetail, InputError
@@ -117,13 +120,17 @@ class QstsJobs:
         spec: QstsSpec,
         *,
         job_id: str | None = None,
-        site: str | None = None,
         scenario: Mapping[str, Any] | None = None,
         scenario_id: str = "",
         extra: Mapping[str, Any] | None = None,
         feeders: Sequence[str] | None = None,
+        principal: Principal | None = None,
+        quota: bool = True,
+        site: str | None = None,
     ) -> JobRecord:
-        """Start (or resume ``job_id``) a QSTS job; ``feeders`` when the caller chose them already."""
+        """Start (or resume ``job_id``) a QSTS job; ``feeders`` when the caller chose them already
+        (``site``: their sites, ``JobRunner.job_site``, when worked out already; ``quota``: False for
+        the later jobs of a sweep, admitted as one)."""
         chosen = list(feeders) if feeders is not None else self.select(selection)
         more = {"selection": {"site": selection.site, "feeder_glob": selection.glob}, **(extra or {})}
         params = qsts_job_params(chosen, spec, extra=more, scenario=scenario, scenario_id=scenario_id)
@@ -131,27 +138,39 @@ class QstsJobs:
             QSTS_KIND,
             chosen,
             params,
-            site=selection.site if site is None else site,
             job_id=_check_job_id(job_id),
+            principal=principal,
+            quota=quota,
+            site=site,
         )
 
-    def get(self, job_id: str, *, all_tasks: bool = False) -> tuple[JobRecord, list[TaskRecord]]:
+    def get(
+        self, job_id: str, *, all_tasks: bool = False, principal: Principal | None = None
+    ) -> tuple[JobRecord, list[TaskRecord]]:
         """The job and its tasks (all, or the failed ones)."""
-        job = self.jobs.get(job_id)
+        job = self.jobs.get(job_id, principal=principal)
         tasks = self.jobs.tasks(job.id) if all_tasks else self.jobs.tasks(job.id, status="failed")
         return job, tasks
 
     def list(
-        self, *, status: str | None, kind: str | None, limit: int, offset: int
+        self,
+        *,
+        status: str | None,
+        kind: str | None,
+        limit: int,
+        offset: int,
+        principal: Principal | None = None,
     ) -> tuple[list[JobRecord], int]:
         limit = limit or 50
         if not 1 <= limit <= 1000 or offset < 0:
             raise InputError("bad paging", [ErrorDetail(where="limit", message="limit 1..1000, offset >= 0")])
-        return self.jobs.list(status=status or None, kind=kind or None, limit=limit, offset=offset)
+        return self.jobs.list(
+            status=status or None, kind=kind or None, limit=limit, offset=offset, principal=principal
+        )
 
-    def cancel(self, job_id: str) -> JobRecord:
-        self.jobs.get(job_id)  # NotFoundError before anything else
-        return self.runner.cancel(job_id)
+    def cancel(self, job_id: str, *, principal: Principal | None = None) -> JobRecord:
+        self.jobs.get(job_id, principal=principal)  # NotFoundError before anything else
+        return self.runner.cancel(job_id, principal=principal)
 
     def table(
         self,
@@ -164,9 +183,10 @@ class QstsJobs:
         descending: bool = True,
         limit: int = 100,
         offset: int = 0,
+        principal: Principal | None = None,
     ) -> tuple[pd.DataFrame, int]:
         """One page of a job's results at ``level`` (feeders, elements, buses, hourly) and the total."""
-        self.jobs.get(job_id)
+        self.jobs.get(job_id, principal=principal)
         level = level or "feeders"
         if level not in LEVELS:
             raise InputError("bad level", [ErrorDetail(where="level", message=f"one of {', '.join(LEVELS)}")])
@@ -197,14 +217,15 @@ class QstsJobs:
         order_by: str = "",
         limit: int = 100,
         offset: int = 0,
+        principal: Principal | None = None,
     ) -> tuple[pd.DataFrame, int]:
         level = level or "feeders"
         if level not in COMPARE_LEVELS:
             raise InputError("bad level", [ErrorDetail(where="level", message="feeders or elements")])
         if not base_job_id:
             raise InputError("base job is required", [ErrorDetail(where="base_job_id", message="empty")])
-        self.jobs.get(job_id)
-        self.jobs.get(base_job_id)
+        self.jobs.get(job_id, principal=principal)
+        self.jobs.get(base_job_id, principal=principal)
         return self.results.compare(
             job_id, base_job_id, level=level, order_by=order_by or None, limit=limit or 100, offset=offset
         )

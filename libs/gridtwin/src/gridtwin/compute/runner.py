@@ -11,6 +11,11 @@ hold a whole utility), and handles results as they complete: a finished feeder's
 rows are written in the same transaction that marks its task done (``JobStore.task_done``), so a
 resubmitted or restarted job skips it. A failed feeder is recorded with its details and the rest go
 on. Progress goes to Redis pub/sub (``events.JobEvents``); at the end the run manifest is written.
+
+Sites: a job belongs to the sites of its feeders (``JobStore``'s module doc says how they are kept).
+``submit`` with the caller's principal refuses feeders the caller cannot see or of sites it does not
+hold (403) and applies the per-site quota (``max_jobs_per_site`` queued or running: 429). Job threads
+run outside any request and load feeders as the service itself.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 import distributed
 
+from gridtwin.access.principal import Principal, SitesDenied
 from gridtwin.compute.cluster import worker_count
 from gridtwin.compute.events import JobEvents
 from gridtwin.compute.kinds import JobKind, TaskFactory
@@ -35,7 +41,8 @@ from gridtwin.compute.manifest import build_manifest
 from gridtwin.compute.tasks import TaskOutcome
 from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputError, NotFoundError
 from gridtwin.grid.source import FeederSource
-from gridtwin.store.jobs import JobRecord, JobStore
+from gridtwin.store.jobs import JobRecord, JobStore, encode_sites
+from gridtwin.store.sites import check_writable
 
 __all__ = ["JobKind", "JobRunner", "TaskFactory"]
 
@@ -82,8 +89,10 @@ class JobRunner:
         *,
         retries: int = 2,
         max_in_flight: int | None = None,
+        max_jobs_per_site: int | None = None,
     ) -> None:
         self.jobs = jobs
+        self.max_jobs_per_site = max_jobs_per_site
         self.events = events
         self._client_factory = client
         self.feeders = feeders
@@ -122,12 +131,19 @@ class JobRunner:
         feeders: Sequence[str],
         params: Mapping[str, Any],
         *,
-        site: str = "",
         job_id: str | None = None,
+        principal: Principal | None = None,
+        quota: bool = True,
+        site: str | None = None,
     ) -> JobRecord:
         """Create (or resubmit ``job_id``) a job of ``kind`` over ``feeders`` and start it in the
         background; returns the queued record. Feeders done in an earlier run of the job are skipped.
-        ``params`` are stored with the job (with the feeder list) and checked by the kind first."""
+        ``params`` are stored with the job (with the feeder list) and checked by the kind first.
+
+        ``principal``: the caller (None: a trusted caller in the process); the job's sites come from its
+        feeders (``job_site``, or ``site`` when the caller worked them out already) and, with a
+        principal, the per-site quota applies unless ``quota`` is False (the later jobs of a sweep
+        admitted as one)."""
         job_kind = self.kind(kind)
         if self._closed:
             raise ConflictError("runner is closed", [ErrorDetail(where="runner", message="closed")])
@@ -135,9 +151,41 @@ class JobRunner:
             self._check_not_active(job_id)
         stored = {**params, "feeders": list(feeders)}
         job_kind.prepare(job_id or "check", stored)  # bad params fail here, before a job row exists
-        record = self.jobs.create(kind, stored, list(feeders), site=site, job_id=job_id)
+        sites = self.job_site(feeders, principal) if site is None else site
+        limit = self.max_jobs_per_site if principal is not None and quota else None
+        record = self.jobs.create(
+            kind,
+            stored,
+            list(feeders),
+            site=sites,
+            job_id=job_id,
+            principal=principal,
+            max_active_per_site=limit,
+        )
         self._start(record.id, job_kind)
         return record
+
+    def job_site(self, feeders: Sequence[str], principal: Principal | None = None) -> str:
+        """The sites a job over ``feeders`` belongs to (``encode_sites``): its feeders' sites, as the
+        feeder source lists them for the caller. With a principal, a feeder it does not see (another
+        site's or a missing one: the same answer) or of a site it does not hold refuses the job
+        (``SitesDenied``, 403); a job of shared (site-less) feeders only belongs to the caller's sites.
+        """
+        known = {f.id: f.site or "" for f in self.feeders.list_feeders()}
+        sites = {known[f] for f in feeders if known.get(f)}
+        if principal is None or principal.all_sites:
+            return encode_sites(sites)
+        unseen = sorted({f for f in feeders if f not in known})
+        if unseen:
+            raise SitesDenied(
+                "feeders not among your sites",
+                [
+                    ErrorDetail(where="feeders", message=f"{f}: not a feeder of your sites", code="site")
+                    for f in unseen[:50]
+                ],
+            )
+        principal.may_create_in(sites, "feeders")
+        return encode_sites(sites or principal.sites)
 
     def resume_unfinished(self, kinds: Iterable[str] | None = None) -> list[str]:
         """Restart every queued/running job of ``kinds`` (default: every registered kind) from its
@@ -160,8 +208,12 @@ class JobRunner:
             resumed.append(record.id)
         return resumed
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Cancel outstanding tasks and mark the job cancelled (finished feeders keep their results)."""
+    def cancel(self, job_id: str, *, principal: Principal | None = None) -> JobRecord:
+        """Cancel outstanding tasks and mark the job cancelled (finished feeders keep their results).
+        ``principal`` must see the job (else ``NotFoundError``) and be allowed to change it."""
+        if principal is not None:
+            job = self.jobs.get(job_id, principal=principal)
+            check_writable(principal, job.sites or [""], "job_id")
         run = self._runs.get(job_id)
         if run is not None:
             run.cancelled.set()

@@ -1,7 +1,11 @@
 """Scenarios as a planner uses them: stored documents, a scenario run as one QSTS job, sweeps (one job
 per point, every point validated before any job starts) and diffs of jobs against a base.
 
-The PowerFlow service turns protobuf into these calls and back; nothing here knows gRPC.
+The PowerFlow service turns protobuf into these calls and back; nothing here knows gRPC. Every call
+takes the caller's ``principal`` (None: a trusted caller in the process): scenarios, sweeps and jobs
+of sites it does not hold do not exist for it (``ScenarioStore``, ``JobStore``). A scenario saved without
+a site by a caller of exactly one site lands in that site; "" (shared by every site) only from a caller
+of every site. A sweep is admitted by the per-site job quota as one job.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from gridtwin.access.principal import Principal
 from gridtwin.compute.qsts_jobs import FeederSelection, QstsJobs
-from gridtwin.errors import ErrorDetail, InputError
+from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.powerflow.qsts_results import QstsSpec
 from gridtwin.scenarios.diff import diff_jobs
 from gridtwin.scenarios.loader import parse_scenario, resolve_files
@@ -23,6 +28,7 @@ from gridtwin.scenarios.schema import Scenario, Sweep
 from gridtwin.scenarios.sweep import sweep_points, sweep_scenarios, sweep_table
 from gridtwin.store.jobs import JobRecord
 from gridtwin.store.scenarios import ScenarioRecord, ScenarioStore, SweepRecord
+from gridtwin.store.sites import landing_site
 
 __all__ = ["DIFF_LEVELS", "DiffPage", "ScenarioJobs", "SweepView", "parse_scenario_text", "scenario_summary"]
 
@@ -79,15 +85,40 @@ class ScenarioJobs:
 
     # -- documents ----------------------------------------------------------------------------------
 
-    def create(self, text: str, fmt: str = "", scenario_id: str = "") -> tuple[ScenarioRecord, Scenario]:
+    def create(
+        self,
+        text: str,
+        fmt: str = "",
+        scenario_id: str = "",
+        *,
+        site: str = "",
+        principal: Principal | None = None,
+    ) -> tuple[ScenarioRecord, Scenario]:
+        """Store a scenario in ``site`` ("" : the caller's one site, or shared; see the module doc)."""
         scenario = parse_scenario_text(text, fmt)
         body = scenario.model_dump(mode="json")
-        record = self.store.create(scenario.name, scenario.schema_version, body, text, scenario_id or None)
+        record = self.store.create(
+            scenario.name,
+            scenario.schema_version,
+            body,
+            text,
+            scenario_id or None,
+            site=landing_site(principal, site, ""),
+            principal=principal,
+        )
         return record, scenario
 
     def update(
-        self, scenario_id: str, text: str, fmt: str = "", expected_revision: int | None = None
+        self,
+        scenario_id: str,
+        text: str,
+        fmt: str = "",
+        expected_revision: int | None = None,
+        *,
+        site: str = "",
+        principal: Principal | None = None,
     ) -> tuple[ScenarioRecord, Scenario]:
+        """Replace a stored scenario's text (``site``: move it there; "" keeps its site)."""
         if not scenario_id:
             raise InputError("scenario id is required", [ErrorDetail(where="id", message="empty")])
         scenario = parse_scenario_text(text, fmt)
@@ -99,20 +130,32 @@ class ScenarioJobs:
             body,
             text,
             expected_revision=expected_revision,
+            site=site or None,
+            principal=principal,
         )
         return record, scenario
 
-    def delete(self, scenario_id: str) -> ScenarioRecord:
-        record = self.store.get(scenario_id)
-        self.store.delete(record.id)
+    def get(self, scenario_id: str, *, principal: Principal | None = None) -> ScenarioRecord:
+        return self.store.get(scenario_id, principal=principal)
+
+    def list(
+        self, *, limit: int = 50, offset: int = 0, principal: Principal | None = None
+    ) -> tuple[builtins.list[ScenarioRecord], int]:
+        return self.store.list(limit=limit, offset=offset, principal=principal)
+
+    def delete(self, scenario_id: str, *, principal: Principal | None = None) -> ScenarioRecord:
+        record = self.store.get(scenario_id, principal=principal)
+        self.store.delete(record.id, principal=principal)
         return record
 
     # -- runs ---------------------------------------------------------------------------------------
 
-    def scenario(self, scenario_id: str, text: str = "", fmt: str = "") -> tuple[Scenario, str]:
+    def scenario(
+        self, scenario_id: str, text: str = "", fmt: str = "", *, principal: Principal | None = None
+    ) -> tuple[Scenario, str]:
         """A stored scenario by id, else one given inline (id "")."""
         if scenario_id:
-            record = self.store.get(scenario_id)
+            record = self.store.get(scenario_id, principal=principal)
             return Scenario.model_validate(record.body), record.id
         if text.strip():
             return parse_scenario_text(text, fmt), ""
@@ -120,12 +163,11 @@ class ScenarioJobs:
             "no scenario", [ErrorDetail(where="scenario_id", message="give scenario_id or scenario")]
         )
 
-    def target_feeders(
-        self, scenario: Scenario, selection: FeederSelection
-    ) -> tuple[builtins.list[str], str]:
-        """Explicit request selection wins; else the scenario's targets (sites and/or patterns)."""
+    def target_feeders(self, scenario: Scenario, selection: FeederSelection) -> builtins.list[str]:
+        """Explicit request selection wins; else the scenario's targets (sites and/or patterns), among
+        the feeders the feeder source lists for the caller."""
         if selection.given:
-            return self.qsts.select(selection), selection.site
+            return self.qsts.select(selection)
         targets = scenario.targets
         if not targets.feeders and not targets.sites:
             raise InputError(
@@ -145,7 +187,7 @@ class ScenarioJobs:
                     chosen.add(f.id)
         if not chosen:
             raise InputError("no target feeders", [ErrorDetail(where="targets", message="match no feeder")])
-        return sorted(chosen), (targets.sites[0] if len(targets.sites) == 1 else "")
+        return sorted(chosen)
 
     def run(
         self,
@@ -154,23 +196,32 @@ class ScenarioJobs:
         spec: QstsSpec,
         selection: FeederSelection,
         job_id: str = "",
+        *,
+        principal: Principal | None = None,
     ) -> JobRecord:
-        feeders, site = self.target_feeders(scenario, selection)
+        feeders = self.target_feeders(scenario, selection)
         return self.qsts.run(
             selection,
             spec,
             feeders=feeders,
-            site=site,
             job_id=job_id or None,
             scenario=scenario.model_dump(mode="json"),
             scenario_id=scenario_id,
+            principal=principal,
         )
 
     def sweep(
-        self, scenario_id: str, sweep_json: str, spec: QstsSpec, selection: FeederSelection
+        self,
+        scenario_id: str,
+        sweep_json: str,
+        spec: QstsSpec,
+        selection: FeederSelection,
+        *,
+        principal: Principal | None = None,
     ) -> SweepView:
-        """One job per point of the stored scenario's sweep (or ``sweep_json``), all validated first."""
-        record = self.store.get(scenario_id)
+        """One job per point of the stored scenario's sweep (or ``sweep_json``), all validated first;
+        the per-site quota admits the sweep as one job (its first)."""
+        record = self.store.get(scenario_id, principal=principal)
         scenario = Scenario.model_validate(record.body)
         sweep = scenario.sweep
         if sweep_json:
@@ -184,36 +235,58 @@ class ScenarioJobs:
                 raise InputError("invalid sweep", details) from exc
         points = sweep_scenarios(scenario, sweep)  # every point validated before any job starts
         assert sweep is not None
-        feeders, site = self.target_feeders(scenario, selection)
+        feeders = self.target_feeders(scenario, selection)
+        site = self.qsts.runner.job_site(feeders, principal)  # checked once for every point
         samples = []
         for i, (values, point) in enumerate(points):
             job = self.qsts.run(
                 selection,
                 spec,
                 feeders=feeders,
-                site=site,
                 scenario=point.model_dump(mode="json"),
                 scenario_id=record.id,
                 extra={"sweep_sample": i, "sweep_values": values},
+                principal=principal,
+                quota=i == 0,
+                site=site,
             )
             samples.append({"sample": i, "values": values, "job_id": job.id})
-        swept = self.store.create_sweep(record.id, sweep.method, sweep.model_dump(mode="json"), samples)
-        return self.sweep_view(swept.id)
+        swept = self.store.create_sweep(
+            record.id, sweep.method, sweep.model_dump(mode="json"), samples, principal=principal
+        )
+        return self.sweep_view(swept.id, principal=principal)
 
-    def sweep_view(self, sweep_id: str) -> SweepView:
-        sweep = self.store.get_sweep(sweep_id)
+    def sweep_view(self, sweep_id: str, *, principal: Principal | None = None) -> SweepView:
+        """The sweep's points and results (``NotFoundError`` unless ``principal`` sees its scenario and
+        every one of its jobs)."""
+        sweep = self.store.get_sweep(sweep_id, principal=principal)
         rows: dict[str, pd.DataFrame] = {}
         statuses: dict[str, str] = {}
         for s in sweep.samples:
             job_id = str(s["job_id"])
-            statuses[job_id] = self.qsts.jobs.get(job_id).status
+            try:
+                statuses[job_id] = self.qsts.jobs.get(job_id, principal=principal).status
+            except NotFoundError:
+                if principal is None:
+                    raise
+                raise NotFoundError(
+                    "no such sweep", [ErrorDetail(where=sweep_id, message="not found")]
+                ) from None
             rows[job_id], _ = self.qsts.results.feeders(job_id, limit=1000)
         table = sweep_table(sweep.samples, rows)
         table.insert(2, "status", [statuses[str(s["job_id"])] for s in sweep.samples])
         return SweepView(sweep, statuses, table)
 
     def diff(
-        self, base: str, jobs: builtins.list[str], level: str, *, new_only: bool, limit: int, offset: int
+        self,
+        base: str,
+        jobs: builtins.list[str],
+        level: str,
+        *,
+        new_only: bool,
+        limit: int,
+        offset: int,
+        principal: Principal | None = None,
     ) -> DiffPage:
         """``jobs`` against ``base`` at ``level``: totals and one page of rows, new violations first."""
         if not base or not jobs:
@@ -222,7 +295,7 @@ class ScenarioJobs:
                 [ErrorDetail(where="job_ids", message="empty")],
             )
         for j in [base, *jobs]:
-            self.qsts.jobs.get(j)  # NotFoundError names it
+            self.qsts.jobs.get(j, principal=principal)  # NotFoundError names it
         level = level or "feeders"
         if level not in DIFF_LEVELS:
             raise InputError(

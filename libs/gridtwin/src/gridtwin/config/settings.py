@@ -126,11 +126,15 @@ class Settings(BaseSettings):
     rate_limit_ip_per_s: float = Field(default=40.0, gt=0, description="requests per second per address")
     rate_limit_ip_burst: int = Field(default=120, ge=1)
     site_max_running_jobs: int = Field(default=4, ge=1, description="queued or running jobs per site at once")
-    cors_origins: list[str] = Field(default_factory=list, description="browser origins allowed to call the API")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="browser origins allowed to call the API"
+    )
     cookie_secure: bool = Field(default=True, description="session cookies only over HTTPS")
     max_json_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="largest JSON request body")
     request_timeout_s: float = Field(default=900.0, gt=0, description="longest a REST request may take")
-    oidc_issuer: str | None = Field(default=None, description="the identity provider's issuer URL (OIDC login)")
+    oidc_issuer: str | None = Field(
+        default=None, description="the identity provider's issuer URL (OIDC login)"
+    )
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_role_claim: str = Field(default="gridtwin_role", description="ID-token claim holding the role")

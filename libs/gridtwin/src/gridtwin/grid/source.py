@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.twins import twins_to_feeder
@@ -62,15 +63,19 @@ def _version_of(table: pa.Table) -> str:
 
 
 class RegistryFeeders:
-    """``FeederSource`` over a local ``TwinRegistry``: one export (twins only) -> the feeder model."""
+    """``FeederSource`` over a local ``TwinRegistry``: one export (twins only) -> the feeder model.
 
-    def __init__(self, registry: TwinRegistry) -> None:
+    ``principal``: whose feeders these are (another site's feeders are not found, lists hold only the
+    caller's sites); None for a trusted caller in the process."""
+
+    def __init__(self, registry: TwinRegistry, principal: Principal | None = None) -> None:
         self.registry = registry
+        self.principal = principal
 
     def feeder_model(self, feeder: str) -> FeederModel:
         check_feeder_id(feeder)
         # The feeder model is rebuilt from the twins' properties alone: skip the relationships.
-        twins, rels = self.registry.export_feeder(feeder, with_relationships=False)
+        twins, rels = self.registry.export_feeder(feeder, with_relationships=False, principal=self.principal)
         model = twins_to_feeder(feeder, twins, rels)
         model.version = _version_of(twins)
         return model
@@ -80,10 +85,10 @@ class RegistryFeeders:
 
     def feeder_version(self, feeder: str) -> str:
         check_feeder_id(feeder)
-        return self.registry.feeder_version(feeder)
+        return self.registry.feeder_version(feeder, principal=self.principal)
 
     def list_feeders(self, site: str | None = None) -> list[FeederInfo]:
-        return self.registry.list_feeders(site or None)
+        return self.registry.list_feeders(site or None, principal=self.principal)
 
 
 def check_feeder_id(feeder: str, where: str = "feeder") -> str:

@@ -4,6 +4,9 @@ from stored results, recomputed for a bus whenever the feeder changed since its 
 
 The HostingCapacity service turns protobuf into these calls; the engine is the process's OpenDSS
 engine (the whole study holds it), feeders come from a ``FeederSource``.
+
+Sites: ``per_bus`` and ``check`` take the caller's ``principal`` (None: a trusted caller); a feeder of a
+site it does not see is not found (``HostingStore.feeder_visible``), before anything is read or run.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from typing import Any
 
 import pandas as pd
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.source import FeederSource, check_feeder_id
 from gridtwin.hosting.connection import check_connection
 from gridtwin.hosting.criteria import Criteria
-from gridtwin.hosting.perbus import exact_hosting_capacity
+from gridtwin.hosting.perbus import EXACT_REL_TOL_PCT, EXACT_TOL_KW, exact_hosting_capacity
 from gridtwin.hosting.sensitivity import fast_hosting_capacity
 from gridtwin.hosting.types import ConnectionAnswer
 from gridtwin.powerflow.engine import Engine
+from gridtwin.powerflow.solver import SolverSettings
 from gridtwin.store.hosting import HostingStore
 
 __all__ = ["CONNECTION_DER", "METHODS", "ConnectionCheck", "HostingStudies", "PerBusStudy", "perbus_summary"]
@@ -90,6 +95,13 @@ class HostingStudies:
         self.feeders = feeders
         self.store = store
 
+    def check_visible(self, feeder: str, principal: Principal | None) -> None:
+        """``NotFoundError``, as for a feeder without twins, when ``principal`` does not see ``feeder``."""
+        if not self.store.feeder_visible(check_feeder_id(feeder), principal):
+            raise NotFoundError(
+                "feeder not found", [ErrorDetail(feeder, "no twins in this feeder", "not_found")]
+            )
+
     def study(
         self,
         model: FeederModel,
@@ -100,16 +112,44 @@ class HostingStudies:
         pf: float,
         max_kw: float,
         criteria: Criteria,
+        *,
+        tol_kw: float | None = None,
+        rel_tol_pct: float | None = None,
+        solver: SolverSettings | None = None,
     ) -> pd.DataFrame:
-        """One per-bus study of ``model`` on the engine, held for the whole study."""
+        """One per-bus study of ``model`` on the engine, held for the whole study. ``tol_kw`` and
+        ``rel_tol_pct`` are the exact method's stopping tolerance (None: ``EXACT_TOL_KW``,
+        ``EXACT_REL_TOL_PCT``); the fast method stops at its own accuracy and ignores them.
+        ``solver``: the power flows' iteration caps and tolerance (None: the built-in defaults)."""
         if method not in METHODS:
             raise InputError("bad method", [ErrorDetail(where="method", message="fast or exact")])
-        run = fast_hosting_capacity if method == "fast" else exact_hosting_capacity
         with self.engine.hold():
             self.engine.mark_changed()  # an earlier study left test DER in the circuit: compile afresh
             self.engine.load_model(model)
             try:
-                return run(self.engine, buses, criteria, der=der, inverter=inverter, pf=pf, max_kw=max_kw)
+                if method == "fast":
+                    return fast_hosting_capacity(
+                        self.engine,
+                        buses,
+                        criteria,
+                        der=der,
+                        inverter=inverter,
+                        pf=pf,
+                        max_kw=max_kw,
+                        solver=solver,
+                    )
+                return exact_hosting_capacity(
+                    self.engine,
+                    buses,
+                    criteria,
+                    der=der,
+                    inverter=inverter,
+                    pf=pf,
+                    max_kw=max_kw,
+                    tol_kw=EXACT_TOL_KW if tol_kw is None else tol_kw,
+                    rel_tol_pct=EXACT_REL_TOL_PCT if rel_tol_pct is None else rel_tol_pct,
+                    solver=solver,
+                )
             finally:
                 self.engine.mark_changed()
 
@@ -124,17 +164,44 @@ class HostingStudies:
         max_kw: float = 10_000.0,
         criteria: Criteria | None = None,
         buses: Sequence[str] | None = None,
+        tol_kw: float | None = None,
+        rel_tol_pct: float | None = None,
+        solver: SolverSettings | None = None,
+        principal: Principal | None = None,
     ) -> PerBusStudy:
         """Study ``feeder`` as stored now, keep the results with its version, and summarise them; a
-        smart-inverter study also reports the capacity gained against the plain study of that version."""
+        smart-inverter study also reports the capacity gained against the plain study of that version.
+
+        ``tol_kw``, ``rel_tol_pct``: the exact method's stopping tolerance, bisection until the bracket
+        is no wider than ``max(tol_kw, rel_tol_pct % of its upper end)`` (None: 0.1 kW and 0.1 %,
+        ``perbus.EXACT_TOL_KW`` / ``EXACT_REL_TOL_PCT``); ignored by the fast method. The exact
+        summary reports the tolerance used. ``solver``: the power flows' iteration caps and tolerance
+        (``gridtwin.powerflow.solver``; None: the built-in defaults)."""
         if method not in METHODS:
             raise InputError("bad method", [ErrorDetail(where="method", message="fast or exact")])
+        tol = EXACT_TOL_KW if tol_kw is None else float(tol_kw)
+        rel = EXACT_REL_TOL_PCT if rel_tol_pct is None else float(rel_tol_pct)
+        self.check_visible(feeder, principal)
         model = self.feeders.feeder_model(check_feeder_id(feeder))
         t0 = time.perf_counter()
-        frame = self.study(model, buses or None, method, der, inverter, pf, max_kw, criteria or Criteria())
+        frame = self.study(
+            model,
+            buses or None,
+            method,
+            der,
+            inverter,
+            pf,
+            max_kw,
+            criteria or Criteria(),
+            tol_kw=tol,
+            rel_tol_pct=rel,
+            solver=solver,
+        )
         seconds = time.perf_counter() - t0
         self.store.replace_bus_results(feeder, der, inverter, model.version, frame)
         summary = {"method": method, **perbus_summary(frame, seconds)}
+        if method == "exact":
+            summary["tol_kw"], summary["rel_tol_pct"] = tol, rel
         if inverter != "none":
             frame, summary["gain"] = self._gain(feeder, der, model.version, frame)
         return PerBusStudy(model.version, frame, summary)
@@ -156,7 +223,15 @@ class HostingStudies:
         }
 
     def check(
-        self, feeder: str, bus: str, kw: float, kind: str = "pv", inverter: str = "none"
+        self,
+        feeder: str,
+        bus: str,
+        kw: float,
+        kind: str = "pv",
+        inverter: str = "none",
+        *,
+        solver: SolverSettings | None = None,
+        principal: Principal | None = None,
     ) -> ConnectionCheck:
         """Whether ``kw`` of ``kind`` fits at ``bus`` (a bus or a meter/load name).
 
@@ -170,6 +245,7 @@ class HostingStudies:
             raise InputError("bad size", [ErrorDetail(where="kw", message="must be > 0")])
         der = CONNECTION_DER[kind]
         check_feeder_id(feeder)
+        self.check_visible(feeder, principal)
         stored = self.store.bus_version(feeder, der, inverter)
         name = bus.lower()
         per_bus: pd.DataFrame | None = None
@@ -188,7 +264,9 @@ class HostingStudies:
                 if at not in set(per_bus["bus"]):
                     per_bus = None
             if per_bus is None:  # stale, missing, or this bus not studied: study it now (fast + verified)
-                frame = self.study(model, [at], "fast", der, inverter, 1.0, 10_000.0, Criteria())
+                frame = self.study(
+                    model, [at], "fast", der, inverter, 1.0, 10_000.0, Criteria(), solver=solver
+                )
                 if stored == version:
                     merged = pd.concat(
                         [self.store.all_bus_results(feeder, der, inverter), frame], ignore_index=True

@@ -21,7 +21,8 @@ import grpc
 
 from gridtwin.access.principal import Principal
 from gridtwin.access.tokens import TokenSigner
-from gridtwin.errors import AccessDeniedError, ErrorDetail, GridTwinError, NotAuthenticatedError
+from gridtwin.config import Settings
+from gridtwin.errors import AccessDeniedError, ErrorDetail, GridTwinError, InputError, NotAuthenticatedError
 from gridtwin.rpc.authz import EXEMPT_SERVICES, RPC_PERMISSIONS
 from gridtwin.rpc.errors import abort_with_error
 
@@ -29,7 +30,9 @@ __all__ = [
     "AUTH_KEY",
     "AuthInterceptor",
     "caller_interceptors",
+    "caller_or",
     "current_principal",
+    "internal_signer",
     "using_principal",
 ]
 
@@ -47,6 +50,43 @@ def current_principal() -> Principal:
             "not authenticated", [ErrorDetail(where="authorization", message="no verified caller")]
         )
     return principal
+
+
+def caller_or(fallback: Principal) -> Callable[[], Principal]:
+    """Who a service's outgoing call acts for: the caller of the call being served, if any (a user's
+    request carries the user on to the registry, which filters by the user's sites too), else
+    ``fallback`` (the service itself: job threads and start-up work run outside any call)."""
+
+    def choose() -> Principal:
+        return _PRINCIPAL.get() or fallback
+
+    return choose
+
+
+def internal_signer(settings: Settings, who: str = "this service") -> TokenSigner:
+    """The signer of internal tokens from ``settings.internal_secret``; a clear ``InputError`` naming
+    GRIDTWIN_INTERNAL_SECRET when it is unset or too short (services refuse to start without it: there
+    is no unauthenticated mode)."""
+    secret = settings.internal_secret.get_secret_value() if settings.internal_secret is not None else ""
+    if not secret:
+        raise InputError(
+            "GRIDTWIN_INTERNAL_SECRET is not set",
+            [
+                ErrorDetail(
+                    where="GRIDTWIN_INTERNAL_SECRET",
+                    message=f"{who} needs the internal secret shared by the gateway and the services "
+                    "(at least 32 bytes; `gridtwin up` keeps one in its data folder's secrets.json)",
+                    code="missing_secret",
+                )
+            ],
+        )
+    try:
+        return TokenSigner(secret)
+    except ValueError as exc:
+        raise InputError(
+            "GRIDTWIN_INTERNAL_SECRET is not usable",
+            [ErrorDetail(where="GRIDTWIN_INTERNAL_SECRET", message=str(exc), code="bad_secret")],
+        ) from exc
 
 
 class using_principal:

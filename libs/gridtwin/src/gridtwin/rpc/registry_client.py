@@ -16,7 +16,7 @@ import grpc
 from gridtwin.config import Settings
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.source import check_feeder_id
-from gridtwin.rpc.client import channel
+from gridtwin.rpc.client import service_channel
 from gridtwin.rpc.errors import error_from_rpc_error
 from gridtwin.rpc.stubs import registry_stub
 from gridtwin.rpc.v1 import twin_registry_pb2 as pb
@@ -52,7 +52,10 @@ def bulk_upsert_request(
 
 
 class RegistryClient:
-    """The registry service at the other end of ``channel`` (a ``FeederSource`` and a ``TwinSink``)."""
+    """The registry service at the other end of ``channel`` (a ``FeederSource`` and a ``TwinSink``).
+
+    Sites are the registry's to enforce: the channel carries the caller's internal token, so another
+    site's feeders and twins are not found and writes into it are refused there, whoever calls."""
 
     def __init__(self, channel: grpc.Channel, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.stub = registry_stub(channel)
@@ -127,8 +130,11 @@ def _record(twin: Any) -> TwinRecord:
     )
 
 
-def open_registry(settings: Settings) -> tuple[RegistryClient, Callable[[], None]]:
-    """A client on a channel of its own to ``settings.twin_registry_addr``, and how to close it."""
+def open_registry(settings: Settings, service: str) -> tuple[RegistryClient, Callable[[], None]]:
+    """A client on a channel of its own to ``settings.twin_registry_addr``, and how to close it.
 
-    ch = channel(settings.twin_registry_addr, settings)
+    Its calls act for the caller of the request being served when there is one (the registry then
+    filters by that caller's sites too), else for ``service`` itself (job threads, start-up)."""
+
+    ch = service_channel(settings.twin_registry_addr, settings, service)
     return RegistryClient(ch), ch.close

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import grpc
 
 from gridtwin.config import Settings
+from gridtwin.rpc.auth import internal_signer
 from gridtwin.rpc.server import GRACE_S, ServiceSpec, bind, mark_not_serving, mount, new_server, release
 
 __all__ = [
@@ -85,7 +86,12 @@ def start_grpc_services(
     (``GRIDTWIN_<NAME>_ADDR``) listens on a free loopback port instead of its default, so two
     installations on one machine never meet; the services are then mounted with settings that carry
     the addresses actually bound (``running[i].settings``).
+
+    Every service answers only callers signed with ``settings.internal_secret``: without one nothing
+    starts (an ``InputError`` naming GRIDTWIN_INTERNAL_SECRET, before any port is bound).
     """
+    if any(spec.is_grpc for spec in specs):
+        internal_signer(settings, "the gRPC services")
     bound: list[tuple[ServiceSpec, grpc.Server, str]] = []
     running: list[RunningService] = []
     try:

@@ -1,4 +1,10 @@
-"""One way to build and run a GridTwin gRPC server: health, reflection, tracing, errors, TLS, limits.
+"""One way to build and run a GridTwin gRPC server: health, reflection, tracing, errors, callers, TLS,
+limits.
+
+Every server verifies its callers: ``mount`` installs ``gridtwin.rpc.auth.AuthInterceptor`` (after the
+error interceptor) with the internal secret of the settings it mounts with, and refuses to mount without
+one (``GRIDTWIN_INTERNAL_SECRET``): there is no unauthenticated mode. Health and reflection stay open
+for probes.
 
 Each service package exposes ``SERVICE = ServiceSpec(...)`` (entry point group ``gridtwin.services``);
 ``serve(SERVICE)`` runs it alone (``python -m gridtwin_<name>``), ``gridtwin up`` builds them all in one
@@ -22,6 +28,8 @@ from grpc_reflection.v1alpha import reflection
 
 from gridtwin.config import Settings
 from gridtwin.errors import ConflictError, ErrorDetail, GridTwinError, InputError
+from gridtwin.rpc.auth import AuthInterceptor, internal_signer
+from gridtwin.rpc.authz import EXEMPT_SERVICES
 from gridtwin.rpc.errors import ErrorInterceptor
 from gridtwin.rpc.logging import setup_json_logging
 from gridtwin.rpc.telemetry import server_interceptors, setup_telemetry, shutdown_telemetry
@@ -94,15 +102,40 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
 
 
+class AuthGate(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Where a server's ``AuthInterceptor`` goes: interceptors are fixed when a server is made, the
+    signer comes with the settings ``mount`` is given. Until ``mount`` installs it, no call but health
+    and reflection reaches a servicer (UNIMPLEMENTED)."""
+
+    def __init__(self) -> None:
+        self.interceptor: AuthInterceptor | None = None
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        if self.interceptor is not None:
+            return self.interceptor.intercept_service(continuation, details)
+        if str(details.method).lstrip("/").startswith(EXEMPT_SERVICES):
+            return continuation(details)
+        return None
+
+
 def new_server(max_workers: int = 16) -> grpc.Server:
     """An empty server with our interceptors and limits, and port reuse OFF: gRPC's default
     (SO_REUSEPORT) lets a second server bind a port that is taken, and the two then share its calls,
-    which silently mixes two installations. Without it a taken port fails to bind."""
-    return grpc.server(
+    which silently mixes two installations. Without it a taken port fails to bind.
+
+    The caller check (``AuthGate``) sits after the error interceptor; ``mount`` arms it."""
+    gate = AuthGate()
+    server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[*server_interceptors(), ErrorInterceptor()],
+        interceptors=[*server_interceptors(), ErrorInterceptor(), gate],
         options=[*grpc_options(), ("grpc.so_reuseport", 0)],
     )
+    server.gridtwin_auth = gate
+    return server
 
 
 def bind(server: grpc.Server, address: str, settings: Settings) -> int:
@@ -126,7 +159,17 @@ def bind(server: grpc.Server, address: str, settings: Settings) -> int:
 
 
 def mount(server: grpc.Server, specs: Sequence[ServiceSpec], settings: Settings) -> None:
-    """Register every spec's servicers, health (SERVING) and reflection on ``server``."""
+    """Register every spec's servicers, health (SERVING) and reflection on ``server`` (made by
+    ``new_server``), and arm its caller check with ``settings.internal_secret``: an ``InputError``
+    naming GRIDTWIN_INTERNAL_SECRET, before anything is opened, when there is none."""
+    gate = getattr(server, "gridtwin_auth", None)
+    if not isinstance(gate, AuthGate):
+        raise InputError(
+            "not a GridTwin server",
+            [ErrorDetail(where="server", message="make it with new_server(): it checks every caller")],
+        )
+    names_of = ", ".join(spec.name for spec in specs) or "this"
+    gate.interceptor = AuthInterceptor(internal_signer(settings, f"the {names_of} service"))
     names: list[str] = []
     for spec in specs:
         if spec.add_to_server is None:
@@ -162,7 +205,12 @@ def build_server(
     """
     server = new_server(max_workers)
     bind(server, f"{host or settings.host}:{port}", settings)
-    mount(server, specs, settings)
+    try:
+        mount(server, specs, settings)
+    except BaseException:
+        server.stop(0)  # give the port back: nothing was served
+        release(server)
+        raise
     return server
 
 

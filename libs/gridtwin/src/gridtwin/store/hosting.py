@@ -2,6 +2,10 @@
 
 Per-bus results keep only the latest run per (feeder, der, inverter), replaced in one transaction,
 with the feeder version they were computed on, so a connection check can tell when they are stale.
+
+Sites: per-bus results belong to their feeder's site, read from the registry's ``feeders`` row in the
+same database; given a ``principal``, another site's results (or those of a feeder the database does
+not know) do not exist for it. Stochastic results belong to their job (checked on the job).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.store.db import writer
 from gridtwin.store.results import atomic_write, parquet_writer
-from gridtwin.store.tables import hosting_bus_results, hosting_stochastic_results
+from gridtwin.store.tables import feeders, hosting_bus_results, hosting_stochastic_results
 
 __all__ = ["BUS_RESULT_COLUMNS", "DEFAULT_ORDER_BY", "HostingStore"]
 
@@ -53,6 +58,15 @@ class HostingStore:
         self.root = Path(root)
 
     # --- per bus ------------------------------------------------------------------------------------
+
+    def feeder_visible(self, feeder: str, principal: Principal | None) -> bool:
+        """Whether ``principal`` sees ``feeder``'s site (True for a trusted caller or one of every site;
+        False for a feeder the registry's table does not hold)."""
+        if principal is None or principal.all_sites:
+            return True
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(feeders.c.site).where(feeders.c.id == feeder)).first()
+        return row is not None and principal.sees(row[0])
 
     def replace_bus_results(
         self, feeder: str, der: str, inverter: str, version: str, frame: pd.DataFrame
@@ -92,6 +106,7 @@ class HostingStore:
         descending: bool = False,
         limit: int = 100,
         offset: int = 0,
+        principal: Principal | None = None,
     ) -> tuple[pd.DataFrame, int]:
         """A page of stored per-bus rows (``BUS_RESULT_COLUMNS``) and how many there are in all."""
         if order_by not in BUS_RESULT_COLUMNS:
@@ -114,10 +129,11 @@ class HostingStore:
             .limit(limit)
             .offset(offset)
         )
+        visible = self.feeder_visible(feeder, principal)
         with self._engine.connect() as conn:
             total = int(conn.execute(sa.select(sa.func.count()).select_from(t).where(*where)).scalar_one())
-            rows = conn.execute(stmt).all()
-        if total == 0:
+            rows = conn.execute(stmt).all() if visible else []
+        if total == 0 or not visible:
             raise NotFoundError(
                 "no hosting-capacity results",
                 [ErrorDetail(where=f"{feeder}/{der}/{inverter}", message="run the per-bus study first")],
@@ -147,6 +163,7 @@ class HostingStore:
         *,
         order_by: str = DEFAULT_ORDER_BY,
         descending: bool = False,
+        principal: Principal | None = None,
     ) -> pd.DataFrame:
         """Every stored per-bus row, in the order of ``bus_results`` pages (by default the REST order:
         most constrained first), so a CSV lists the buses as the API pages them."""
@@ -154,7 +171,7 @@ class HostingStore:
         while offset < total:
             page, total = self.bus_results(
                 feeder, der, inverter, limit=PAGE_MAX, offset=offset, order_by=order_by,
-                descending=descending,
+                descending=descending, principal=principal,
             )  # fmt: skip
             frames.append(page)
             offset += PAGE_MAX

@@ -5,6 +5,14 @@ that writes its results (``task_done(write=...)``): that transaction is the chec
 resubmitted or resumed after a crash redoes exactly the tasks that are not ``done``. The job's counters
 (total/done/failed) are recounted from its task rows in every transaction that changes a task, under a
 lock on the job row (``SELECT ... FOR UPDATE`` on MySQL; SQLite's write transactions are serial anyway).
+
+Sites: a job belongs to the sites of its feeders, kept in ``jobs.site``: "" (none: a shared job), one
+site, or several joined by commas in sorted order ("north,south"); "*" when they do not fit the column
+(or a name holds a comma): such a job is seen only by principals of every site. A caller sees a job when
+it holds every one of the job's sites (``job_visible``; the SQL filter is ``job_site_clause``); another
+site's job does not exist for it (the same ``NotFoundError`` as a missing one). ``create`` can refuse a
+new job when one of its sites already has ``max_active_per_site`` jobs queued or running
+(``RateLimitedError``: the per-site quota).
 """
 
 from __future__ import annotations
@@ -13,15 +21,17 @@ import builtins
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from gridtwin.errors import ConflictError, ErrorDetail, InputError, NotFoundError
+from gridtwin.access.principal import Principal
+from gridtwin.errors import ConflictError, ErrorDetail, InputError, NotFoundError, RateLimitedError
 from gridtwin.store.db import writer
+from gridtwin.store.sites import check_writable
 from gridtwin.store.tables import JOB_KIND_MAX, SITE_MAX, TASK_KEY_MAX, WORKER_MAX, job_tasks, jobs
 
 __all__ = [
@@ -31,6 +41,10 @@ __all__ = [
     "JobRecord",
     "JobStore",
     "TaskRecord",
+    "decode_sites",
+    "encode_sites",
+    "job_site_clause",
+    "job_visible",
 ]
 
 JOB_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
@@ -40,6 +54,42 @@ TERMINAL_JOB_STATUSES = frozenset({"succeeded", "partial", "failed", "cancelled"
 JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MESSAGE_MAX = 16_000  # characters kept of a job message (the column is TEXT: 64 KiB on MySQL)
 LIST_LIMIT_MAX = 1000
+ACTIVE_JOB_STATUSES = ("queued", "running")
+SITES_TOO_MANY = "*"  # a job's sites that do not fit jobs.site: only principals of every site see it
+QUOTA_RETRY_S = 30.0
+
+
+def encode_sites(sites: Iterable[str | None]) -> str:
+    """A job's sites as ``jobs.site`` holds them ("" none, "a", "a,b", or "*": see the module doc)."""
+    named = sorted({s for s in sites if s})
+    text = ",".join(named)
+    if len(text) > SITE_MAX or any("," in s or s == SITES_TOO_MANY for s in named):
+        return SITES_TOO_MANY
+    return text
+
+
+def decode_sites(site: str) -> builtins.list[str]:
+    """The sites of a ``jobs.site`` value (["*"] for a job of too many sites)."""
+    return [s for s in site.split(",") if s]
+
+
+def job_visible(principal: Principal | None, site: str) -> bool:
+    """Whether ``principal`` sees a job of ``site`` (``jobs.site``): it holds every one of them."""
+    if principal is None or principal.all_sites or not site:
+        return True
+    return site != SITES_TOO_MANY and all(s in principal.sites for s in decode_sites(site))
+
+
+def job_site_clause(column: Any, sites: frozenset[str] | None) -> sa.ColumnElement[bool] | None:
+    """SQL for ``job_visible`` (None: no filter): shared jobs, and jobs every site of which is in
+    ``sites`` (each of the caller's sites is cut out of ``,<jobs.site>,``; what is left is ","
+    exactly when nothing else was there)."""
+    if sites is None:
+        return None
+    rest: Any = sa.literal(",") + column + sa.literal(",")
+    for site in sorted(sites):
+        rest = sa.func.replace(rest, f",{site},", ",")
+    return sa.or_(column == "", sa.and_(column != SITES_TOO_MANY, rest == ","))
 
 
 def _now() -> datetime:
@@ -61,7 +111,7 @@ class JobRecord:
     kind: str
     status: str
     site: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # site: "" | "a" | "a,b" | "*" (see the module doc)
     created_at: datetime  # tz-aware UTC, like the other times
     started_at: datetime | None
     finished_at: datetime | None
@@ -69,6 +119,10 @@ class JobRecord:
     done_tasks: int
     failed_tasks: int
     message: str
+
+    @property
+    def sites(self) -> builtins.list[str]:
+        return decode_sites(self.site)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 strings with offset."""
@@ -157,14 +211,21 @@ class JobStore:
 
     # --- reads -------------------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> JobRecord:
+    def get(self, job_id: str, *, principal: Principal | None = None) -> JobRecord:
+        """The job (``NotFoundError`` when missing, or of sites ``principal`` does not all hold)."""
         with self._engine.connect() as conn:
-            return self._get(conn, job_id)
+            return self._get(conn, job_id, principal)
 
     def list(
-        self, *, status: str | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        principal: Principal | None = None,
     ) -> tuple[builtins.list[JobRecord], int]:
-        """Jobs newest first (ties by id), and how many match in all."""
+        """Jobs newest first (ties by id), and how many match in all (those ``principal`` sees)."""
         _check_status(status, JOB_STATUSES, "status")
         if not 1 <= limit <= LIST_LIMIT_MAX:
             raise InputError(
@@ -177,6 +238,9 @@ class JobStore:
             where.append(jobs.c.status == status)
         if kind is not None:
             where.append(jobs.c.kind == kind)
+        visible = job_site_clause(jobs.c.site, None if principal is None else principal.site_filter())
+        if visible is not None:
+            where.append(visible)
         page = (
             sa.select(jobs)
             .where(*where)
@@ -190,14 +254,16 @@ class JobStore:
             total = int(conn.execute(count).scalar_one())
         return [_job_record(r) for r in rows], total
 
-    def tasks(self, job_id: str, *, status: str | None = None) -> builtins.list[TaskRecord]:
+    def tasks(
+        self, job_id: str, *, status: str | None = None, principal: Principal | None = None
+    ) -> builtins.list[TaskRecord]:
         """The job's tasks by key (NotFoundError for an unknown job)."""
         _check_status(status, TASK_STATUSES, "status")
         stmt = sa.select(job_tasks).where(job_tasks.c.job_id == job_id)
         if status is not None:
             stmt = stmt.where(job_tasks.c.status == status)
         with self._engine.connect() as conn:
-            self._get(conn, job_id)
+            self._get(conn, job_id, principal)
             rows = conn.execute(stmt.order_by(job_tasks.c.task_key)).all()
         return [_task_record(r) for r in rows]
 
@@ -205,7 +271,7 @@ class JobStore:
         """Jobs queued or running, oldest first: what a restarted runner resumes."""
         stmt = (
             sa.select(jobs)
-            .where(jobs.c.status.in_(("queued", "running")))
+            .where(jobs.c.status.in_(ACTIVE_JOB_STATUSES))
             .order_by(jobs.c.created_at, jobs.c.id)
         )
         with self._engine.connect() as conn:
@@ -221,10 +287,17 @@ class JobStore:
         *,
         site: str = "",
         job_id: str | None = None,
+        principal: Principal | None = None,
+        max_active_per_site: int | None = None,
     ) -> JobRecord:
         """A new queued job with one pending task per key, or a resubmit of ``job_id`` if it exists:
         same kind required, params (and site, when given) replaced, new keys added, tasks not done back to
-        pending (done tasks are kept: their results are checkpointed), status queued."""
+        pending (done tasks are kept: their results are checkpointed), status queued.
+
+        ``site``: the job's sites as ``encode_sites`` writes them. ``principal``: a resubmitted job must
+        be one it may change (another site's id is taken: ``ConflictError``). ``max_active_per_site``:
+        the quota; a site of the job that has that many jobs queued or running already refuses it
+        (``RateLimitedError``), checked in the transaction that creates it."""
         keys = list(task_keys)
         self._check_create(kind, keys, site, job_id)
         params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
@@ -233,8 +306,17 @@ class JobStore:
             existing = None
             if job_id is not None:
                 existing = conn.execute(
-                    sa.select(jobs.c.kind).where(jobs.c.id == job_id).with_for_update()
+                    sa.select(jobs.c.kind, jobs.c.site).where(jobs.c.id == job_id).with_for_update()
                 ).first()
+            if existing is not None and not job_visible(principal, existing.site):
+                raise ConflictError(
+                    f"job id {job_id} is taken",
+                    [ErrorDetail(where="job_id", message="choose another id", code="exists")],
+                )
+            if existing is not None:
+                check_writable(principal, decode_sites(existing.site) or [""], "job_id")
+            if max_active_per_site is not None:
+                self._check_quota(conn, site, max_active_per_site, job_id)
             if existing is None:
                 new_id = job_id or uuid.uuid4().hex[:16]
                 conn.execute(
@@ -284,10 +366,13 @@ class JobStore:
             conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values))
             return self._get(conn, job_id)
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Pending and running tasks become cancelled; the job becomes cancelled unless it has ended."""
+    def cancel(self, job_id: str, *, principal: Principal | None = None) -> JobRecord:
+        """Pending and running tasks become cancelled; the job becomes cancelled unless it has ended.
+        ``principal`` must see the job (else ``NotFoundError``) and may not cancel a shared one
+        unless it holds every site."""
         with self._writer.begin() as conn:
-            job = self._lock(conn, job_id)
+            job = self._lock(conn, job_id, principal)
+            check_writable(principal, job.sites or [""], "job_id")
             conn.execute(
                 sa.update(job_tasks)
                 .where(job_tasks.c.job_id == job_id, job_tasks.c.status.in_(("pending", "running")))
@@ -461,17 +546,56 @@ class JobStore:
         if new:
             conn.execute(sa.insert(job_tasks), new)
 
-    def _get(self, conn: sa.Connection, job_id: str) -> JobRecord:
+    def active_count(self, site: str) -> int:
+        """Jobs queued or running that belong to ``site`` (alone or among others)."""
+        with self._engine.connect() as conn:
+            return self._active(conn, site)
+
+    @staticmethod
+    def _active(conn: sa.Connection, site: str, but: str | None = None) -> int:
+        c = jobs.c
+        mine = c.site == site if site else c.site == ""
+        if site:
+            mine = sa.or_(
+                mine, (sa.literal(",") + c.site + sa.literal(",")).contains(f",{site},", autoescape=True)
+            )
+        stmt = sa.select(sa.func.count()).select_from(jobs).where(c.status.in_(ACTIVE_JOB_STATUSES), mine)
+        if but is not None:
+            stmt = stmt.where(c.id != but)
+        return int(conn.execute(stmt).scalar_one())
+
+    def _check_quota(self, conn: sa.Connection, site: str, limit: int, job_id: str | None) -> None:
+        full = [s for s in (decode_sites(site) or [""]) if self._active(conn, s, job_id) >= limit]
+        if full:
+            raise RateLimitedError(
+                "too many jobs running for this site",
+                [
+                    ErrorDetail(
+                        where="site",
+                        message=f"{s or 'shared'}: {limit} jobs queued or running already; "
+                        "wait for one to finish",
+                        code="quota",
+                    )
+                    for s in full
+                ],
+                retry_after_s=QUOTA_RETRY_S,
+            )
+
+    @staticmethod
+    def _missing(job_id: str) -> NotFoundError:
+        return NotFoundError(f"job {job_id} not found", [ErrorDetail(where=job_id, message="no such job")])
+
+    def _get(self, conn: sa.Connection, job_id: str, principal: Principal | None = None) -> JobRecord:
         row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
-        if row is None:
-            raise NotFoundError(f"job {job_id} not found", [ErrorDetail(where=job_id, message="no such job")])
+        if row is None or not job_visible(principal, row.site):
+            raise self._missing(job_id)
         return _job_record(row)
 
-    def _lock(self, conn: sa.Connection, job_id: str) -> JobRecord:
+    def _lock(self, conn: sa.Connection, job_id: str, principal: Principal | None = None) -> JobRecord:
         """The job row, locked for this transaction (serialises counter updates of one job)."""
         row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
-        if row is None:
-            raise NotFoundError(f"job {job_id} not found", [ErrorDetail(where=job_id, message="no such job")])
+        if row is None or not job_visible(principal, row.site):
+            raise self._missing(job_id)
         return _job_record(row)
 
     def _update_task(self, conn: sa.Connection, job_id: str, key: str, **values: Any) -> None:

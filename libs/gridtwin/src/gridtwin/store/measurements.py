@@ -4,6 +4,10 @@ measured load per feeder and year.
 Reads themselves live in the AMI Parquet store (``gridtwin.store.ami``) and outage rows in
 ``gridtwin.store.outages``; this store keeps what is small and queried: which import ran, where it got
 to (so a resumed import continues), what it reported, and which meter belongs to which transformer.
+
+Sites: every import, meter and load summary has one. Reads and writes take the caller's ``principal``
+(None: a trusted caller): another site's imports and summaries do not exist for it, and an import into
+a site it does not hold is ``SitesDenied`` (403) before anything is written.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from gridtwin.errors import ErrorDetail, InputError, NotFoundError
+from gridtwin.access.principal import Principal
+from gridtwin.errors import ConflictError, ErrorDetail, InputError, NotFoundError
 from gridtwin.store.db import writer
+from gridtwin.store.sites import check_writable, site_clause, site_filter
 from gridtwin.store.tables import (
     FEEDER_ID_MAX,
     IMPORT_ID_MAX,
@@ -129,19 +135,33 @@ class MeasurementStore:
     # --- imports ------------------------------------------------------------------------------------
 
     def create_import(
-        self, kind: str, site: str, source: str, params: Mapping[str, Any], *, import_id: str | None = None
+        self,
+        kind: str,
+        site: str,
+        source: str,
+        params: Mapping[str, Any],
+        *,
+        import_id: str | None = None,
+        principal: Principal | None = None,
     ) -> ImportRecord:
         """A new import row (status staging); an id given that exists already is returned as it is
-        (a resumed import), provided it is of the same kind."""
+        (a resumed import), provided it is of the same kind and ``principal`` may write its site."""
         if kind not in IMPORT_KINDS:
             raise InputError("bad import kind", [ErrorDetail(where="kind", message=f"one of {IMPORT_KINDS}")])
         iid = import_id or new_import_id()
         _text(iid, "import_id", IMPORT_ID_MAX)
         _text(site, "site", SITE_MAX)
+        check_writable(principal, [site])
         with self._writer.begin() as conn:
             row = conn.execute(sa.select(imports).where(imports.c.id == iid)).first()
             if row is not None:
                 rec = _record(row)
+                if principal is not None and not principal.sees(rec.site):
+                    raise ConflictError(
+                        "import id is taken",
+                        [ErrorDetail(where="import_id", message="choose another id", code="exists")],
+                    )
+                check_writable(principal, [rec.site])
                 if rec.kind != kind:
                     raise InputError(
                         "import id of another kind",
@@ -156,19 +176,24 @@ class MeasurementStore:
             )  # fmt: skip
         return self.get_import(iid)
 
-    def get_import(self, import_id: str) -> ImportRecord:
+    def get_import(self, import_id: str, *, principal: Principal | None = None) -> ImportRecord:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(imports).where(imports.c.id == import_id)).first()
-        if row is None:
+        if row is None or (principal is not None and not principal.sees(row.site)):
             raise NotFoundError("no such import", [ErrorDetail(where="import_id", message=import_id)])
         return _record(row)
 
-    def list_imports(self, kind: str = "", *, limit: int = 50) -> list[ImportRecord]:
+    def list_imports(
+        self, kind: str = "", *, limit: int = 50, principal: Principal | None = None
+    ) -> list[ImportRecord]:
         if not 1 <= limit <= 1000:
             raise InputError("bad limit", [ErrorDetail(where="limit", message="1..1000")])
         stmt = sa.select(imports).order_by(imports.c.created_at.desc(), imports.c.id).limit(limit)
         if kind:
             stmt = stmt.where(imports.c.kind == kind)
+        visible = site_clause(imports.c.site, site_filter(principal))
+        if visible is not None:
+            stmt = stmt.where(visible)
         with self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(stmt).all()]
 
@@ -313,10 +338,17 @@ class MeasurementStore:
             conn.execute(sa.insert(t).values(**row))
 
     def load_summaries(
-        self, *, feeders: Sequence[str] | None = None, year: int | None = None
+        self,
+        *,
+        feeders: Sequence[str] | None = None,
+        year: int | None = None,
+        principal: Principal | None = None,
     ) -> builtins.list[dict[str, Any]]:
         t = ami_load_summary
         stmt = sa.select(t.c.summary_json, t.c.updated_at).order_by(t.c.feeder, t.c.year)
+        visible = site_clause(t.c.site, site_filter(principal))
+        if visible is not None:
+            stmt = stmt.where(visible)
         if feeders is not None:
             stmt = stmt.where(t.c.feeder.in_(list(feeders)))
         if year is not None:

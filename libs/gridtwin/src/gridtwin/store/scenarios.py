@@ -2,6 +2,11 @@
 
 The store keeps JSON bodies and the text as sent; validating them is ``gridtwin.scenarios``'s job
 (the store sits below it and never imports it). Ids are user-chosen or generated, ``[A-Za-z0-9_-]``.
+
+Sites: a scenario has one (``scenarios.site``), or "" for a scenario shared by every site. Every method
+takes the caller's ``principal`` (None: a trusted caller): another site's scenarios and their sweeps do
+not exist for it, lists hold its sites' and the shared ones; creating one in a site it does not hold,
+and creating, changing or deleting a shared one without holding every site, is ``SitesDenied`` (403).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ConflictError, ErrorDetail, InputError, NotFoundError
 from gridtwin.store.db import writer
-from gridtwin.store.tables import SCENARIO_NAME_MAX, scenario_sweeps, scenarios
+from gridtwin.store.sites import check_writable, site_clause, site_filter
+from gridtwin.store.tables import SCENARIO_NAME_MAX, SITE_MAX, scenario_sweeps, scenarios
 
 __all__ = ["ScenarioRecord", "ScenarioStore", "SweepRecord"]
 
@@ -44,6 +51,7 @@ class ScenarioRecord:
     revision: int
     created_at: datetime
     updated_at: datetime
+    site: str = ""  # "" = shared by every site
 
     def to_dict(self, *, with_body: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -51,6 +59,7 @@ class ScenarioRecord:
             "name": self.name,
             "schema_version": self.schema_version,
             "revision": self.revision,
+            "site": self.site,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -95,7 +104,17 @@ def _scenario(row: sa.Row[Any]) -> ScenarioRecord:
         revision=int(m["revision"]),
         created_at=_aware(m["created_at"]),
         updated_at=_aware(m["updated_at"]),
+        site=m["site"] or "",
     )
+
+
+def _check_site(site: str) -> None:
+    if len(site) > SITE_MAX:
+        raise InputError("bad site", [ErrorDetail(where="site", message=f"at most {SITE_MAX} characters")])
+
+
+def _missing(scenario_id: str) -> NotFoundError:
+    return NotFoundError("no such scenario", [ErrorDetail(where=scenario_id, message="not found")])
 
 
 def _sweep(row: sa.Row[Any]) -> SweepRecord:
@@ -135,9 +154,14 @@ class ScenarioStore:
         body: dict[str, Any],
         source_text: str,
         scenario_id: str | None = None,
+        *,
+        site: str = "",
+        principal: Principal | None = None,
     ) -> ScenarioRecord:
         sid = scenario_id or f"scn-{uuid.uuid4().hex[:12]}"
         _check_id(sid, "id")
+        _check_site(site)
+        check_writable(principal, [site])
         text = self._encode(name, body, source_text)
         now = _now()
         with self._writer.begin() as conn:
@@ -146,7 +170,7 @@ class ScenarioStore:
             conn.execute(
                 scenarios.insert().values(
                     id=sid, name=name, schema_version=schema_version, body=text, source_text=source_text,
-                    revision=1, created_at=now, updated_at=now,
+                    revision=1, created_at=now, updated_at=now, site=site,
                 )
             )  # fmt: skip
         return self.get(sid)
@@ -159,10 +183,20 @@ class ScenarioStore:
         body: dict[str, Any],
         source_text: str,
         expected_revision: int | None = None,
+        *,
+        site: str | None = None,
+        principal: Principal | None = None,
     ) -> ScenarioRecord:
+        """Replace the scenario's document (``site``: move it to that site; None keeps it)."""
         text = self._encode(name, body, source_text)
+        if site is not None:
+            _check_site(site)
         with self._writer.begin() as conn:
-            current = self._get(conn, scenario_id)
+            current = self._get(conn, scenario_id, principal)
+            check_writable(principal, [current.site])
+            new_site = current.site if site is None else site
+            if new_site != current.site:
+                check_writable(principal, [new_site])
             if expected_revision is not None and expected_revision != current.revision:
                 raise ConflictError(
                     "scenario changed",
@@ -177,49 +211,64 @@ class ScenarioStore:
                 .where(scenarios.c.id == scenario_id)
                 .values(
                     name=name, schema_version=schema_version, body=text, source_text=source_text,
-                    revision=current.revision + 1, updated_at=_now(),
+                    revision=current.revision + 1, updated_at=_now(), site=new_site,
                 )
             )  # fmt: skip
         return self.get(scenario_id)
 
-    def _get(self, conn: sa.Connection, scenario_id: str) -> ScenarioRecord:
+    def _get(
+        self, conn: sa.Connection, scenario_id: str, principal: Principal | None = None
+    ) -> ScenarioRecord:
         row = conn.execute(sa.select(scenarios).where(scenarios.c.id == scenario_id)).first()
-        if row is None:
-            raise NotFoundError("no such scenario", [ErrorDetail(where=scenario_id, message="not found")])
+        if row is None or (principal is not None and not principal.sees(row.site)):
+            raise _missing(scenario_id)
         return _scenario(row)
 
-    def get(self, scenario_id: str) -> ScenarioRecord:
+    def get(self, scenario_id: str, *, principal: Principal | None = None) -> ScenarioRecord:
         with self._engine.connect() as conn:
-            return self._get(conn, scenario_id)
+            return self._get(conn, scenario_id, principal)
 
-    def list(self, *, limit: int = 50, offset: int = 0) -> tuple[builtins.list[ScenarioRecord], int]:
+    def list(
+        self, *, limit: int = 50, offset: int = 0, principal: Principal | None = None
+    ) -> tuple[builtins.list[ScenarioRecord], int]:
         if not 1 <= limit <= 1000 or offset < 0:
             raise InputError("bad page", [ErrorDetail(where="limit", message="limit 1..1000, offset >= 0")])
+        visible = site_clause(scenarios.c.site, site_filter(principal))
+        where = [] if visible is None else [visible]
         page = (
             sa.select(scenarios)
+            .where(*where)
             .order_by(scenarios.c.created_at.desc(), scenarios.c.id)
             .limit(limit)
             .offset(offset)
         )
+        count = sa.select(sa.func.count()).select_from(scenarios).where(*where)
         with self._engine.connect() as conn:
             rows = conn.execute(page).all()
-            total = int(conn.execute(sa.select(sa.func.count()).select_from(scenarios)).scalar_one())
+            total = int(conn.execute(count).scalar_one())
         return [_scenario(r) for r in rows], total
 
-    def delete(self, scenario_id: str) -> None:
+    def delete(self, scenario_id: str, *, principal: Principal | None = None) -> None:
         with self._writer.begin() as conn:
-            self._get(conn, scenario_id)
+            current = self._get(conn, scenario_id, principal)
+            check_writable(principal, [current.site])
             conn.execute(scenario_sweeps.delete().where(scenario_sweeps.c.scenario_id == scenario_id))
             conn.execute(scenarios.delete().where(scenarios.c.id == scenario_id))
 
     # --- sweeps ----------------------------------------------------------------------------------------
 
     def create_sweep(
-        self, scenario_id: str, method: str, spec: dict[str, Any], samples: builtins.list[dict[str, Any]]
+        self,
+        scenario_id: str,
+        method: str,
+        spec: dict[str, Any],
+        samples: builtins.list[dict[str, Any]],
+        *,
+        principal: Principal | None = None,
     ) -> SweepRecord:
         sweep_id = f"swp-{uuid.uuid4().hex[:12]}"
         with self._writer.begin() as conn:
-            self._get(conn, scenario_id)
+            self._get(conn, scenario_id, principal)
             conn.execute(
                 scenario_sweeps.insert().values(
                     id=sweep_id, scenario_id=scenario_id, method=method,
@@ -229,15 +278,30 @@ class ScenarioStore:
             )  # fmt: skip
         return self.get_sweep(sweep_id)
 
-    def get_sweep(self, sweep_id: str) -> SweepRecord:
+    def get_sweep(self, sweep_id: str, *, principal: Principal | None = None) -> SweepRecord:
+        """A sweep (``NotFoundError`` when missing, or when its scenario is not ``principal``'s to see;
+        its jobs are checked where they are read)."""
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(scenario_sweeps).where(scenario_sweeps.c.id == sweep_id)).first()
+            if row is not None and principal is not None:
+                site = conn.execute(
+                    sa.select(scenarios.c.site).where(scenarios.c.id == row.scenario_id)
+                ).scalar_one_or_none()
+                if site is None or not principal.sees(site):
+                    row = None
         if row is None:
             raise NotFoundError("no such sweep", [ErrorDetail(where=sweep_id, message="not found")])
         return _sweep(row)
 
-    def list_sweeps(self, scenario_id: str | None = None) -> builtins.list[SweepRecord]:
+    def list_sweeps(
+        self, scenario_id: str | None = None, *, principal: Principal | None = None
+    ) -> builtins.list[SweepRecord]:
         stmt = sa.select(scenario_sweeps).order_by(scenario_sweeps.c.created_at.desc(), scenario_sweeps.c.id)
+        visible = site_clause(scenarios.c.site, site_filter(principal))
+        if visible is not None:
+            stmt = stmt.join_from(
+                scenario_sweeps, scenarios, scenarios.c.id == scenario_sweeps.c.scenario_id
+            ).where(visible)
         if scenario_id is not None:
             stmt = stmt.where(scenario_sweeps.c.scenario_id == scenario_id)
         with self._engine.connect() as conn:

@@ -4,6 +4,12 @@ Every write runs in one transaction that also bumps the version counter of each 
 (the twin's feeder, and for relationships the feeders of both ends), so ``feeder_version`` changes
 whenever anything of the feeder changes. Bulk loads use Core ``INSERT ... ON CONFLICT DO UPDATE``
 (SQLite) / ``ON DUPLICATE KEY UPDATE`` (MySQL) executemany in batches; no ORM objects per row.
+
+Sites: every method takes the caller's ``principal`` (None: a trusted caller in the process, nothing
+filtered). Another site's twins, relationships and feeders do not exist for the caller (the same
+``NotFoundError`` as a missing one); queries, traversals and feeder lists hold only the caller's sites
+and shared (site-less) twins; a write into a site the caller does not hold, or of a shared twin by a
+caller without every site, is ``SitesDenied`` (403) and writes nothing (``gridtwin.store.sites``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import (
     ConflictError,
     DtdlError,
@@ -33,6 +40,7 @@ from gridtwin.errors import (
 from gridtwin.store.bulk import ChunkWriter, Prepared, Upsert, select_in
 from gridtwin.store.db import writer
 from gridtwin.store.feeders import IN_CHUNK, Head, chunks, feeders_across, now, touch_feeders, twin_heads
+from gridtwin.store.sites import check_writable, site_clause, site_filter
 from gridtwin.store.tables import MODEL_MAX, feeders, models, relationships, twins
 from gridtwin.twin.query import (
     PropertyFilter,
@@ -118,6 +126,20 @@ def _merge(where: str, details: list[ErrorDetail]) -> ErrorDetail:
     """One detail per bad twin/relationship, naming it, with every problem found in it."""
     parts = [d.message if d.where == where else f"{d.where}: {d.message}" for d in details]
     return ErrorDetail(where, "; ".join(parts), details[0].code)
+
+
+def _missing_twin(twin_id: object) -> NotFoundError:
+    return NotFoundError("twin not found", [ErrorDetail(str(twin_id)[:300], "no such twin", "not_found")])
+
+
+def _missing_feeder(feeder: object) -> NotFoundError:
+    return NotFoundError(
+        "feeder not found", [ErrorDetail(str(feeder)[:100], "no twins in this feeder", "not_found")]
+    )
+
+
+def _sees(principal: Principal | None, site: str | None) -> bool:
+    return principal is None or principal.sees(site)
 
 
 def _check_if_match(where: str, current: str, if_match: str | None) -> None:
@@ -236,19 +258,25 @@ class TwinRegistry:
 
     # ----------------------------------------------------------------- twins
 
-    def get(self, twin_id: str) -> TwinRecord:
+    def get(self, twin_id: str, *, principal: Principal | None = None) -> TwinRecord:
         with self._engine.connect() as conn:
-            return self._load_twin(conn, twin_id)
+            return self._load_twin(conn, twin_id, principal=principal)
 
-    def _load_twin(self, conn: Connection, twin_id: str, for_update: bool = False) -> TwinRecord:
+    def _load_twin(
+        self,
+        conn: Connection,
+        twin_id: str,
+        for_update: bool = False,
+        *,
+        principal: Principal | None = None,
+    ) -> TwinRecord:
+        """The twin, or ``NotFoundError`` when it is missing or of a site ``principal`` does not see."""
         stmt = select(*TWIN_COLUMNS).where(twins.c.id == twin_id)
         if for_update and not self._sqlite:
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first() if isinstance(twin_id, str) else None
-        if row is None:
-            raise NotFoundError(
-                "twin not found", [ErrorDetail(str(twin_id)[:300], "no such twin", "not_found")]
-            )
+        if row is None or not _sees(principal, row.site):
+            raise _missing_twin(twin_id)
         return assemble_twin(*row)
 
     def _validated_twin(self, doc: Any, where: str) -> dict[str, Any]:
@@ -260,8 +288,9 @@ class TwinRegistry:
         assert row is not None
         return row
 
-    def create(self, doc: dict[str, Any]) -> TwinRecord:
+    def create(self, doc: dict[str, Any], *, principal: Principal | None = None) -> TwinRecord:
         row = self._validated_twin(doc, "twin")
+        check_writable(principal, [row["site"]], f"{row['id']}.site")
         row.update(etag=_Etags()(), updated_at=now())
         try:
             with self._writer.begin() as conn:
@@ -279,23 +308,37 @@ class TwinRegistry:
             row["id"], row["model"], row["site"], row["feeder"], row["etag"], row["properties"]
         )
 
-    def replace(self, twin_id: str, doc: dict[str, Any], if_match: str | None = None) -> TwinRecord:
+    def replace(
+        self,
+        twin_id: str,
+        doc: dict[str, Any],
+        if_match: str | None = None,
+        *,
+        principal: Principal | None = None,
+    ) -> TwinRecord:
         if isinstance(doc, dict) and doc.get("$dtId", twin_id) != twin_id:
             raise InputError(
                 "id mismatch", [ErrorDetail(twin_id, "$dtId differs from the twin id", "invalid")]
             )
         doc = {**doc, "$dtId": twin_id} if isinstance(doc, dict) else doc
         with self._writer.begin() as conn:
-            current = self._load_twin(conn, twin_id, for_update=True)
+            current = self._load_twin(conn, twin_id, for_update=True, principal=principal)
+            check_writable(principal, [current.site], f"{twin_id}.site")
             _check_if_match(twin_id, current.etag, if_match)
-            return self._rewrite(conn, current, doc)
+            return self._rewrite(conn, current, doc, principal)
 
     def patch(
-        self, twin_id: str, ops: Sequence[Mapping[str, Any]], if_match: str | None = None
+        self,
+        twin_id: str,
+        ops: Sequence[Mapping[str, Any]],
+        if_match: str | None = None,
+        *,
+        principal: Principal | None = None,
     ) -> TwinRecord:
         """Apply an RFC 6902 JSON Patch to the twin document, then validate and store it."""
         with self._writer.begin() as conn:
-            current = self._load_twin(conn, twin_id, for_update=True)
+            current = self._load_twin(conn, twin_id, for_update=True, principal=principal)
+            check_writable(principal, [current.site], f"{twin_id}.site")
             _check_if_match(twin_id, current.etag, if_match)
             base = {k: v for k, v in current.doc.items() if k != "$etag"}
             try:
@@ -312,10 +355,14 @@ class TwinRegistry:
                 ) from exc
             if not isinstance(doc, dict) or doc.get("$dtId") != twin_id:
                 raise InputError("bad JSON patch", [ErrorDetail(twin_id, "a patch may not change $dtId")])
-            return self._rewrite(conn, current, doc)
+            return self._rewrite(conn, current, doc, principal)
 
-    def _rewrite(self, conn: Connection, current: TwinRecord, doc: Any) -> TwinRecord:
+    def _rewrite(
+        self, conn: Connection, current: TwinRecord, doc: Any, principal: Principal | None
+    ) -> TwinRecord:
         row = self._validated_twin(doc, current.id)
+        if row["site"] != current.site:  # moving a twin: the new site must be the caller's too
+            check_writable(principal, [row["site"]], f"{current.id}.site")
         row.update(etag=_Etags()(), updated_at=now())
         conn.execute(update(twins).where(twins.c.id == current.id).values(**row))
         touch_feeders(conn, {current.feeder: current.site, row["feeder"]: row["site"]})  # new site wins
@@ -323,10 +370,13 @@ class TwinRegistry:
             row["id"], row["model"], row["site"], row["feeder"], row["etag"], row["properties"]
         )
 
-    def delete(self, twin_id: str, if_match: str | None = None) -> None:
+    def delete(
+        self, twin_id: str, if_match: str | None = None, *, principal: Principal | None = None
+    ) -> None:
         """Delete a twin and every relationship from or to it."""
         with self._writer.begin() as conn:
-            current = self._load_twin(conn, twin_id, for_update=True)
+            current = self._load_twin(conn, twin_id, for_update=True, principal=principal)
+            check_writable(principal, [current.site], f"{twin_id}.site")
             _check_if_match(twin_id, current.etag, if_match)
             touched = feeders_across(conn, [twin_id])
             touched[current.feeder] = current.site
@@ -344,6 +394,8 @@ class TwinRegistry:
         twin_docs: Sequence[Any],
         relationship_docs: Sequence[Any] = (),
         replace_feeder: str | None = None,
+        *,
+        principal: Principal | None = None,
     ) -> tuple[int, int]:
         """Create or replace many twins and relationships in one transaction, all or nothing.
 
@@ -354,7 +406,14 @@ class TwinRegistry:
         ``replace_feeder``: in the same transaction, first drop that feeder's twins that the batch does
         not hold (with their relationships) and every relationship from the feeder's twins, so the
         feeder ends up exactly as the batch describes it (relationships into it from elsewhere stay).
+
+        ``principal``: every twin of the batch, every stored twin it overwrites and the replaced feeder
+        must be of the caller's sites (``SitesDenied`` otherwise, nothing written); a relationship may
+        point only at twins the caller sees.
         """
+        if principal is not None and not principal.all_sites:
+            sites = {d.get("site") if isinstance(d, dict) else None for d in twin_docs}
+            check_writable(principal, [s if isinstance(s, str) else None for s in sites], "twins.site")
         catalog = self.catalog
         errors: list[ErrorDetail] = []
         batch: dict[str, Head] = {}  # the batch's twins: id -> (model, feeder, site)
@@ -366,7 +425,7 @@ class TwinRegistry:
             touched: dict[str | None, str | None] = {}
             if replace_feeder:
                 keep = {d.get("$dtId") for d in twin_docs if isinstance(d, dict)}
-                touched = self._clear_feeder(conn, replace_feeder, keep)
+                touched = self._clear_feeder(conn, replace_feeder, keep, principal)
             # Stored state of the batch's twins (their old feeders). SQLite: read before each chunk is
             # written. MySQL: on a second connection, in parallel; it still sees the committed (old)
             # rows after this transaction's writes, and is asked only when a chunk updated rows.
@@ -425,8 +484,12 @@ class TwinRegistry:
                     writer.close()  # first: the writer hands chunks to the reader
                 finally:
                     reader.close()
+            if principal is not None and not principal.all_sites:
+                # Twins the batch overwrote (their stored state): another site's are not the caller's
+                # to change; raising here rolls back what was sent.
+                check_writable(principal, {h[2] for h in previous.values()}, "twins")
             rel_rows, rel_touched = self._relationship_rows(
-                conn, relationship_docs, batch, errors, etag, stamp
+                conn, relationship_docs, batch, errors, etag, stamp, principal
             )
             if errors:  # raising inside the transaction rolls back what was sent
                 raise TwinValidationError(
@@ -441,11 +504,15 @@ class TwinRegistry:
             touch_feeders(conn, touched)
         return len(batch), len(rel_rows)
 
-    def _clear_feeder(self, conn: Connection, feeder: str, keep: set[Any]) -> dict[str | None, str | None]:
+    def _clear_feeder(
+        self, conn: Connection, feeder: str, keep: set[Any], principal: Principal | None = None
+    ) -> dict[str | None, str | None]:
         """Delete the feeder's twins not in ``keep`` and all relationships from its twins (and into the
         deleted ones); returns the feeders touched."""
         tc, rc = twins.c, relationships.c
         members = list(conn.execute(select(tc.id, tc.site).where(tc.feeder == feeder)))
+        if principal is not None and not principal.all_sites:
+            check_writable(principal, {m[1] for m in members}, "replace_feeder")
         ids = [m[0] for m in members]
         stale = [i for i in ids if i not in keep]
         touched = feeders_across(conn, ids)
@@ -466,8 +533,11 @@ class TwinRegistry:
         errors: list[ErrorDetail],
         etag: _Etags,
         stamp: Any,
+        principal: Principal | None = None,
     ) -> tuple[list[tuple[Any, ...]], dict[str | None, str | None]]:
-        """Check the batch's relationships (appending to ``errors``); rows to write, feeders touched."""
+        """Check the batch's relationships (appending to ``errors``); rows to write, feeders touched.
+        Ends of a site ``principal`` does not see count as missing; a relationship is written under
+        its source, which must be of the caller's sites."""
         parsed: list[dict[str, Any]] = []
         seen: set[tuple[str, str]] = set()
         for i, doc in enumerate(docs):
@@ -485,6 +555,9 @@ class TwinRegistry:
             return [], {}
         ends = {r[k] for r in parsed for k in ("source_id", "target_id")}
         heads = {**twin_heads(conn, ends - batch.keys()), **{e: batch[e] for e in ends & batch.keys()}}
+        if principal is not None and not principal.all_sites:
+            heads = {k: h for k, h in heads.items() if principal.sees(h[2])}
+            check_writable(principal, {heads[r["source_id"]][2] for r in parsed if r["source_id"] in heads})
         counts = self._relationship_counts(conn, parsed, heads, seen)
         catalog = self.catalog
         cache: dict[tuple[str, str, str, int], list[ErrorDetail]] = {}
@@ -553,15 +626,18 @@ class TwinRegistry:
 
     # ----------------------------------------------------------------- relationships
 
-    def create_relationship(self, doc: dict[str, Any]) -> RelationshipRecord:
+    def create_relationship(
+        self, doc: dict[str, Any], *, principal: Principal | None = None
+    ) -> RelationshipRecord:
         row, errors = split_relationship(doc, "relationship")
         if row is None:
             raise TwinValidationError("invalid relationship", [_merge(errors[0].where, errors)])
         where = f"{row['source_id']}/relationships/{row['id']}"
         with self._writer.begin() as conn:
-            source = self._load_twin(conn, row["source_id"], for_update=True)
+            source = self._load_twin(conn, row["source_id"], for_update=True, principal=principal)
+            check_writable(principal, [source.site], f"{source.id}.site")
             heads = twin_heads(conn, {row["target_id"]})
-            if row["target_id"] not in heads:
+            if row["target_id"] not in heads or not _sees(principal, heads[row["target_id"]][2]):
                 raise TwinValidationError(
                     "invalid relationship",
                     [ErrorDetail(where, f"target twin {row['target_id']!r} does not exist", "not_found")],
@@ -588,13 +664,23 @@ class TwinRegistry:
             row["id"], row["source_id"], row["name"], row["target_id"], row["etag"], row["properties"]
         )
 
-    def get_relationship(self, source_id: str, rel_id: str) -> RelationshipRecord:
+    def get_relationship(
+        self, source_id: str, rel_id: str, *, principal: Principal | None = None
+    ) -> RelationshipRecord:
         with self._engine.connect() as conn:
-            return self._load_relationship(conn, source_id, rel_id)
+            return self._load_relationship(conn, source_id, rel_id, principal)
 
-    def _load_relationship(self, conn: Connection, source_id: str, rel_id: str) -> RelationshipRecord:
+    def _load_relationship(
+        self, conn: Connection, source_id: str, rel_id: str, principal: Principal | None = None
+    ) -> RelationshipRecord:
+        """The relationship, or ``NotFoundError`` when it is missing or either end is of a site
+        ``principal`` does not see."""
         rc = relationships.c
         row = conn.execute(select(*REL_COLUMNS).where(rc.source_id == source_id, rc.id == rel_id)).first()
+        if row is not None and principal is not None and not principal.all_sites:
+            heads = twin_heads(conn, {row.source_id, row.target_id})
+            if not all(h in heads and principal.sees(heads[h][2]) for h in (row.source_id, row.target_id)):
+                row = None
         if row is None:
             raise NotFoundError(
                 "relationship not found",
@@ -606,23 +692,42 @@ class TwinRegistry:
             )
         return assemble_relationship(*row)
 
-    def delete_relationship(self, source_id: str, rel_id: str, if_match: str | None = None) -> None:
+    def delete_relationship(
+        self,
+        source_id: str,
+        rel_id: str,
+        if_match: str | None = None,
+        *,
+        principal: Principal | None = None,
+    ) -> None:
         with self._writer.begin() as conn:
-            current = self._load_relationship(conn, source_id, rel_id)
+            current = self._load_relationship(conn, source_id, rel_id, principal)
             _check_if_match(f"{source_id}/relationships/{rel_id}", current.etag, if_match)
             heads = twin_heads(conn, {current.source_id, current.target_id})
+            source_site = heads[current.source_id][2] if current.source_id in heads else None
+            check_writable(principal, [source_site], f"{source_id}.site")
             rc = relationships.c
             conn.execute(delete(relationships).where(rc.source_id == source_id, rc.id == rel_id))
             touch_feeders(conn, {h[1]: h[2] for h in heads.values()})
 
     def list_relationships(
-        self, source_id: str, name: str | None = None, incoming: bool = False
+        self,
+        source_id: str,
+        name: str | None = None,
+        incoming: bool = False,
+        *,
+        principal: Principal | None = None,
     ) -> list[RelationshipRecord]:
-        """Relationships from ``source_id`` (or, with ``incoming``, to it), optionally of one name."""
+        """Relationships from ``source_id`` (or, with ``incoming``, to it), optionally of one name;
+        those whose other end is of a site ``principal`` does not see are left out."""
         rc = relationships.c
         with self._engine.connect() as conn:
-            self._load_twin(conn, source_id)
+            self._load_twin(conn, source_id, principal=principal)
             stmt = select(*REL_COLUMNS).where((rc.target_id if incoming else rc.source_id) == source_id)
+            visible = site_clause(twins.c.site, site_filter(principal))
+            if visible is not None:
+                other = rc.source_id if incoming else rc.target_id
+                stmt = stmt.join_from(relationships, twins, twins.c.id == other).where(visible)
             if name is not None:
                 stmt = stmt.where(rc.name == name)
             rows = conn.execute(stmt.order_by(rc.source_id, rc.id)).all()
@@ -639,8 +744,11 @@ class TwinRegistry:
         exact_model: bool = False,
         page_size: int = 100,
         page_token: str | None = None,
+        *,
+        principal: Principal | None = None,
     ) -> tuple[list[TwinRecord], str | None]:
-        """One page of twins ordered by id, and the token of the next page (None on the last)."""
+        """One page of twins ordered by id, and the token of the next page (None on the last); only
+        twins of the sites ``principal`` sees (and shared ones)."""
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InputError("bad page size", [ErrorDetail("page_size", f"must be 1..{MAX_PAGE_SIZE}")])
         stmt = select(*TWIN_COLUMNS)
@@ -648,6 +756,9 @@ class TwinRegistry:
             stmt = stmt.where(twins.c.model.in_(sorted(self._model_family(model, exact_model))))
         if site:
             stmt = stmt.where(twins.c.site == site)
+        visible = site_clause(twins.c.site, site_filter(principal))
+        if visible is not None:
+            stmt = stmt.where(visible)
         if feeder:
             stmt = stmt.where(twins.c.feeder == feeder)
         dialect = "sqlite" if self._sqlite else "mysql"
@@ -672,11 +783,18 @@ class TwinRegistry:
         return family | {model}
 
     def traverse(
-        self, start_id: str, names: Iterable[str] = (), max_hops: int = 1, direction: str = "out"
+        self,
+        start_id: str,
+        names: Iterable[str] = (),
+        max_hops: int = 1,
+        direction: str = "out",
+        *,
+        principal: Principal | None = None,
     ) -> list[TwinRecord]:
         """Twins reachable from ``start_id`` within ``max_hops`` relationships (nearest first, then by id).
 
         One SQL query per hop over the whole frontier; ``names`` limits the relationship names followed.
+        Twins of sites ``principal`` does not see are left out of the answer.
         """
         if direction not in DIRECTIONS:
             raise InputError(
@@ -685,7 +803,7 @@ class TwinRegistry:
         if not isinstance(max_hops, int) or not 1 <= max_hops <= MAX_HOPS:
             raise InputError("bad max_hops", [ErrorDetail("max_hops", f"must be 1..{MAX_HOPS}")])
         with self._engine.connect() as conn:
-            self._load_twin(conn, start_id)
+            self._load_twin(conn, start_id, principal=principal)
             order = reachable_ids(conn, relationships, start_id, names, max_hops, direction)
             rank = {tid: i for i, tid in enumerate(order)}
             records: list[TwinRecord] = []
@@ -694,38 +812,54 @@ class TwinRegistry:
                     assemble_twin(*r)
                     for r in conn.execute(select(*TWIN_COLUMNS).where(twins.c.id.in_(chunk)))
                 ]
+        records = [r for r in records if _sees(principal, r.site)]
         records.sort(key=lambda r: rank[r.id])
         return records
 
     # ----------------------------------------------------------------- feeders
 
-    def list_feeders(self, site: str | None = None) -> list[FeederInfo]:
+    def list_feeders(
+        self, site: str | None = None, *, principal: Principal | None = None
+    ) -> list[FeederInfo]:
         fc = feeders.c
         stmt = select(fc.id, fc.site, fc.twin_count, fc.version).where(fc.twin_count > 0)
         if site:
             stmt = stmt.where(fc.site == site)
+        visible = site_clause(fc.site, site_filter(principal))
+        if visible is not None:
+            stmt = stmt.where(visible)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt.order_by(fc.id)).all()
         return [FeederInfo(fid, fsite, int(n), str(v)) for fid, fsite, n, v in rows]
 
-    def _feeder_row(self, conn: Connection, feeder: str) -> tuple[str | None, int, int]:
+    def _feeder_row(
+        self, conn: Connection, feeder: str, principal: Principal | None = None
+    ) -> tuple[str | None, int, int]:
+        """(site, twin count, version) of a feeder that has twins and whose site ``principal`` sees."""
         fc = feeders.c
         row = conn.execute(select(fc.site, fc.twin_count, fc.version).where(fc.id == feeder)).first()
-        if row is None or row[1] == 0:
-            raise NotFoundError(
-                "feeder not found", [ErrorDetail(str(feeder)[:100], "no twins in this feeder", "not_found")]
-            )
+        if row is None or row[1] == 0 or not _sees(principal, row[0]):
+            raise _missing_feeder(feeder)
         return row[0], int(row[1]), int(row[2])
 
-    def feeder_version(self, feeder: str) -> str:
+    def feeder_version(self, feeder: str, *, principal: Principal | None = None) -> str:
         with self._engine.connect() as conn:
-            return str(self._feeder_row(conn, feeder)[2])
+            return str(self._feeder_row(conn, feeder, principal)[2])
 
-    def delete_feeder(self, feeder: str) -> int:
+    def feeder_site(self, feeder: str, *, principal: Principal | None = None) -> str | None:
+        """The feeder's site (``NotFoundError`` as for a missing feeder when ``principal`` does not see
+        it)."""
+        with self._engine.connect() as conn:
+            return self._feeder_row(conn, feeder, principal)[0]
+
+    def delete_feeder(self, feeder: str, *, principal: Principal | None = None) -> int:
         """Delete every twin of ``feeder`` and their relationships; returns the number of twins deleted."""
         tc, rc = twins.c, relationships.c
         with self._writer.begin() as conn:
-            site, _, _ = self._feeder_row(conn, feeder)
+            site, _, _ = self._feeder_row(conn, feeder, principal)
+            if principal is not None and not principal.all_sites:
+                stored = set(conn.execute(select(tc.site).where(tc.feeder == feeder).distinct()).scalars())
+                check_writable(principal, stored | {site}, "feeder")
             ids = list(conn.execute(select(tc.id).where(tc.feeder == feeder)).scalars())
             touched = feeders_across(conn, ids)
             touched[feeder] = site
@@ -743,7 +877,9 @@ class TwinRegistry:
             touch_feeders(conn, touched)
         return int(deleted)
 
-    def export_feeder(self, feeder: str, with_relationships: bool = True) -> tuple[pa.Table, pa.Table]:
+    def export_feeder(
+        self, feeder: str, with_relationships: bool = True, *, principal: Principal | None = None
+    ) -> tuple[pa.Table, pa.Table]:
         """All twins and relationships (from twins) of ``feeder`` as Arrow tables, one query each.
 
         ``with_relationships=False`` returns an empty relationships table: the feeder model is rebuilt from
@@ -755,17 +891,20 @@ class TwinRegistry:
         tc, rc = twins.c, relationships.c
         conn_opts: dict[str, Any] = {} if self._sqlite else {"isolation_level": "REPEATABLE READ"}
         with self._engine.connect().execution_options(**conn_opts) as conn, conn.begin():
-            _, _, version = self._feeder_row(conn, feeder)
+            _, _, version = self._feeder_row(conn, feeder, principal)
+            # A twin of another site filed under this feeder stays out of the caller's export.
+            visible = site_clause(tc.site, site_filter(principal))
+            scope = [tc.feeder == feeder, *([visible] if visible is not None else [])]
             twin_rows = conn.execute(
                 select(tc.id, tc.model, tc.site, tc.feeder, tc.etag, tc.properties)
-                .where(tc.feeder == feeder)
+                .where(*scope)
                 .order_by(tc.id)
             ).all()
             rel_rows = (
                 conn.execute(
                     select(rc.id, rc.source_id, rc.name, rc.target_id, rc.properties)
                     .join_from(relationships, twins, tc.id == rc.source_id)
-                    .where(tc.feeder == feeder)
+                    .where(*scope)
                     .order_by(rc.source_id, rc.id)
                 ).all()
                 if with_relationships

@@ -7,19 +7,21 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ScenarioText(_message.Message):
-    __slots__ = ("id", "text", "format", "expected_revision")
+    __slots__ = ("id", "text", "format", "expected_revision", "site")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     format: str
     expected_revision: int
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., format: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    site: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., format: _Optional[str] = ..., expected_revision: _Optional[int] = ..., site: _Optional[str] = ...) -> None: ...
 
 class ScenarioDoc(_message.Message):
-    __slots__ = ("id", "name", "schema_version", "revision", "body_json", "created_at", "updated_at", "summary_json")
+    __slots__ = ("id", "name", "schema_version", "revision", "body_json", "created_at", "updated_at", "summary_json", "site")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +30,7 @@ class ScenarioDoc(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     schema_version: int
@@ -36,7 +39,8 @@ class ScenarioDoc(_message.Message):
     created_at: str
     updated_at: str
     summary_json: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., schema_version: _Optional[int] = ..., revision: _Optional[int] = ..., body_json: _Optional[str] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., summary_json: _Optional[str] = ...) -> None: ...
+    site: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., schema_version: _Optional[int] = ..., revision: _Optional[int] = ..., body_json: _Optional[str] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., summary_json: _Optional[str] = ..., site: _Optional[str] = ...) -> None: ...
 
 class ScenarioRef(_message.Message):
     __slots__ = ("id",)

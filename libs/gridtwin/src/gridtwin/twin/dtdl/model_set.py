@@ -177,6 +177,8 @@ def read_documents(paths: Iterable[Path]) -> tuple[list[tuple[str, object]], lis
             errors.append(ErrorDetail(f"{file}:{exc.lineno}:{exc.colno}", f"invalid JSON: {exc.msg}"))
         except RecursionError:
             errors.append(ErrorDetail(str(file), "invalid JSON: nested too deeply"))
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts (4300)
+            errors.append(ErrorDetail(str(file), f"invalid JSON: {exc}"))
     return docs, errors
 
 
