@@ -11,10 +11,12 @@ directory first and again while streaming, because the declared sizes are attack
 from __future__ import annotations
 
 import io
+import lzma
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -59,7 +61,9 @@ class ArchiveLimits:
 def _unsafe(
     where: str, message: str, code: str = "unsafe_archive", title: str = "unsafe archive"
 ) -> UnsafeArchiveError:
-    return UnsafeArchiveError(title, [ErrorDetail(where=where, message=message, code=code)])
+    # A member name that is blank or holds control characters is shown quoted (seen, not obeyed by a terminal).
+    shown = where if where.isprintable() and where.strip() else repr(where)
+    return UnsafeArchiveError(title, [ErrorDetail(where=shown, message=message, code=code)])
 
 
 def _not_zip(data: bytes, exc: Exception) -> UnsafeArchiveError:
@@ -161,25 +165,56 @@ def _write_members(
         # Belt and braces: the resolved target must stay under the root (no symlinked parents).
         if not target.resolve().is_relative_to(root):
             raise _unsafe(info.filename, "member resolves outside the extraction folder", "path_traversal")
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True, mode=0o700)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        member_bytes = 0
         try:
-            with archive.open(info) as src, target.open("xb") as out:
-                while chunk := src.read(_CHUNK):
-                    member_bytes += len(chunk)
-                    total += len(chunk)
-                    if member_bytes > info.file_size or total > limits.max_unzipped_bytes:
-                        raise _unsafe(info.filename, "member expands beyond its declared size", "zip_bomb")
-                    out.write(chunk)
-        except (zipfile.BadZipFile, NotImplementedError, EOFError) as exc:
-            raise _unsafe(info.filename, f"cannot read member: {exc}", "corrupt") from exc
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True, mode=0o700)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            total += _copy_member(archive, info, target, total, limits)
         except FileExistsError as exc:
-            raise _unsafe(info.filename, "member written twice", "duplicate") from exc
+            raise _unsafe(
+                info.filename, "member written twice, or a file and a folder of one name", "duplicate"
+            ) from exc
+        except OSError as exc:  # a name the file system refuses: too long, a file where a folder must be
+            raise _unsafe(info.filename, f"cannot extract member: {exc.strerror or exc}", "bad_name") from exc
         written.append(target)
     return written
+
+
+# What a damaged member raises while it is opened or inflated (bz2 raises OSError: caught by the read;
+# zipfile itself a ValueError for an offset before the file's start, RuntimeError for an encrypted one).
+_CORRUPT = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    ValueError,
+    RuntimeError,
+)
+
+
+def _copy_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, total: int, limits: ArchiveLimits
+) -> int:
+    """Stream one member to ``target`` (which must not exist); the bytes written."""
+    member_bytes = 0
+    try:
+        src = archive.open(info)
+    except _CORRUPT as exc:
+        raise _unsafe(info.filename, f"cannot read member: {exc}", "corrupt") from exc
+    with src, target.open("xb") as out:
+        while True:
+            try:
+                chunk = src.read(_CHUNK)
+            except (*_CORRUPT, OSError) as exc:
+                raise _unsafe(info.filename, f"cannot read member: {exc}", "corrupt") from exc
+            if not chunk:
+                return member_bytes
+            member_bytes += len(chunk)
+            if member_bytes > info.file_size or total + member_bytes > limits.max_unzipped_bytes:
+                raise _unsafe(info.filename, "member expands beyond its declared size", "zip_bomb")
+            out.write(chunk)
 
 
 @contextmanager

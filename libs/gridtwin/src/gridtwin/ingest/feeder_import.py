@@ -6,7 +6,8 @@ hostile file must not take the service down), and so do the checks every importe
 are the report's first warnings, counted as ``check_warnings``); the twins go to the sink in one
 all-or-nothing write; a CYME equipment catalog the import brought becomes the site's catalog only once
 the import has landed. Where the files come from (a server path under the import roots, an unpacked
-upload) is the caller's business: it hands in the reading step.
+upload) is the caller's business: it hands in the reading step. The target site must be one of the
+caller's (``principal``; the registry refuses writes over another site's feeder as well).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ConflictError, ErrorDetail, NotFoundError, Report
 from gridtwin.grid.source import FeederSource, TwinSink, check_feeder_id
 from gridtwin.grid.twins import feeder_to_twins
@@ -23,6 +25,7 @@ from gridtwin.ingest.archive import find_master, relative_report, upload_relativ
 from gridtwin.ingest.checks import add_checks
 from gridtwin.ingest.cyme.site_catalog import keep_site_catalog
 from gridtwin.ingest.isolated import run_isolated
+from gridtwin.store.sites import check_writable
 from gridtwin.twin.records import feeder_twin_count
 
 __all__ = ["FeederImport", "Reader", "feeder_exists", "import_feeder", "read_checked", "read_feeder_files"]
@@ -95,11 +98,16 @@ def import_feeder(
     *,
     replace: bool = False,
     catalog_dir: Path | None = None,
+    site: str | None = None,
+    principal: Principal | None = None,
 ) -> FeederImport:
     """Check the id (and, unless ``replace``, that the feeder is new), ``read()`` the model, write its
     twins in one ``bulk_upsert`` (replacing the feeder's old twins when ``replace``), then keep the CYME
-    catalog text the read returned (third item) under ``catalog_dir``."""
+    catalog text the read returned (third item) under ``catalog_dir``. ``site``: where the read puts
+    the feeder, which must be ``principal``'s (``SitesDenied`` before anything is read)."""
     check_feeder_id(feeder)
+    if site is not None:
+        check_writable(principal, [site])
     if not replace and feeder_exists(source, feeder):
         raise ConflictError(
             "feeder already exists",

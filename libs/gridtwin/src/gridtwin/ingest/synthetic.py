@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.source import TwinSink
 from gridtwin.grid.synth import write_synthetic_utility
 from gridtwin.store.profiles import ProfileStore
+from gridtwin.store.sites import check_writable
 
 __all__ = ["MAX_SYNTH_FEEDERS", "SYNTH_SITE", "CountingSink", "check_synthetic_request", "write_synthetic"]
 
@@ -59,10 +61,12 @@ def write_synthetic(
     *,
     site: str = SYNTH_SITE,
     progress: SyntheticProgress | None = None,
+    principal: Principal | None = None,
 ) -> list[str]:
-    """Check the request, then write the utility (profiles, then one all-or-nothing write per feeder);
-    ``progress`` after each feeder. Returns the feeder ids."""
+    """Check the request (``site`` must be ``principal``'s), then write the utility (profiles, then one
+    all-or-nothing write per feeder); ``progress`` after each feeder. Returns the feeder ids."""
     check_synthetic_request(feeders, seed, site)
+    check_writable(principal, [site])
     counting = CountingSink(sink)
 
     def each(done: int, total: int, feeder: str) -> None:

@@ -252,6 +252,16 @@ class ScratchCircuit:
 
         return self._do(get)
 
+    def property_text(self, cls: str, name: str, prop: str) -> str:
+        """One element property as the engine prints it (``? line.l1.length``): the text behind a JSON
+        ``null``, which is an empty array (``[]``) or a number the engine cannot hold (``inf``)."""
+
+        def get(ctx: Any) -> str:
+            ctx.Text.Command(f"? {cls}.{name}.{prop}")
+            return str(ctx.Text.Result()).strip()
+
+        return self._do(get)
+
     def voltage_bases(self) -> list[float]:
         return self._do(lambda ctx: _flat(ctx.Settings.VoltageBases()))
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from gridtwin.errors import ErrorDetail
 
-__all__ = ["GuardedScript", "guard_file", "guard_text", "name_originals", "quote_path"]
+__all__ = ["CRASHING", "GuardedScript", "guard_file", "guard_text", "name_originals", "quote_path"]
 
 # Quick tests (on "\n" + the lower-cased text: a literal first character keeps Python's re fast on
 # megabyte scripts) for anything the line rules below could act on, and for redirects to follow.
@@ -47,6 +47,10 @@ _RISKY = re.compile(
     r"ali\w*|dos\w*|fil\w*)(?=[ \t(\"'\[{\r\n])|set\b[^\n]*\b(?:da\w*|cas\w*)[ \t]*=)"
 )
 _REDIRECT_LINE = re.compile(r"\n[ \t]*red(?:i(?:r(?:e(?:c(?:t)?)?)?)?)?(?=[ \t(\"'\[{\r\n])")
+# A redirect naming no file (OpenDSS would read its process's working folder): dropped from a copy.
+_BARE_REDIRECT = re.compile(
+    r"\n[ \t]*red(?:i(?:r(?:e(?:c(?:t)?)?)?)?)?[ \t]*(?:file[ \t]*=[ \t]*)?(?:\"\"|''|\(\)|\[\]|\{\})?[ \t]*(?:\r?\n|!|//)"
+)
 _COMPILE = {"c", "co", "com", "comp", "compi", "compil", "compile"}
 _REDIRECT = {"red", "redi", "redir", "redire", "redirec", "redirect"}
 _EXPORT = {"ex", "exp", "expo", "expor", "export"}
@@ -58,6 +62,30 @@ _OPEN = {'"': '"', "'": "'", "(": ")", "[": "]", "{": "}"}
 _FILE_VALUE = re.compile(r"(?i)\b((?:csv|sng|dbl|pqcsv)?file)(\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s)\]}\"',]+)")
 _PAIR = re.compile(r"\s*([^\s=]+)\s*=\s*(\"[^\"]*\"|'[^']*'|\([^)]*\)|\[[^\]]*\]|\{[^}]*\}|\S+)")
 _MAX_DEPTH = 32  # redirect nesting (OpenDSS itself would recurse forever on a cycle)
+# Report commands whose answer a script cannot use, and on which the engine crashes the whole process
+# (SIGSEGV, DSS C-API 0.15.7) when the circuit has not been solved yet: a one-line script ``v`` after
+# ``new circuit`` took a reader down (found by fuzzing, issue 15). Command -> the fewest letters OpenDSS
+# resolves to it (it takes an abbreviation as the first command, in its own order, that starts with
+# it: ``v`` is Voltages, ``cu`` Currents; ``tests/fuzz/test_fuzz_opendss.py`` checks this against
+# the engine's command list).
+CRASHING: dict[str, int] = {
+    "next": 3, "voltages": 1, "currents": 2, "seqvoltages": 3, "seqcurrents": 4, "seqpowers": 4,
+    "zsc": 1, "zsc10": 4, "ysc": 1, "puvoltages": 2, "di_plot": 3, "comparecases": 5,
+    "yearlycurves": 2, "setloadandgenkv": 4, "nodelist": 5, "calcincmatrix_o": 14,
+}  # fmt: skip
+
+
+def _abbreviations(name: str, least: int) -> str:
+    """A regex for ``name`` cut to ``least`` letters or more (``v(?:o(?:l...)?)?``)."""
+    tail = ""
+    for ch in reversed(name[least:]):
+        tail = f"(?:{re.escape(ch)}{tail})?"
+    return re.escape(name[:least]) + tail
+
+
+_CRASHING_LINE = re.compile(
+    r"\n[ \t]*(?:" + "|".join(_abbreviations(n, k) for n, k in CRASHING.items()) + r")(?=[ \t(\"'\[{=\r\n])"
+)
 
 
 def quote_path(path: Path | str, *, bare_if_plain: bool = False) -> str:
@@ -130,6 +158,12 @@ def _first_arg(rest: str) -> str:
 
 def _is_abbrev(verb: str, command: str, least: int) -> bool:
     return len(verb) >= least and command.startswith(verb)
+
+
+def _export_file(rest: str) -> bool:
+    """Whether an ``export`` names a file (its second word; ``export monitors <name>`` names a monitor)."""
+    words = rest.split()
+    return len(words) > 1 and not words[0].lower().startswith("mo")
 
 
 def _pathlike(token: str) -> bool:
@@ -216,7 +250,11 @@ class _Guard:
                 base = _moved(base, _first_arg(rest))
                 out[index] = self._drop(line, at, "cd: the engine keeps its output folder")
             elif verb in _REDIRECT or verb in _COMPILE:
-                target = _resolve(base, _first_arg(rest))
+                arg = _first_arg(rest)
+                if not arg:  # OpenDSS would read the *process's* working folder (and name it)
+                    out[index] = self._drop(line, at, f"{verb} without a file: nothing to run")
+                    continue
+                target = _resolve(base, arg)
                 if target is None:
                     continue  # OpenDSS reports the bad argument
                 run = target
@@ -236,6 +274,17 @@ class _Guard:
                 _pathlike(t) for t in rest.split()[1:] or rest.split()
             ):
                 out[index] = self._drop(line, at, f"{verb} to a path: output stays in the engine's folder")
+            elif verb in _EXPORT and _export_file(rest):
+                # ``export <what> <file>`` writes a bare file name into the *process's* working folder
+                kind, name, *more = rest.split()
+                out[index] = " ".join([verb, kind, quote_path(self.private / _unquote(name)), *more])
+                self.result.changed.append(
+                    ErrorDetail(at, f"export file {name} kept in the engine's folder", "guarded")
+                )
+            elif any(_is_abbrev(verb, name, least) for name, least in CRASHING.items()):
+                out[index] = self._drop(
+                    line, at, f"{verb}: a report a script cannot use (OpenDSS crashes on it)"
+                )
             elif any(_is_abbrev(verb, name, 3) for name in _DROPPED_PREFIXES):
                 out[index] = self._drop(line, at, f"{verb}: not run by the engine")
             elif any(_is_abbrev(verb, name, 3) for name in _COORDS):
@@ -277,7 +326,7 @@ def _searchable(text: str) -> str:
 
 
 def _risky(searchable: str) -> bool:
-    return _RISKY.search(searchable) is not None
+    return any(r.search(searchable) is not None for r in (_RISKY, _CRASHING_LINE, _BARE_REDIRECT))
 
 
 def _commands(lines: list[str]) -> list[tuple[int, str, str]]:

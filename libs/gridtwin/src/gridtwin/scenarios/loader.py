@@ -66,14 +66,33 @@ def validation_error(exc: ValidationError, raw: Any, source: str) -> InputError:
     return InputError("invalid scenario", details)
 
 
+# Deeper than any scenario: refused before the (recursive) YAML composer or JSON decoder sees it.
+MAX_DEPTH = 64
+_OPEN = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
 def _no_aliases(text: str, source: str) -> None:
+    """Refuse anchors and aliases, and nesting deeper than ``MAX_DEPTH``, naming the line."""
+    depth = 0
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            line = token.start_mark.line + 1
             if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
-                line = token.start_mark.line + 1
                 raise InputError(
                     "YAML anchors and aliases are not allowed",
                     [ErrorDetail(where=f"{source}:{line}", message="write the value out", code="yaml")],
+                )
+            depth += isinstance(token, _OPEN) - isinstance(token, _CLOSE)
+            if depth > MAX_DEPTH:
+                raise InputError(
+                    "scenario is nested too deeply",
+                    [ErrorDetail(where=f"{source}:{line}", message=f"over {MAX_DEPTH} levels", code="yaml")],
                 )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -108,6 +127,11 @@ def parse_scenario(text: str | bytes, *, source: str = "scenario", fmt: str | No
             raise InputError(
                 "scenario is not valid JSON", [ErrorDetail(where=f"{source}:{exc.lineno}", message=exc.msg)]
             ) from exc
+        except (RecursionError, ValueError) as exc:  # nested too deeply; an integer past 4,300 digits
+            message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise InputError(
+                "scenario is not valid JSON", [ErrorDetail(where=source, message=message)]
+            ) from exc
     else:
         _no_aliases(text, source)
         try:
@@ -115,6 +139,10 @@ def parse_scenario(text: str | bytes, *, source: str = "scenario", fmt: str | No
         except yaml.YAMLError as exc:
             raise InputError(
                 "scenario is not valid YAML", [ErrorDetail(where=source, message=str(exc))]
+            ) from exc
+        except (ValueError, OverflowError) as exc:  # a date that does not exist, an integer past 4,300 digits
+            raise InputError(
+                "scenario is not valid YAML", [ErrorDetail(where=source, message=f"bad value: {exc}")]
             ) from exc
     if not isinstance(raw, dict):
         raise InputError(

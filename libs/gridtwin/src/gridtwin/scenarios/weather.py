@@ -436,6 +436,9 @@ def _from_json(path: Path, text: str, notes: list[ErrorDetail]) -> HourlyWeather
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _err(f"{path}:{exc.lineno}", exc.msg, "weather file is not valid JSON") from exc
+    except (RecursionError, ValueError) as exc:  # nested too deeply; an integer past 4,300 digits
+        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise _err(str(path), message, "weather file is not valid JSON") from exc
     hourly = doc.get("hourly") if isinstance(doc, dict) else None
     if not isinstance(hourly, dict):
         raise _err(f"{path}: hourly", "missing (an Open-Meteo document has an 'hourly' object)")

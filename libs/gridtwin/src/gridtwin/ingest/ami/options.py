@@ -139,7 +139,8 @@ def parse_ami_options(text: str) -> AmiOptions:
         return AmiOptions.model_validate_json(text or "{}")
     except ValidationError as exc:
         details = [
-            ErrorDetail(where="options." + ".".join(str(p) for p in e["loc"]), message=e["msg"])
+            # a document-level error (not JSON at all) has no field: it is "options" itself
+            ErrorDetail(where=".".join(["options", *(str(p) for p in e["loc"])]), message=e["msg"])
             for e in exc.errors()
         ]
         raise InputError("bad AMI options", details) from None

@@ -2,7 +2,9 @@
 (the twin graph) and a ``TwinSink`` (where feeders with measured load are written back).
 
 Every import is a record in SQL (``MeasurementStore``) that ends committed with its report, or failed
-with the error; the AMI import keeps its source paths there so it can be resumed by id alone.
+with the error; the AMI import keeps its source paths there so it can be resumed by id alone. Imports
+and allocations into a site the caller (``principal``) does not hold are refused before anything is
+read (``SitesDenied``); load summaries of another site's feeders do not exist for it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.grid.source import FeederSource, TwinSink
 from gridtwin.grid.twins import feeder_to_twins
@@ -33,6 +36,7 @@ from gridtwin.ingest.measurements import (
 )
 from gridtwin.store.measurements import ImportRecord
 from gridtwin.store.profiles import parse_ref
+from gridtwin.store.sites import check_writable
 
 __all__ = [
     "aggregate_site",
@@ -57,11 +61,15 @@ def import_meters(
     given: pd.DataFrame,
     *,
     dry_run: bool = False,
+    principal: Principal | None = None,
 ) -> ImportRecord:
     """The site's meter directory: a CIS/MDM meter list at ``path`` mapped onto the site's feeders (the
     stored overrides, then the ``given`` ones, win), or the twin graph's loads (``path`` None)."""
+    check_writable(principal, [site])
     records = stores.records
-    rec = records.create_import("meters", site, path.name if path else "twins", {"dry_run": dry_run})
+    rec = records.create_import(
+        "meters", site, path.name if path else "twins", {"dry_run": dry_run}, principal=principal
+    )
     with recorded_failure(records, rec.id):
         models = site_models(source, site)
         if not models:
@@ -137,12 +145,16 @@ def open_ami_import(
     year: int = 0,
     allocate: bool = False,
     import_id: str | None = None,
+    principal: Principal | None = None,
 ) -> ImportRecord:
     """The import's record: new, or the one ``import_id`` names (committed: nothing left to do)."""
+    check_writable(principal, [site])
     params = {"options": json.loads(options.model_dump_json()), "allocate": allocate, "year": year,
               "sources": [p.name for p in sources], "source_paths": [str(p) for p in sources]}  # fmt: skip
     source_names = ", ".join(p.name for p in sources)[:2000]
-    return stores.records.create_import("ami", site, source_names, params, import_id=import_id or None)
+    return stores.records.create_import(
+        "ami", site, source_names, params, import_id=import_id or None, principal=principal
+    )
 
 
 def run_ami_import(
@@ -221,9 +233,12 @@ def allocate_site(
     feeders: list[str],
     year: int,
     min_coverage: float,
+    *,
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
     """Measured load onto each feeder's loads: profiles first, then the feeder's twins (one
     all-or-nothing write per feeder, a new feeder version), so QSTS runs on what the meters saw."""
+    check_writable(principal, [site])
     directory = stores.records.meters(site, feeders)
     out: dict[str, Any] = {}
     for feeder in site_feeders(source, site, feeders):
@@ -246,11 +261,17 @@ def allocate_site(
 
 
 def load_summary(
-    stores: MeasurementStores, feeder: str, year: int = 0, transformers: bool = False
+    stores: MeasurementStores,
+    feeder: str,
+    year: int = 0,
+    transformers: bool = False,
+    *,
+    principal: Principal | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """The feeder's measured load summaries (``year`` 0: every year) and, when asked, its transformers'
-    table for that year (the latest summarised without one) as JSON records ("" when not aggregated)."""
-    rows = stores.records.load_summaries(feeders=[feeder], year=year or None)
+    table for that year (the latest summarised without one) as JSON records ("" when not aggregated).
+    Summaries of sites ``principal`` does not see are not found."""
+    rows = stores.records.load_summaries(feeders=[feeder], year=year or None, principal=principal)
     if not rows:
         raise NotFoundError("no measured load", [ErrorDetail(where="feeder", message=feeder)])
     table = ""

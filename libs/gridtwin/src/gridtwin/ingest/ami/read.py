@@ -242,8 +242,8 @@ def normalise(
     for logical, out in (("kvarh", "kvarh"), ("voltage", "voltage_v")):
         if logical in raw:
             values, bad = _to_float(raw[logical])
-            values[bad] = np.nan
-            extra[out] = values
+            # not in place: a column with no empty value comes zero-copy from Arrow, read-only
+            extra[out] = np.where(bad, np.nan, values)
         else:
             extra[out] = None  # all null: no column to build
     all_ok = bool(ok.all())
@@ -259,8 +259,8 @@ def normalise(
         given, _ = _to_float(raw["interval"])
         given = given[keep]
         step, state.file_interval_s = _detect_intervals(codes, utc, len(uniq), state.file_interval_s)
-        valid = np.isin(given * 60, _INTERVALS_S)
-        step = np.where(valid, np.nan_to_num(given) * 60, step).astype(np.int64)
+        valid = np.isin(given, _INTERVALS_S // 60)  # (minutes: a huge given value must not overflow)
+        step = np.where(valid, np.where(valid, given, 0.0) * 60, step).astype(np.int64)
     else:
         step, state.file_interval_s = _detect_intervals(codes, utc, len(uniq), state.file_interval_s)
     if options.timestamp_at == "end":
@@ -477,11 +477,13 @@ def _iter_parquet(path: Path, options: AmiOptions) -> Iterator[tuple[dict[str, p
             [ErrorDetail(where=path.name, message=f"truncated or corrupt Parquet: {exc}", code="corrupt")],
         )
 
+    # A damaged footer can name columns in bytes that are not UTF-8 (UnicodeDecodeError from Arrow).
     try:
         pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
+        names = list(pf.schema_arrow.names)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise broken(exc) from None
-    cols = resolve_columns(list(pf.schema_arrow.names), options, path.name)
+    cols = resolve_columns(names, options, path.name)
     done = 0
     try:
         batches = pf.iter_batches(
@@ -492,7 +494,7 @@ def _iter_parquet(path: Path, options: AmiOptions) -> Iterator[tuple[dict[str, p
             raw = {logical: batch.column(name) for logical, name in cols.items()}
             yield raw, np.arange(done + 1, done + n + 1, dtype=np.int64), n
             done += n
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise broken(exc) from None
 
 

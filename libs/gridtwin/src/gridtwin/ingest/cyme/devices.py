@@ -142,7 +142,7 @@ def _split(text: str) -> list[str]:
 
 
 def _token(token: str, yg_naming: bool) -> Winding | None:
-    if token == "Y":
+    if token == "Y":  # nosec B105  # a winding code (wye), not a password
         return Winding("wye", grounded=not yg_naming)
     return _TOKENS.get(token)
 

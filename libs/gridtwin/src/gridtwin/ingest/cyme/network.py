@@ -81,6 +81,7 @@ DEVICE_SECTIONS = (*LINE_SETTINGS, *SWITCH_SETTINGS, *SERIES_SETTINGS, *SHUNT_SE
 # Per-device records (by DeviceNumber) the devices above draw values from.
 DEVICE_DATA_SECTIONS = ("AUTO TAP CHANGING EXTENSION", "DGGENERATIONMODEL", "CONVERTER", "CAPACITOR EXTLTD")
 SWITCH_CODE = {1: "cyme_switch_1ph", 2: "cyme_switch_2ph", 3: "cyme_switch_3ph"}
+MIN_LENGTH_M = 1e-3  # a conductor shorter than 1 mm is a jumper (zero length), not a line
 
 
 class _Unique:
@@ -357,13 +358,15 @@ def _section(
             raise _err(lrec, f"section {sid!r} has a negative length ({length})", "invalid_value")
         enabled = num(lrec, "ConnectionStatus", 0.0) == 0.0 if "ConnectionStatus" in lrec.fields else True
         line_name = unique("lines", safe_name(lrec.get("DeviceNumber") or sid))
-        if length == 0:
+        if length < MIN_LENGTH_M:
             # A jumper or switch stub: a zero-impedance connection (see the module docstring), rated as
-            # its conductor; a distributed load on it is lumped at its end.
+            # its conductor; a distributed load on it is lumped at its end. A length of a few nm (1e-200
+            # m) would make a singular admittance matrix that OpenDSS refuses without naming the section.
+            said = "0" if length == 0 else f"{length:g} m (under {MIN_LENGTH_M * 1000:g} mm)"
             report.warnings.append(
                 ErrorDetail(
                     f"{lrec.where} Length",
-                    f"section {sid!r} has length 0: modelled as a zero-impedance connection (switch line)",
+                    f"section {sid!r} has length {said}: modelled as a zero-impedance connection (switch line)",
                     "zero_length",
                 )
             )

@@ -169,10 +169,14 @@ def load_mapping(source: Path | str | Mapping[str, Any] | None) -> GisMapping:
         where = str(path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError("cannot read GIS mapping", [ErrorDetail(where, str(exc))]) from exc
         except yaml.YAMLError as exc:
             raise InputError("GIS mapping is not valid YAML", [ErrorDetail(where, str(exc))]) from exc
+        except (ValueError, OverflowError, RecursionError) as exc:  # 2023-02-30; 5,000 digits; nesting
+            raise InputError(
+                "GIS mapping is not valid YAML", [ErrorDetail(where, f"bad value: {exc}")]
+            ) from exc
     if raw is None:
         return GisMapping()
     try:

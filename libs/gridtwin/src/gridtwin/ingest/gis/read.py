@@ -184,7 +184,11 @@ def _read_csv(path: Path, spec: GisMapping) -> gpd.GeoDataFrame:
     if (lm is not None and lm.wkt is not None) or any(w in upper for w in WKT_COLUMNS):
         col = lm.wkt if lm is not None and lm.wkt else next(upper[w] for w in WKT_COLUMNS if w in upper)
         _require(df, col, where, "wkt")
-        geom = shapely.from_wkt(df[col].replace("", None).to_numpy(), on_invalid="ignore")
+        # a short row leaves NaN (a float) even with dtype=str: only non-empty text is WKT
+        wkt = np.array([v if isinstance(v, str) and v else None for v in df[col]], dtype=object)
+        with warnings.catch_warnings():  # 1e309 overflows to inf: refused below as non-finite
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geom = shapely.from_wkt(wkt, on_invalid="ignore")
         return gpd.GeoDataFrame(df.drop(columns=[col]), geometry=gpd.GeoSeries(geom), crs=crs)
     if lm is not None and lm.x and lm.y:
         xcol, ycol = lm.x, lm.y
@@ -327,7 +331,7 @@ def normalise_phases(values: pd.Series[Any], *, coded: bool = False) -> tuple[li
         number: int | None = None
         try:
             number = int(float(text)) if text else None
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number; inf or 1e309
             number = None
         if number is not None and coded and 0 < number < 8:
             found = "".join(letter for bit, letter in _PHASE_BITS if number & bit)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError, NotFoundError
 from gridtwin.grid.source import FeederSource
 from gridtwin.ingest.measurements import (
@@ -24,6 +25,7 @@ from gridtwin.ingest.oms.mapping import OmsMapping
 from gridtwin.ingest.oms.read import read_oms
 from gridtwin.ingest.oms.reliability import reliability
 from gridtwin.store.measurements import ImportRecord
+from gridtwin.store.sites import check_writable
 
 __all__ = ["customers_served", "import_outages", "site_reliability"]
 
@@ -37,11 +39,13 @@ def import_outages(
     *,
     timezone: str = "UTC",
     skip_invalid: bool = False,
+    principal: Principal | None = None,
 ) -> ImportRecord:
     """An OMS export read, linked to the site's twins and stored in one transaction; bad rows fail the
-    import unless ``skip_invalid`` (then they are report lines)."""
+    import unless ``skip_invalid`` (then they are report lines). ``site`` must be ``principal``'s."""
+    check_writable(principal, [site])
     params = {"timezone": timezone, "skip_invalid": skip_invalid}
-    rec = stores.records.create_import("oms", site, path.name, params)
+    rec = stores.records.create_import("oms", site, path.name, params, principal=principal)
     with recorded_failure(stores.records, rec.id):
         frame, issues = read_oms(path, mapping, timezone=timezone)
         if issues and not skip_invalid:
@@ -85,11 +89,14 @@ def site_reliability(
     years: Sequence[int] = (),
     beta: float = 2.5,
     timezone: str = "",
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
     """IEEE 1366 indices of the site's stored outages (``feeders`` only, when given) as JSON: the
-    report plus ``rows``, one table for clients. ``timezone`` "" keeps ``reliability``'s default."""
+    report plus ``rows``, one table for clients. ``timezone`` "" keeps ``reliability``'s default.
+    A site ``principal`` does not hold has no outage records for it."""
+    visible = principal is None or principal.sees(site)
     frame = stores.outages.frame(site, list(feeders) or None)
-    if len(frame) == 0:
+    if len(frame) == 0 or not visible:
         raise NotFoundError("no outage records", [ErrorDetail(where="site", message=site)])
     served = customers_served(
         source, stores, site, sorted({str(f) for f in frame["feeder"] if f} | set(feeders))

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import ParseError  # nosec B405  # the exception only, nothing parsed with it
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -60,6 +60,7 @@ OUTAGE_COLUMNS: tuple[str, ...] = (
 MOMENTARY_MAX_MIN = 5.0  # IEEE 1366-2022: an interruption of 5 minutes or less is momentary
 MAX_DURATION_MIN = 60 * 24 * 60.0  # 60 days: longer is an export error, not an outage
 OMS_MAX_ROWS = 1_000_000  # data rows per file; a bigger file is refused (split it or raise max_rows)
+MAX_CUSTOMERS = 10**9  # customers one outage can interrupt: more is an export error (and no int64)
 MAX_ISSUES = 10_000  # row details kept; more are counted in one closing detail
 _DELIMITERS = (",", ";", "\t", "|")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -211,7 +212,10 @@ def _read_csv(path: Path, mapping: OmsMapping, ctx: _Context) -> None:
 def _read_excel(path: Path, mapping: OmsMapping, ctx: _Context) -> None:
     import openpyxl  # imported here: CSV-only use never loads it
 
-    broken = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, EOFError, ValueError, OSError, TypeError)
+    broken = (
+        zipfile.BadZipFile, zlib.error, ParseError, KeyError, EOFError, ValueError, OSError, TypeError,
+        NotImplementedError, RuntimeError,  # a compression method zipfile lacks; an encrypted part
+    )  # fmt: skip
     with warnings.catch_warnings():
         # openpyxl warns about styles and extensions it ignores; none of that matters to the values.
         warnings.simplefilter("ignore")
@@ -357,7 +361,7 @@ def _row(ctx: _Context, where: str, cells: dict[str, Any]) -> None:
         elif ends:
             end = ends[0]
     elif duration_min is not None:
-        if start is not None:
+        if start is not None and duration_min <= MAX_DURATION_MIN:  # (a longer one is reported below)
             end = start + timedelta(minutes=duration_min)
     else:
         bad("end: missing (and no duration)", "missing")
@@ -386,6 +390,8 @@ def _row(ctx: _Context, where: str, cells: dict[str, Any]) -> None:
             bad(f"customers_interrupted: {_text(raw)} is negative", "customers")
         elif value != math.floor(value):
             bad(f"customers_interrupted: {_text(raw)} is not a whole number", "customers")
+        elif value > MAX_CUSTOMERS:
+            bad(f"customers_interrupted: {_text(raw)} is more than any utility serves", "customers")
         else:
             customers = int(value)
 
@@ -480,14 +486,18 @@ def _times(value: Any, ctx: _Context, name: str, bad: Any) -> list[datetime]:
         )
         bad(f"{name}: cannot read time {_text(value)!r}{hint}", "time")
         return []
-    if naive.tzinfo is not None:
-        return [naive.astimezone(UTC)]
     found: list[datetime] = []
-    for fold in (0, 1):
-        local = naive.replace(tzinfo=ctx.zone, fold=fold)
-        instant = local.astimezone(UTC)
-        if instant.astimezone(ctx.zone).replace(tzinfo=None) == naive and instant not in found:
-            found.append(instant)
+    try:
+        if naive.tzinfo is not None:
+            return [naive.astimezone(UTC)]
+        for fold in (0, 1):
+            local = naive.replace(tzinfo=ctx.zone, fold=fold)
+            instant = local.astimezone(UTC)
+            if instant.astimezone(ctx.zone).replace(tzinfo=None) == naive and instant not in found:
+                found.append(instant)
+    except OverflowError:  # year 1 or 9999 moved past the calendar by the zone's offset
+        bad(f"{name}: {_text(value)!r} is out of the calendar's range", "time")
+        return []
     if not found:
         bad(
             f"{name}: {naive.isoformat(sep=' ')} does not exist in {ctx.zone} (skipped at the DST change)",

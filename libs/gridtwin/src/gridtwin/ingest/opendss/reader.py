@@ -77,16 +77,44 @@ def read_opendss(master: Path, feeder_id: str, site: str = "") -> tuple[FeederMo
             "OpenDSS file not found",
             [ErrorDetail(where=str(path), message="file does not exist", code="not_found")],
         )
-    with ScratchCircuit() as scratch:
-        scratch.compile_file(path)
-        if not scratch.has_circuit():
-            raise DssInputError(
-                "OpenDSS script defines no circuit", [ErrorDetail(where=str(path), message="no circuit")]
-            )
-        report = Report(source=str(path))
-        model = _Reader(scratch, report).read(feeder_id, site)
+    try:
+        with ScratchCircuit() as scratch:
+            scratch.compile_file(path)
+            if not scratch.has_circuit():
+                raise DssInputError(
+                    "OpenDSS script defines no circuit", [ErrorDetail(where=str(path), message="no circuit")]
+                )
+            report = Report(source=str(path))
+            model = _Reader(scratch, report).read(feeder_id, site)
+    except UnicodeDecodeError as exc:  # the engine's message or a name quoted bytes that are not UTF-8
+        raise _not_utf8(path, exc) from None
     report.counts = model.counts()
     return model, report
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> DssInputError:
+    """Name the master's first line that is not UTF-8 (else the master: a redirected file holds it)."""
+    where = str(path)
+    try:
+        for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                where = f"{path}:{number}"
+                break
+    except OSError:
+        pass
+    return DssInputError(
+        "OpenDSS script is not UTF-8",
+        [
+            ErrorDetail(
+                where=where,
+                message=f"byte 0x{exc.object[exc.start]:02x} is not UTF-8: save the script (and the files it "
+                "redirects to) as UTF-8",
+                code="encoding",
+            )
+        ],
+    )
 
 
 class _Reader:
@@ -119,6 +147,7 @@ class _Reader:
         given = {row["name"]: row for row in self._class(cls, False)}
         dss_names = self._property_names(cls)
         key = cls.lower()
+        _check_finite(self.scratch, self.report.source, key, given, dss_names)
         covered = COVERED.get(key, set()) | DROP.get(key, set()) | {"name"}
         out = []
         for row in full:
@@ -538,6 +567,49 @@ class _Reader:
                         code="unmapped",
                     )
                 )
+
+
+def _check_finite(
+    scratch: ScratchCircuit,
+    source: str,
+    cls: str,
+    given: dict[str, dict[str, Any]],
+    dss_names: dict[str, str],
+) -> None:
+    """A value the script set that the engine holds as no number (``length=1e309`` overflows to null)
+    is refused here, named, before any column arithmetic trips on it. A ``null`` that the engine prints
+    as an empty array (a relay's ``RecloseIntervals`` with one shot) is no such value."""
+    for name, row in given.items():
+        for prop, value in row.items():
+            if not _not_finite(value):
+                continue
+            dss_prop = dss_names.get(prop, prop)
+            if value is None and _empty_array(scratch.property_text(cls, name, dss_prop)):
+                continue
+            raise DssInputError(
+                "OpenDSS script sets a value that is not a finite number",
+                [
+                    ErrorDetail(
+                        where=f"{source}: {cls}.{name}.{dss_prop}",
+                        message=f"the engine holds {value!r} (out of range?)",
+                        code="not_finite",
+                    )
+                ],
+            )
+
+
+def _empty_array(text: str) -> bool:
+    return text.strip("[]() ,").upper() in ("", "NONE")  # the engine prints an empty one as "[NONE]"
+
+
+def _not_finite(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_not_finite(v) for v in value)
+    return False
 
 
 @functools.cache

@@ -303,7 +303,7 @@ class OpenMeteoClient:
         self._sleep = sleep
         self._clock = clock
         self._now = now
-        self._rng = random.Random(jitter_seed)
+        self._rng = random.Random(jitter_seed)  # nosec B311  # retry jitter, not a secret
         self._lock = threading.Lock()  # one request start at a time, min_interval_s apart
         self._last_start: float | None = None
         self._http = httpx.Client(

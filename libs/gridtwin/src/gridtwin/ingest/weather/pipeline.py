@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from gridtwin.access.principal import Principal
 from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.source import FeederSource
 from gridtwin.ingest.measurements import MeasurementStores, recorded_failure, site_feeders
@@ -19,6 +20,7 @@ from gridtwin.ingest.weather.client import OpenMeteoClient
 from gridtwin.ingest.weather.series import WeatherSeries, store_weather, weather_partition, weather_year
 from gridtwin.store.measurements import ImportRecord
 from gridtwin.store.profiles import ProfileStore
+from gridtwin.store.sites import check_writable
 from gridtwin.twin.records import TwinRecord
 
 __all__ = ["TwinPatcher", "attach_weather", "feeder_centroid", "import_weather", "store_forecast"]
@@ -99,14 +101,17 @@ def import_weather(
     forecast: bool = False,
     forecast_days: int = 7,
     attach: bool = False,
+    principal: Principal | None = None,
 ) -> ImportRecord:
     """A whole ``year`` from the archive (or, with ``forecast``, the next ``forecast_days``) for
     ``location`` (lat, lon; None: the centroid of the site's feeders), stored as profiles; with
-    ``attach`` the site's feeders (``feeders`` only, when given) point their ambient profile at it."""
+    ``attach`` the site's feeders (``feeders`` only, when given) point their ambient profile at it.
+    ``site`` must be ``principal``'s (checked before anything is fetched)."""
+    check_writable(principal, [site])
     chosen = site_feeders(source, site, feeders) if (attach or location is None) else []
     lat, lon = location if location is not None else feeder_centroid(source, chosen)
     params = {"lat": lat, "lon": lon, "year": year, "forecast": forecast, "feeders": chosen}
-    rec = stores.records.create_import("weather", site, "open-meteo", params)
+    rec = stores.records.create_import("weather", site, "open-meteo", params, principal=principal)
     with recorded_failure(stores.records, rec.id):
         if forecast:
             series = client.forecast(lat, lon, days=forecast_days)

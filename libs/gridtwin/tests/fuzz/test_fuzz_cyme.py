@@ -1,0 +1,21 @@
+"""Fuzzing the CYME reader (``read_cyme``) on generated exports (``cyme_builder`` sections: source, nodes, sections, lines, a transformer, a capacitor, customer loads), mutated, or raw bytes.
+
+Property: the reader returns, or refuses with the project's own ``GridTwinError`` naming where (file,
+line, field or member); nothing else escapes, no example runs past the worker's time limit, and no file
+is written outside the reader's own temporary folders (``fuzz_targets.run_case``).
+"""
+
+from __future__ import annotations
+
+from fuzz_inputs import STRATEGIES, Files
+from fuzz_support import Worker, assert_clean, fuzz_settings
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+
+@fuzz_settings(examples=60, deadline_ms=30000)
+@given(st.one_of(*STRATEGIES["cyme"]))
+def test_cyme_reader_only_refuses_with_located_errors(fuzz_worker: Worker, files: Files) -> None:
+    outcome = fuzz_worker.run("cyme", files)
+    event(outcome.kind)
+    assert_clean(outcome, "cyme", files)
