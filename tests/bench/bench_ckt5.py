@@ -22,6 +22,8 @@ from pathlib import Path
 
 import gridtwin._dsslib  # noqa: F401  (load OpenDSS safely before anything else)
 import sqlalchemy as sa
+from gridtwin.access import ALL_SITES, Principal, Role
+from gridtwin.access.tokens import new_secret
 from gridtwin.config import Settings
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.ontology import build_interfaces
@@ -101,11 +103,13 @@ def main() -> None:
         data_dir=tmp,
         database_url=f"sqlite:///{tmp / 'sqlite.db'}",
         twin_registry_addr=f"127.0.0.1:{free_port()}",
+        internal_secret=new_secret(),
     )
     specs = [s for s in discover_services().specs if s.name == "twin_registry"]
     running = start_grpc_services(specs, settings)
     try:
-        stub = registry_stub(channel(running[0].address, settings))
+        bench = Principal("bench", Role.ADMIN, frozenset({ALL_SITES}))  # signed as the gateway would
+        stub = registry_stub(channel(running[0].address, settings, principal=bench))
         times, sizes = [], []
         for _ in range(10):
             start = time.perf_counter()

@@ -2,9 +2,14 @@
 
 Run: ``uv run python tests/bench/bench_gateway.py`` (prints figures, asserts nothing).
 
-Topology, all on 127.0.0.1: the three back ends (twin registry, ingestion, powerflow) each in its own
+Topology, all on 127.0.0.1: the back ends (twin registry, ingestion, powerflow, hosting) each in its own
 process as deployed, the gateway alone in one process with ONE uvicorn worker, and this process as the
-load generator. EPRI ckt5 is uploaded through the REST API first.
+load generator. Access control is on as deployed: every process gets the same internal secret in its
+environment (the services accept only calls the gateway signed), the gateway its JWT secret, an admin is
+made first with ``gridtwin admin create``, and every request carries that admin's access token from
+``POST /api/v1/auth/token`` (its cost is part of the figures). The per-user and per-address rate limits
+are raised out of the way: this measures throughput, not the limiter (the overload drill does that).
+EPRI ckt5 is uploaded through the REST API first.
 
 (a) ``GET /api/v1/twins/{id}``: a fixed number of requests (default 5,000) from an asyncio httpx client
     with bounded concurrency; prints requests/s and p50/p95 ms (targets: >= 520 req/s, p95 <= 50 ms).
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -33,12 +39,14 @@ import httpx
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # typer/click at import time
+    from gridtwin.access.tokens import new_secret
     from gridtwin.cli.client_cmds import zip_model
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("GRIDTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
 CKT5 = SHARED / "opendss" / "EPRITestCircuits" / "ckt5"
 HOST = "127.0.0.1"  # every request of this benchmark stays on the loopback interface
+USER = "bench"
 
 
 def free_port() -> int:
@@ -48,9 +56,41 @@ def free_port() -> int:
         return port
 
 
+class Login:
+    """The benchmark's admin session: an access token, refreshed before it expires."""
+
+    def __init__(self, url: str, password: str) -> None:
+        self.url = url
+        reply = httpx.post(
+            f"{url}/api/v1/auth/token",
+            data={"grant_type": "password", "username": USER, "password": password},
+            timeout=60,
+        )
+        if reply.status_code != 200:
+            raise SystemExit(f"login failed: {reply.status_code} {reply.text[:500]}")
+        self._keep(reply.json())
+
+    def _keep(self, body: dict[str, Any]) -> None:
+        self._body = body
+        self._expires_at = time.time() + float(body["expires_in"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if time.time() > self._expires_at - 120:  # a phase never starts on a token about to expire
+            reply = httpx.post(
+                f"{self.url}/api/v1/auth/refresh",
+                json={"refresh_token": self._body["refresh_token"]},
+                timeout=60,
+            )
+            reply.raise_for_status()
+            self._keep(reply.json())
+        return {"Authorization": f"Bearer {self._body['access_token']}"}
+
+
 @contextmanager
-def stack(workdir: Path) -> Iterator[str]:
-    """Start the back ends and the gateway as separate processes; yield the gateway's base URL."""
+def stack(workdir: Path) -> Iterator[tuple[str, str]]:
+    """Start the back ends and the gateway as separate processes; yield the gateway's base URL and the
+    benchmark admin's password."""
     ports = {name: free_port() for name in ("twin_registry", "ingestion", "powerflow", "hosting", "gateway")}
     env = {
         **os.environ,
@@ -64,7 +104,24 @@ def stack(workdir: Path) -> Iterator[str]:
         "GRIDTWIN_GATEWAY_PORT": str(ports["gateway"]),
         "GRIDTWIN_LOG_LEVEL": "WARNING",
         "GRIDTWIN_OTEL_EXPORTER": "none",
+        # One internal secret for every process (the services refuse calls not signed with it), the
+        # JWT secret for the gateway; in the children's environment only, as a deployment would.
+        "GRIDTWIN_INTERNAL_SECRET": new_secret(),
+        "GRIDTWIN_JWT_SECRET": new_secret(),
+        "GRIDTWIN_RATE_LIMIT_PER_S": "1000000",
+        "GRIDTWIN_RATE_LIMIT_BURST": "1000000",
+        "GRIDTWIN_RATE_LIMIT_IP_PER_S": "1000000",
+        "GRIDTWIN_RATE_LIMIT_IP_BURST": "1000000",
     }
+    env.pop("GRIDTWIN_TOKEN", None)
+    password = f"bench-{secrets.token_urlsafe(16)}"
+    made = subprocess.run(
+        [sys.executable, "-m", "gridtwin.cli.main", "admin", "create", "--username", USER, "--password-stdin",
+         "--data-dir", str(workdir)],
+        env=env, input=password + "\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if made.returncode != 0:
+        raise SystemExit(f"gridtwin admin create failed: {made.stdout}{made.stderr}")
     procs: list[subprocess.Popen[bytes]] = []
     logs = []
     try:
@@ -95,7 +152,7 @@ def stack(workdir: Path) -> Iterator[str]:
             if dead or time.monotonic() > deadline:
                 raise SystemExit(f"the stack did not become ready (exited: {dead}); logs in {workdir}")
             time.sleep(0.2)
-        yield url
+        yield url, password
     finally:
         for proc in procs:
             proc.terminate()
@@ -113,10 +170,15 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def _raw_get_loop(host: str, port: int, path: str, count: list[int], latencies: list[float]) -> int:
+async def _raw_get_loop(
+    host: str, port: int, path: str, headers: dict[str, str], count: list[int], latencies: list[float]
+) -> int:
     """One keep-alive HTTP/1.1 connection issuing GETs until the shared budget ``count`` runs out."""
     reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n{extra}\r\n".encode()
+    )
     errors = 0
     try:
         while count[0] > 0:
@@ -140,7 +202,7 @@ async def _raw_get_loop(host: str, port: int, path: str, count: list[int], laten
 
 
 async def load(
-    url: str, path: str, requests: int, concurrency: int, client: str = "raw"
+    url: str, path: str, headers: dict[str, str], requests: int, concurrency: int, client: str = "raw"
 ) -> tuple[float, list[float], int]:
     """``requests`` GETs with at most ``concurrency`` in flight; (elapsed s, latencies ms, errors).
 
@@ -157,7 +219,7 @@ async def load(
         errors = sum(
             await asyncio.gather(
                 *(
-                    _raw_get_loop(parsed.host, parsed.port or 80, path, budget, latencies)
+                    _raw_get_loop(parsed.host, parsed.port or 80, path, headers, budget, latencies)
                     for _ in range(concurrency)
                 )
             )
@@ -167,7 +229,7 @@ async def load(
     errors = 0
     remaining = requests
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as http:
 
         async def worker() -> None:
             nonlocal remaining, errors
@@ -184,10 +246,11 @@ async def load(
         return time.perf_counter() - started, latencies, errors
 
 
-def bench_get(url: str, twin_id: str, requests: int, concurrency: int, client: str) -> None:
+def bench_get(url: str, login: Login, twin_id: str, requests: int, concurrency: int, client: str) -> None:
     path = f"/api/v1/twins/{twin_id}"
-    asyncio.run(load(url, path, min(500, requests), concurrency, client))  # warm-up: connections, caches
-    elapsed, latencies, errors = asyncio.run(load(url, path, requests, concurrency, client))
+    # warm-up: connections, caches
+    asyncio.run(load(url, path, login.headers, min(500, requests), concurrency, client))
+    elapsed, latencies, errors = asyncio.run(load(url, path, login.headers, requests, concurrency, client))
     rate = len(latencies) / elapsed
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     print(
@@ -226,8 +289,8 @@ def dss_baseline(master: Path, runs: int) -> list[float]:
     return times
 
 
-def bench_snapshot(url: str, feeder: str, master: Path, runs: int) -> None:
-    with httpx.Client(base_url=url, timeout=600) as client:
+def bench_snapshot(url: str, login: Login, feeder: str, master: Path, runs: int) -> None:
+    with httpx.Client(base_url=url, timeout=600, headers=login.headers) as client:
         start = time.perf_counter()
         first = client.post(f"/api/v1/feeders/{feeder}/snapshot")
         cold_ms = (time.perf_counter() - start) * 1000
@@ -261,13 +324,15 @@ def main() -> None:
     args = parser.parse_args()
     if not CKT5.is_dir():
         raise SystemExit(f"EPRI ckt5 not found at {CKT5} (set GRIDTWIN_SHARED_DATA)")
-    with tempfile.TemporaryDirectory(prefix="gridtwin-bench-") as tmp, stack(Path(tmp)) as url:
+    with tempfile.TemporaryDirectory(prefix="gridtwin-bench-") as tmp, stack(Path(tmp)) as (url, password):
+        login = Login(url, password)
         data, master = zip_model(CKT5 / "Master_ckt5.dss")
         start = time.perf_counter()
         resp = httpx.post(
             f"{url}/api/v1/feeders/import",
             files={"file": ("ckt5.zip", data, "application/zip")},
             data={"feeder": "ckt5", "site": "bench", "master": master},
+            headers=login.headers,
             timeout=600,
         )
         if resp.status_code != 200:
@@ -278,11 +343,13 @@ def main() -> None:
             f"{report['twins']} twins, {report['relationships']} relationships"
         )
         page = httpx.get(
-            f"{url}/api/v1/twins", params={"feeder": "ckt5", "model": "dtmi:gridtwin:Load;1", "page_size": 1}
+            f"{url}/api/v1/twins",
+            params={"feeder": "ckt5", "model": "dtmi:gridtwin:Load;1", "page_size": 1},
+            headers=login.headers,
         ).json()
         twin_id = page["twins"][0]["$dtId"]
-        bench_get(url, twin_id, args.requests, args.concurrency, args.client)
-        bench_snapshot(url, "ckt5", CKT5 / "Master_ckt5.dss", args.snapshots)
+        bench_get(url, login, twin_id, args.requests, args.concurrency, args.client)
+        bench_snapshot(url, login, "ckt5", CKT5 / "Master_ckt5.dss", args.snapshots)
 
 
 if __name__ == "__main__":

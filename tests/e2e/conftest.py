@@ -1,11 +1,12 @@
-"""The three back-end services in this process on free ports, over a temporary SQLite file."""
+"""The three back-end services in this process on free ports, over a temporary SQLite file, accepting
+callers that sign with this run's internal secret (``e2e_support.INTERNAL_SECRET``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import SHARED_DATA, Stack, free_port
+from e2e_support import INTERNAL_SECRET, SHARED_DATA, Stack, free_port
 from fake_open_meteo import FakeOpenMeteo
 from gridtwin.config import Settings
 from gridtwin.rpc.runner import discover_services, start_grpc_services, stop_grpc_services
@@ -34,6 +35,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, open_meteo: FakeOpenMeteo) -
         open_meteo_forecast_url=f"{open_meteo.url}/v1/forecast",
         weather_min_interval_s=0.0,
         weather_retries=1,
+        internal_secret=INTERNAL_SECRET,
+        site_max_running_jobs=50,  # tests of one session share sites; the quota has its own test
     )
     found = discover_services()
     wanted = [s for s in found.specs if s.name in ("twin_registry", "ingestion", "powerflow")]

@@ -17,27 +17,30 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from e2e_support import IEEE13, SHARED_DATA
+from e2e_support import IEEE13, INTERNAL_SECRET, SHARED_DATA, signed_channel
 from gridtwin.config import Settings
-from gridtwin.rpc.client import channel
 from gridtwin.rpc.runner import RunningService, discover_services, start_grpc_services, stop_grpc_services
 from gridtwin.rpc.stubs import hosting_stub, ingestion_stub, powerflow_stub
 from gridtwin.rpc.v1 import hosting_pb2, ingestion_pb2, powerflow_pb2
 
 pytestmark = pytest.mark.skipif(not IEEE13.is_file(), reason="shared test data not found")
+CALLER = Settings(internal_secret=INTERNAL_SECRET)  # signs the tests' calls (an admin of every site)
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data_dir = tmp_path_factory.mktemp("sharing")
     settings = Settings(
-        data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'db.sqlite'}", import_roots=[SHARED_DATA]
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'db.sqlite'}",
+        import_roots=[SHARED_DATA],
+        internal_secret=INTERNAL_SECRET,
     )
     wanted = ("twin_registry", "ingestion", "powerflow", "hosting")
     specs = [s for s in discover_services().specs if s.name in wanted]
     running: list[RunningService] = start_grpc_services(specs, settings, free_ports=True)
     addr = {r.spec.name: r.address for r in running}
-    with channel(addr["ingestion"]) as ch:
+    with signed_channel(addr["ingestion"], CALLER) as ch:
         ingestion_stub(ch).ImportOpenDss(
             ingestion_pb2.ImportOpenDssRequest(feeder="share13", site="t", path=str(IEEE13)), timeout=120
         )
@@ -46,7 +49,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 
 def _snapshot(addr: dict[str, str]) -> dict[str, Any]:
-    with channel(addr["powerflow"]) as ch:
+    with signed_channel(addr["powerflow"], CALLER) as ch:
         reply = powerflow_stub(ch).Snapshot(powerflow_pb2.SnapshotRequest(feeder="share13"), timeout=300)
     return {
         "converged": reply.converged,
@@ -57,7 +60,7 @@ def _snapshot(addr: dict[str, str]) -> dict[str, Any]:
 
 
 def _per_bus(addr: dict[str, str]) -> list[tuple[str, float, str]]:
-    with channel(addr["hosting"]) as ch:
+    with signed_channel(addr["hosting"], CALLER) as ch:
         reply = hosting_stub(ch).PerBus(
             hosting_pb2.PerBusRequest(feeder="share13", method="exact"), timeout=600
         )

@@ -111,6 +111,7 @@ def test_upload_limits_and_bad_files(live: Live, tmp_path: Path) -> None:
     host, port = live.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         head = (f"POST /api/v1/uploads?filename=big.csv HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {live.admin.token}\r\n"
                 f"Content-Type: application/octet-stream\r\nContent-Length: {UPLOAD_LIMIT + 1}\r\n\r\n")  # fmt: skip
         sock.sendall(head.encode() + b"x" * 10)
         status_line = sock.recv(65536).split(b"\r\n", 1)[0]

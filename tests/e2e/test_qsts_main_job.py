@@ -78,7 +78,7 @@ def test_second_job_events_over_websocket_and_compare(live: Live) -> None:
     job_id = reply.json()["id"]
     ws_url = live.url.replace("http://", "ws://") + f"/api/v1/jobs/{job_id}/events"
     seen: list[dict[str, Any]] = []
-    with connect(ws_url, open_timeout=30) as ws:
+    with connect(ws_url, open_timeout=30, additional_headers=live.admin.headers) as ws:
         while True:
             event = json.loads(ws.recv(timeout=300))
             seen.append(event)

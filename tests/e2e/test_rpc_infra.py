@@ -1,4 +1,5 @@
-"""gridtwin.rpc: health, reflection, error mapping with details metadata, tracing across a call."""
+"""gridtwin.rpc: health, reflection, error mapping with details metadata, tracing across a call; calls
+carry an internal token (``e2e_support.signed_channel``), health and reflection answer without one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from e2e_support import INTERNAL_SECRET, signed_channel
 from gridtwin.config import Settings
 from gridtwin.errors import (
     ConflictError,
@@ -47,6 +49,9 @@ RAISES: dict[str, BaseException] = {
 }
 
 
+SETTINGS = Settings(internal_secret=INTERNAL_SECRET)
+
+
 class _Servicer(powerflow_pb2_grpc.PowerFlowServicer):  # type: ignore[misc]
     def Snapshot(self, request: Any, context: grpc.ServicerContext) -> Any:
         if request.feeder in RAISES:
@@ -67,14 +72,14 @@ SPEC = ServiceSpec(
 @pytest.fixture(scope="module")
 def addr() -> Iterator[str]:
     setup_telemetry("rpc-infra-test", "memory")
-    server = build_server([SPEC], 0, Settings())
+    server = build_server([SPEC], 0, SETTINGS)
     server.start()
     yield f"127.0.0.1:{server.gridtwin_port}"
     server.stop(0).wait()
 
 
 def test_health_serving(addr: str) -> None:
-    with channel(addr) as ch:
+    with channel(addr) as ch:  # no token: probes carry none
         stub = health_pb2_grpc.HealthStub(ch)
         for name in ("", "probe", "gridtwin.v1.PowerFlow"):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
@@ -105,7 +110,7 @@ def test_reflection_lists_services(addr: str) -> None:
 )
 def test_error_mapping(addr: str, feeder: str, code: grpc.StatusCode, where: str | None) -> None:
     assert rpc_errors.grpc_status_for(RAISES[feeder]) == code
-    with channel(addr) as ch, pytest.raises(grpc.RpcError) as info:
+    with signed_channel(addr, SETTINGS) as ch, pytest.raises(grpc.RpcError) as info:
         powerflow_stub(ch).Snapshot(powerflow_pb2.SnapshotRequest(feeder=feeder), timeout=5)
     err: Any = info.value
     assert err.code() == code
@@ -121,7 +126,7 @@ def test_error_mapping(addr: str, feeder: str, code: grpc.StatusCode, where: str
 
 
 def test_unknown_exception_is_internal_and_safe(addr: str, caplog: pytest.LogCaptureFixture) -> None:
-    with channel(addr) as ch, pytest.raises(grpc.RpcError) as info:
+    with signed_channel(addr, SETTINGS) as ch, pytest.raises(grpc.RpcError) as info:
         powerflow_stub(ch).Snapshot(powerflow_pb2.SnapshotRequest(feeder="boom"), timeout=5)
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert "shadow" not in (info.value.details() or "")
@@ -133,7 +138,7 @@ def test_trace_context_crosses_the_call(addr: str) -> None:
     assert exporter is not None
     exporter.clear()
     tracer = trace.get_tracer("test")
-    with tracer.start_as_current_span("caller") as parent, channel(addr) as ch:
+    with tracer.start_as_current_span("caller") as parent, signed_channel(addr, SETTINGS) as ch:
         powerflow_stub(ch).Snapshot(powerflow_pb2.SnapshotRequest(feeder="ok"), timeout=5)
         trace_id = parent.get_span_context().trace_id
     spans = exporter.get_finished_spans()
@@ -172,15 +177,15 @@ def test_tls(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )  # fmt: skip
-    settings = Settings(tls_cert=cert, tls_key=key)
+    settings = Settings(tls_cert=cert, tls_key=key, internal_secret=INTERNAL_SECRET)
     server = build_server([SPEC], 0, settings)
     server.start()
     try:
         addr = f"127.0.0.1:{server.gridtwin_port}"
-        with channel(addr, settings) as ch:
+        with signed_channel(addr, settings) as ch:
             reply = powerflow_stub(ch).Snapshot(powerflow_pb2.SnapshotRequest(feeder="ok"), timeout=10)
             assert reply.converged
-        with channel(addr, Settings()) as plain, pytest.raises(grpc.RpcError) as info:
+        with signed_channel(addr, SETTINGS) as plain, pytest.raises(grpc.RpcError) as info:
             powerflow_stub(plain).Snapshot(powerflow_pb2.SnapshotRequest(feeder="ok"), timeout=5)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:

@@ -8,17 +8,26 @@ tested end to end against the real services.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import shutil
+import tempfile
 import threading
-from collections.abc import Coroutine, Iterator
+import time
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 from fastapi import FastAPI
+from gridtwin.access.passwords import hash_password
+from gridtwin.access.principal import Principal
 from gridtwin.config import Settings
+from gridtwin.errors import NotAuthenticatedError
+from gridtwin.rpc.auth import current_principal
 from gridtwin.rpc.errors import DETAILS_KEY
 from gridtwin.rpc.server import ServiceSpec, build_server
 from gridtwin.rpc.stubs import add_servicer
@@ -28,17 +37,72 @@ from gridtwin.rpc.v1 import (
     hosting_pb2_grpc,
     ingestion_pb2,
     ingestion_pb2_grpc,
+    measurements_pb2,
+    measurements_pb2_grpc,
     powerflow_pb2,
     powerflow_pb2_grpc,
     twin_registry_pb2,
     twin_registry_pb2_grpc,
 )
+from gridtwin.store.accounts import AccountStore
+from gridtwin.store.db import make_engine, migrate
 
 ETAG = "etag-1"
+# Test secrets (never used outside the tests); the fakes' servers share them with the gateway.
+INTERNAL_SECRET = "test-internal-secret-0123456789abcdefghij"
+JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop"
+ADMIN_PASSWORD = "bootstrap-admin-password"
+TESTER = "tester"
+TESTER_PASSWORD = "tester-password-123"
+
+
+def auth_settings(data_dir: Path, **update: Any) -> Settings:
+    """Settings with the test secrets, the accounts database under ``data_dir`` and limits high
+    enough that only the tests about limits meet them."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "otel_exporter": "none",
+        "data_dir": data_dir,
+        "internal_secret": INTERNAL_SECRET,
+        "jwt_secret": JWT_SECRET,
+        "admin_password": ADMIN_PASSWORD,
+        "rate_limit_per_s": 10_000.0,
+        "rate_limit_burst": 100_000,
+        "rate_limit_ip_per_s": 10_000.0,
+        "rate_limit_ip_burst": 100_000,
+        "cookie_secure": False,
+        **update,
+    }
+    return Settings(**values)
+
+
+def accounts(settings: Settings) -> AccountStore:
+    """The accounts store of ``settings``' database (migrated)."""
+    return _accounts(settings.resolved_database_url())
+
+
+@functools.lru_cache(maxsize=64)
+def _accounts(url: str) -> AccountStore:
+    engine = make_engine(url)
+    migrate(engine)
+    return AccountStore(engine)
+
+
+def make_user(
+    settings: Settings, username: str, password: str, role: str = "admin", sites: Iterable[str] = ("*",)
+) -> None:
+    """A user in the accounts store (as ``gridtwin users create`` would make one)."""
+    store = accounts(settings)
+    if store.find_user(username) is None:
+        store.create_user(username, hash_password(password), role, sites)
 
 
 def abort_for(context: grpc.ServicerContext, key: str) -> None:
-    """Ids like ``status.NOT_FOUND`` (``status-NOT_FOUND`` where dots are not allowed) make a servicer fail with that code and one located detail."""
+    """Ids like ``status.NOT_FOUND`` (``status-NOT_FOUND`` where dots are not allowed) make a servicer fail with that code and one located detail;
+    ``quota-30`` fails with RESOURCE_EXHAUSTED and ``retry-after: 30`` (a site's job quota)."""
+    if key.startswith("quota-"):
+        context.set_trailing_metadata((("retry-after", key[len("quota-") :]),))
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many running jobs for the site")
     if key.startswith(("status.", "status-")):
         code = grpc.StatusCode[key[len("status.") :]]
         details = [{"where": key, "message": "chosen by the test", "code": "test"}]
@@ -55,12 +119,20 @@ def twin(twin_id: str, etag: str = ETAG, **props: Any) -> twin_registry_pb2.Twin
 
 @dataclass
 class Calls:
-    """What the servicers received, for assertions on the translated requests."""
+    """What the servicers received, for assertions on the translated requests, and who called
+    (the principal the service verified from the gateway's internal token)."""
 
     requests: list[Any] = field(default_factory=list)
+    callers: list[tuple[str, Principal | None]] = field(default_factory=list)
 
     def last(self) -> Any:
         return self.requests[-1]
+
+    def caller(self, rpc: str) -> None:
+        try:
+            self.callers.append((rpc, current_principal()))
+        except NotAuthenticatedError:
+            self.callers.append((rpc, None))
 
 
 class Registry(twin_registry_pb2_grpc.TwinRegistryServicer):
@@ -69,7 +141,10 @@ class Registry(twin_registry_pb2_grpc.TwinRegistryServicer):
 
     def GetTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.requests.append(request)
+        self.calls.caller("GetTwin")
         abort_for(context, request.id)
+        if request.id.startswith("sleep-"):  # sleep-1.5: answers after 1.5 s (time limits)
+            time.sleep(float(request.id[len("sleep-") :]))
         return twin(request.id, p_kw=12.5)
 
     def CreateTwin(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -162,6 +237,27 @@ class Ingestion(ingestion_pb2_grpc.IngestionServicer):
             feeder=request.feeder, twins=10, relationships=9, report=report
         )
 
+    def GenerateSynthetic(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.calls.requests.append(request)
+        self.calls.caller("GenerateSynthetic")
+        yield ingestion_pb2.SyntheticProgress(done=1, total=1, feeder="synth-1", twins=3, elapsed_s=0.1)
+
+
+class Measurements(measurements_pb2_grpc.MeasurementsServicer):
+    """Takes uploads (a client-streaming call), nothing else."""
+
+    def __init__(self, calls: Calls) -> None:
+        self.calls = calls
+
+    def UploadFile(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
+        chunks = list(request_iterator)
+        self.calls.requests.append(chunks[0] if chunks else None)
+        self.calls.caller("UploadFile")
+        size = sum(len(c.data) for c in chunks)
+        return measurements_pb2.UploadedFile(
+            upload_id="up1", filename=chunks[0].filename if chunks else "", size_bytes=size, sha256="0" * 64
+        )
+
 
 class PowerFlow(powerflow_pb2_grpc.PowerFlowServicer):
     """Only fails: the numbers of a snapshot come from the real service in the end-to-end test."""
@@ -215,12 +311,35 @@ class ApiClient:
     grpc.aio channels) on one loop, which is what the channels need.
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, token: str = "") -> None:
         self.app = app
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="api-client", daemon=True)
         self._thread.start()
         self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+        if token:
+            self.use_token(token)
+
+    def use_token(self, token: str | None) -> None:
+        """Send ``Authorization: Bearer <token>`` on every request (None: no credentials)."""
+        if token is None:
+            self._client.headers.pop("Authorization", None)
+        else:
+            self._client.headers["Authorization"] = f"Bearer {token}"
+
+    def login(self, username: str = TESTER, password: str = TESTER_PASSWORD) -> dict[str, Any]:
+        """Log in with the password grant, as a client would, and use the access token from now on."""
+        resp = self.post(
+            "/api/v1/auth/token", data={"username": username, "password": password, "grant_type": "password"}
+        )
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        self.use_token(body["access_token"])
+        return body
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._client.cookies
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=120)
@@ -261,10 +380,13 @@ class ApiClient:
 
 
 @contextmanager
-def running_fakes() -> Iterator[FakeBackends]:
-    """The three test servicers on their own in-process gRPC servers, on free ports."""
+def running_fakes(**update: Any) -> Iterator[FakeBackends]:
+    """The test servicers on their own in-process gRPC servers, on free ports; the settings carry the
+    test secrets and a fresh accounts database with the user ``tester`` (admin, every site)."""
     calls = Calls()
-    settings = Settings(host="127.0.0.1", otel_exporter="none")
+    data_dir = Path(tempfile.mkdtemp(prefix="gridtwin-gateway-"))
+    settings = auth_settings(data_dir, **update)
+    make_user(settings, TESTER, TESTER_PASSWORD)
     servers = []
     addrs = {}
     specs = {
@@ -279,10 +401,13 @@ def running_fakes() -> Iterator[FakeBackends]:
         "ingestion": ServiceSpec(
             name="ingestion",
             default_port=0,
-            add_to_server=lambda s, _c: add_servicer(
-                ingestion_pb2_grpc.add_IngestionServicer_to_server, Ingestion(calls), s
-            ),
-            grpc_services=("gridtwin.v1.Ingestion",),
+            add_to_server=lambda s, _c: (
+                add_servicer(ingestion_pb2_grpc.add_IngestionServicer_to_server, Ingestion(calls), s),
+                add_servicer(
+                    measurements_pb2_grpc.add_MeasurementsServicer_to_server, Measurements(calls), s
+                ),
+            )[-1],
+            grpc_services=("gridtwin.v1.Ingestion", "gridtwin.v1.Measurements"),
         ),
         "powerflow": ServiceSpec(
             name="powerflow",
@@ -306,6 +431,9 @@ def running_fakes() -> Iterator[FakeBackends]:
         server.start()
         servers.append(server)
         addrs[f"{name}_addr"] = f"127.0.0.1:{server.gridtwin_port}"
-    yield FakeBackends(settings=settings.model_copy(update=addrs), calls=calls)
-    for server in servers:
-        server.stop(None).wait()
+    try:
+        yield FakeBackends(settings=settings.model_copy(update=addrs), calls=calls)
+    finally:
+        for server in servers:
+            server.stop(None).wait()
+        shutil.rmtree(data_dir, ignore_errors=True)

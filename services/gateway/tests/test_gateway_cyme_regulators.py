@@ -36,6 +36,7 @@ def cyme_backends() -> Iterator[FakeBackends]:
 @pytest.fixture
 def api(cyme_backends: FakeBackends) -> Iterator[ApiClient]:
     with ApiClient(create_app(cyme_backends.settings)) as client:
+        client.login()  # the user the fakes' accounts store holds
         yield client
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_fakes import ApiClient
+from gateway_fakes import TESTER, TESTER_PASSWORD, ApiClient, auth_settings, make_user
 from gridtwin.config import Settings
 from gridtwin.rpc.server import build_server, release
 from gridtwin.rpc.telemetry import memory_exporter, setup_telemetry
@@ -51,15 +51,15 @@ def backend_specs() -> list[Any]:
 @pytest.fixture(scope="module")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     setup_telemetry("gateway-e2e", "memory")
-    settings = Settings(
+    settings = auth_settings(
+        tmp_path_factory.mktemp("gridtwin"),
         dtdl_dir=REPO / "dtdl",
-        data_dir=tmp_path_factory.mktemp("gridtwin"),
-        host="127.0.0.1",
         twin_registry_addr=f"127.0.0.1:{free_port()}",
         ingestion_addr=f"127.0.0.1:{free_port()}",
         powerflow_addr=f"127.0.0.1:{free_port()}",
         hosting_addr=f"127.0.0.1:{free_port()}",
     )
+    make_user(settings, TESTER, TESTER_PASSWORD, "operator", ["demo"])
     servers = []
     for spec in backend_specs():
         port = int(getattr(settings, f"{spec.name}_addr").rpartition(":")[2])
@@ -75,6 +75,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
 @pytest.fixture(scope="module")
 def api(real_settings: Settings) -> Iterator[ApiClient]:
     with ApiClient(create_app(real_settings)) as client:
+        client.login()  # an operator of the site "demo": every call below is made as that user
         yield client
 
 

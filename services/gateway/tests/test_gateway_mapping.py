@@ -274,9 +274,9 @@ def test_import_path(client: ApiClient, fake_backends: FakeBackends) -> None:
     assert assert_error_body(missing.json(), "VALIDATION_ERROR")[0]["where"] == "body.feeder"
 
 
-def test_upload_over_limit_is_413(fake_backends: FakeBackends) -> None:
+def test_upload_over_limit_is_413(fake_backends: FakeBackends, tester_token: str) -> None:
     settings = fake_backends.settings.model_copy(update={"max_upload_bytes": 100_000})
-    with ApiClient(create_app(settings)) as small:
+    with ApiClient(create_app(settings), token=tester_token) as small:
         n_before = len(fake_backends.calls.requests)
         resp = small.post(
             "/api/v1/feeders/import",
@@ -357,7 +357,7 @@ def test_health_and_readiness(client: ApiClient) -> None:
     }
 
 
-def test_unreachable_backend_is_503(fake_backends: FakeBackends) -> None:
+def test_unreachable_backend_is_503(fake_backends: FakeBackends, tester_token: str) -> None:
     # A port nothing listens on (bound then released); the call fails fast instead of waiting.
     import socket
 
@@ -365,7 +365,7 @@ def test_unreachable_backend_is_503(fake_backends: FakeBackends) -> None:
         sock.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{sock.getsockname()[1]}"
     settings = fake_backends.settings.model_copy(update={"twin_registry_addr": dead})
-    with ApiClient(create_app(settings)) as c:
+    with ApiClient(create_app(settings), token=tester_token) as c:
         resp = c.get("/api/v1/twins/f1.loads.a")
         assert resp.status_code == 503
         assert_error_body(resp.json(), "UNAVAILABLE")
@@ -404,3 +404,11 @@ def test_openapi_served(client: ApiClient) -> None:
     assert "multipart/form-data" in paths["/api/v1/feeders/import"]["post"]["requestBody"]["content"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_quota_refusal_carries_retry_after(client: ApiClient) -> None:
+    resp = client.get("/api/v1/twins/quota-30")
+    assert resp.status_code == 429
+    assert resp.headers["retry-after"] == "30"
+    assert client.get("/api/v1/twins/status.RESOURCE_EXHAUSTED").headers["retry-after"] == "1"
+    assert client.get("/api/v1/twins/status.UNAUTHENTICATED").headers["www-authenticate"].startswith("Bearer")

@@ -1,4 +1,5 @@
-"""The gateway served by ``run_gateway`` (uvicorn, one worker, in a thread) and the client CLI on it."""
+"""The gateway served by ``run_gateway`` (uvicorn, one worker, in a thread) and the client CLI on it,
+logged in as the test user (its access token in ``GRIDTWIN_TOKEN``, as a script would pass it)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def gateway_url(fake_backends: FakeBackends) -> Iterator[str]:
+def gateway_url(fake_backends: FakeBackends, tester_token: str) -> Iterator[str]:
     port = free_port()
     ready, stop = threading.Event(), threading.Event()
     thread = threading.Thread(
@@ -51,7 +52,9 @@ def gateway_url(fake_backends: FakeBackends) -> Iterator[str]:
     )
     thread.start()
     assert ready.wait(20), "the gateway did not start"
-    yield f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRIDTWIN_TOKEN", tester_token)
+        yield f"http://127.0.0.1:{port}"
     stop.set()
     thread.join(20)
     assert not thread.is_alive(), "the gateway did not stop on stop_event"
@@ -133,7 +136,9 @@ def test_import_uploads_the_folder_and_what_it_references(
     assert fake_backends.calls.last().replace is True
 
 
-def test_oversize_upload_over_real_http(gateway_url: str, fake_backends: FakeBackends) -> None:
+def test_oversize_upload_over_real_http(
+    gateway_url: str, fake_backends: FakeBackends, tester_token: str
+) -> None:
     n_before = len(fake_backends.calls.requests)
     big = os.urandom(3 * UPLOAD_LIMIT)  # incompressible, so the archive really is that large
     buf = io.BytesIO()
@@ -157,7 +162,10 @@ def test_oversize_upload_over_real_http(gateway_url: str, fake_backends: FakeBac
         resp = httpx.post(
             f"{gateway_url}/api/v1/feeders/import",
             content=chunks(),
-            headers={"Content-Type": "multipart/form-data; boundary=b0"},
+            headers={
+                "Content-Type": "multipart/form-data; boundary=b0",
+                "Authorization": f"Bearer {tester_token}",
+            },
             timeout=30,
         )
         assert resp.status_code == 413

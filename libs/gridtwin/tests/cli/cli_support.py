@@ -43,5 +43,6 @@ def fake_gateway(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[http
     return seen
 
 
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(app, ["--url", URL, *args])
+def invoke(*args: str, input: str | None = None) -> Any:
+    """``gridtwin --url URL ARGS`` in this process (``input``: its standard input)."""
+    return CliRunner().invoke(app, ["--url", URL, *args], input=input)

@@ -1,9 +1,11 @@
-"""The gateway's gRPC clients: one asyncio channel per back end, with tracing interceptors.
+"""The gateway's gRPC clients: one asyncio channel per back end, with auth and tracing interceptors.
 
 ``gridtwin.rpc.client.channel`` builds blocking channels; the gateway answers HTTP on an event loop,
 so it needs ``grpc.aio`` channels (a blocking call would stall every other request). Options, TLS and
 interceptors are the same as the shared helper's: message limits from ``gridtwin.rpc.server``, the
-OpenTelemetry asyncio client interceptors from ``opentelemetry-instrumentation-grpc``.
+OpenTelemetry asyncio client interceptors from ``opentelemetry-instrumentation-grpc``, and
+``gridtwin.rpc.auth_aio``'s, which sign a fresh internal token for the request's verified caller
+(``context.request_principal``) on every call.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import grpc
+from gridtwin.access.tokens import TokenSigner
 from gridtwin.config import Settings
+from gridtwin.rpc.auth_aio import aio_caller_interceptors
 from gridtwin.rpc.server import grpc_options
 from gridtwin.rpc.v1 import (
     hosting_pb2_grpc,
@@ -26,6 +30,8 @@ from gridtwin.rpc.v1 import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from gridtwin_gateway.context import request_principal
 
 __all__ = ["BACKENDS", "Backends", "aio_channel", "channel_options", "open_backends", "tracing_enabled"]
 
@@ -48,9 +54,12 @@ def tracing_enabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
-def aio_channel(addr: str, settings: Settings) -> grpc.aio.Channel:
-    """An asyncio channel to ``addr`` whose calls carry the W3C trace context."""
-    interceptors = aio_client_interceptors() if tracing_enabled() else []  # type: ignore[no-untyped-call]
+def aio_channel(addr: str, settings: Settings, signer: TokenSigner | None = None) -> grpc.aio.Channel:
+    """An asyncio channel to ``addr`` whose calls carry the W3C trace context and, with a ``signer``, an
+    internal token for the request's caller."""
+    interceptors: list[Any] = aio_caller_interceptors(signer, request_principal) if signer is not None else []
+    if tracing_enabled():
+        interceptors += aio_client_interceptors()  # type: ignore[no-untyped-call]
     if settings.tls_cert is not None:
         creds = grpc.ssl_channel_credentials(root_certificates=settings.tls_cert.read_bytes())
         return grpc.aio.secure_channel(addr, creds, options=channel_options(), interceptors=interceptors)
@@ -112,10 +121,13 @@ class Backends:
 
 
 def open_backends(settings: Settings) -> Backends:
-    """Channels to the addresses in ``settings`` (call inside the serving event loop)."""
+    """Channels to the addresses in ``settings`` (call inside the serving event loop); their calls carry
+    the request's caller, signed with ``settings.internal_secret``."""
+    secret = settings.internal_secret.get_secret_value() if settings.internal_secret else ""
+    signer = TokenSigner(secret) if secret else None
     return Backends(
-        twin_registry=aio_channel(settings.twin_registry_addr, settings),
-        ingestion=aio_channel(settings.ingestion_addr, settings),
-        powerflow=aio_channel(settings.powerflow_addr, settings),
-        hosting=aio_channel(settings.hosting_addr, settings),
+        twin_registry=aio_channel(settings.twin_registry_addr, settings, signer),
+        ingestion=aio_channel(settings.ingestion_addr, settings, signer),
+        powerflow=aio_channel(settings.powerflow_addr, settings, signer),
+        hosting=aio_channel(settings.hosting_addr, settings, signer),
     )

@@ -8,14 +8,17 @@ FastAPI's request validation errors (422).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from gridtwin.rpc.errors import details_from_rpc_error
+from gridtwin.errors import GridTwinError, RateLimitedError
+from gridtwin.rpc.errors import details_from_rpc_error, grpc_status_for
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,6 +27,7 @@ __all__ = [
     "ErrorBody",
     "ErrorDetailOut",
     "ErrorInfo",
+    "error_from_exception",
     "error_response",
     "http_status_for",
     "install_error_handlers",
@@ -56,13 +60,19 @@ class ApiError(Exception):
     """An error the gateway itself detects before (or instead of) calling a back end."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        self.headers = headers or {}
 
 
 _STATUS: dict[grpc.StatusCode, int] = {
@@ -111,6 +121,42 @@ def error_response(
     return JSONResponse(status_code=status, content=body.model_dump())
 
 
+# What a client needs to know to recover, on the answers that need it.
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gridtwin"'}
+RETRY_AFTER_KEY = "retry-after"  # trailing metadata a service may set on RESOURCE_EXHAUSTED (seconds)
+
+
+def retry_after_header(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _retry_after_of(err: grpc.RpcError, details: list[dict[str, str]]) -> float:
+    trailing = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailing or ():
+        if key == RETRY_AFTER_KEY:
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            with contextlib.suppress(ValueError):
+                return float(text)
+    for d in details:
+        if d.get("code") == "retry_after":
+            with contextlib.suppress(ValueError):
+                return float(d.get("message", ""))
+    return 1.0
+
+
+def error_from_exception(exc: GridTwinError) -> ApiError:
+    """The HTTP answer for an error raised in the gateway itself (its stores, its checks)."""
+    status = http_status_for(grpc_status_for(exc))
+    code = grpc_status_for(exc).name
+    details = [d.to_dict() for d in exc.details]
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers.update(CHALLENGE)
+    elif status == 429:
+        headers.update(retry_after_header(exc.retry_after_s if isinstance(exc, RateLimitedError) else 1.0))
+    return ApiError(status, code, exc.message, details, headers)
+
+
 def _rpc_error_response(request: Request, err: grpc.RpcError) -> JSONResponse:
     code: grpc.StatusCode = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     message: str = (err.details() if hasattr(err, "details") else None) or code.name
@@ -130,7 +176,12 @@ def _rpc_error_response(request: Request, err: grpc.RpcError) -> JSONResponse:
         details = [{"where": request.url.path, "message": "a back-end service is unreachable"}]
     if status >= 500:
         log.warning("back end failed: %s %s -> %s %s", request.method, request.url.path, code.name, message)
-    return error_response(status, code.name, message, details)
+    response = error_response(status, code.name, message, details)
+    if status == 401:
+        response.headers.update(CHALLENGE)
+    elif status == 429:
+        response.headers.update(retry_after_header(_retry_after_of(err, details)))
+    return response
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -153,7 +204,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
+
+    async def on_gridtwin_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, GridTwinError)
+        return await on_api_error(request, error_from_exception(exc))
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -171,5 +228,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(grpc.RpcError, on_rpc_error)
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(GridTwinError, on_gridtwin_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -1,8 +1,10 @@
 """Commands that talk to a running gateway over REST: import, feeders, twin, powerflow.
 
 The gateway is at ``--url`` (global or per command), else ``GRIDTWIN_URL``, else
-http://127.0.0.1:8000. A failed call prints the gateway's error message and its located details and
-exits with status 1.
+http://127.0.0.1:8000. Every request carries the caller's credentials (``GRIDTWIN_TOKEN``, else the
+session of ``gridtwin login``, refreshed when it expires: ``gridtwin.cli.session``). A failed call prints
+the gateway's error message and its located details and exits with status 1; a 401 says how to log in,
+a 403 what was not allowed, a 429 when to retry.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import click
 import httpx
 import typer
 
-from gridtwin.cli.output import Col, cli_where, err, out, print_table
+from gridtwin.cli import session
+from gridtwin.cli.output import Col, fail, out, print_table
+from gridtwin.cli.session import DEFAULT_URL
 from gridtwin.cli.solver_opts import (
     MaxControlIterationsOption,
     MaxIterationsOption,
@@ -29,9 +33,8 @@ from gridtwin.cli.solver_opts import (
 )
 from gridtwin.rpc.logging import quiet_library_loggers
 
-__all__ = ["API", "DEFAULT_URL", "JsonOption", "UrlOption", "base_url", "call", "fail", "register"]
+__all__ = ["API", "DEFAULT_URL", "JsonOption", "UrlOption", "base_url", "call", "fail", "register", "send"]
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 API = "/api/v1"
 # Imports and power flows of large feeders take a while; plain reads should answer fast.
 SLOW_TIMEOUT = httpx.Timeout(30.0, read=None)
@@ -82,13 +85,34 @@ def click_context() -> click.Context | None:
     return ctx.find_root() if ctx is not None else None
 
 
-def fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:
-    """Print the error and its located details (REST field paths named as this command's flags)."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    for d in details or []:
-        where = cli_where(str(d.get("where", "")))
-        err.print(f"  {where}: {d.get('message', '')}", highlight=False, markup=False)
-    return typer.Exit(code=1)
+def _replayable(kwargs: dict[str, Any]) -> bool:
+    """Whether the request body can be sent a second time (a streamed upload cannot)."""
+    content = kwargs.get("content")
+    return content is None or isinstance(content, bytes | str)
+
+
+def send(
+    method: str, url: str | None, path: str, *, timeout: httpx.Timeout = FAST_TIMEOUT, **kwargs: Any
+) -> tuple[httpx.Response, session.Credentials]:
+    """One request with the caller's credentials, and the credentials it went with. After a 401 the
+    session is refreshed once and the request sent again (unless its body was a stream). Exit 1 when
+    the gateway cannot be reached."""
+    base = base_url(url)
+    extra = dict(kwargs.pop("headers", None) or {})
+    creds = session.credentials(base)
+    try:
+        resp = httpx.request(
+            method, base + path, timeout=timeout, headers={**extra, **creds.headers}, **kwargs
+        )
+        if resp.status_code == 401 and creds.kind == "login" and _replayable(kwargs):
+            creds = session.credentials(base, refused=creds)
+            if creds.kind == "login":
+                resp = httpx.request(
+                    method, base + path, timeout=timeout, headers={**extra, **creds.headers}, **kwargs
+                )
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach the gateway at {base}: {exc}") from None
+    return resp, creds
 
 
 def call(
@@ -102,21 +126,12 @@ def call(
 ) -> Any:
     """One request; the decoded JSON body (the bytes with ``raw``) on success, exit 1 with the
     gateway's error otherwise."""
-    base = base_url(url)
-    try:
-        resp = httpx.request(method, base + path, timeout=timeout, **kwargs)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the gateway at {base}: {exc}") from None
+    resp, creds = send(method, url, path, timeout=timeout, **kwargs)
     if resp.is_success:
         if raw:
             return resp.content
         return resp.json() if resp.content else None
-    try:
-        body = resp.json()["error"]
-        message = f"{body.get('message', '')} ({resp.status_code} {body.get('code', '')})"
-        raise fail(message, body.get("details") or [])
-    except (ValueError, KeyError, TypeError):
-        raise fail(f"{resp.status_code} {resp.reason_phrase}: {resp.text[:500]}") from None
+    raise session.http_failure(resp, base_url(url), creds)
 
 
 # References from one OpenDSS file to another: Redirect/Compile commands and file= (shapes, CSVs).
@@ -471,12 +486,13 @@ def twin_query(
     params += [(k, v) for k, v in (("model", model), ("feeder", feeder), ("site", site)) if v]
     params += [("filter", f) for f in filters or []]
     twins: list[dict[str, Any]] = []
-    token = ""
+    next_page = ""
     while True:
-        page = call("GET", url, f"{API}/twins", params=[*params, ("page_token", token)] if token else params)
+        query = [*params, ("page_token", next_page)] if next_page else params
+        page = call("GET", url, f"{API}/twins", params=query)
         twins.extend(page["twins"])
-        token = page.get("next_page_token") or ""
-        if not token or (limit and len(twins) >= limit):
+        next_page = page.get("next_page_token") or ""
+        if not next_page or (limit and len(twins) >= limit):
             break
     if limit:
         twins = twins[:limit]

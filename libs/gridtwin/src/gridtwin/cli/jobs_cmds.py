@@ -21,6 +21,7 @@ import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gridtwin.cli import session
 from gridtwin.cli.client_cmds import API, JsonOption, UrlOption, base_url, call, fail
 from gridtwin.cli.output import CliConsole, Col, PlainProgress, err, out, print_table
 from gridtwin.cli.solver_opts import (
@@ -390,37 +391,48 @@ def synth_remote(url: str | None, feeders: int, seed: int, site: str) -> list[st
     made: list[str] = []
     body = {"feeders": feeders, "seed": seed, "site": site}
     plain = None if out.is_terminal else PlainProgress("synthetic utility", unit="feeders")
+    creds = session.credentials(base)
     try:
-        with (
-            httpx.stream("POST", f"{base}{API}/feeders/synthetic", json=body, timeout=SYNTH_TIMEOUT) as resp,
-            Progress(
-                TextColumn("[bold]synthetic utility"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=out,
-                disable=plain is not None,
-            ) as bar,
-        ):
-            if not resp.is_success:
-                resp.read()
-                try:
-                    error = resp.json()["error"]
-                except (ValueError, KeyError, TypeError):
-                    raise fail(f"{resp.status_code}: {resp.text[:300]}") from None
-                raise fail(error.get("message", "failed"), error.get("details") or [])
-            task = bar.add_task("feeders", total=feeders)
-            for line in resp.iter_lines():
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if "error" in event:
-                    raise fail(event["error"].get("message", "failed"), event["error"].get("details") or [])
-                made.append(event["feeder"])
-                bar.update(task, completed=event["done"])
-                if plain is not None:
-                    status = "done" if event["done"] >= feeders else "running"
-                    plain.update(int(event["done"]), 0, feeders, None, status)
+        for attempt in (1, 2):
+            with (
+                httpx.stream(
+                    "POST",
+                    f"{base}{API}/feeders/synthetic",
+                    json=body,
+                    headers=creds.headers,
+                    timeout=SYNTH_TIMEOUT,
+                ) as resp,
+                Progress(
+                    TextColumn("[bold]synthetic utility"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=out,
+                    disable=plain is not None,
+                ) as bar,
+            ):
+                if not resp.is_success:
+                    resp.read()
+                    if resp.status_code == 401 and attempt == 1 and creds.kind == "login":
+                        creds = session.credentials(base, refused=creds)  # refreshed once, then again
+                        if creds.kind == "login":
+                            continue
+                    raise session.http_failure(resp, base, creds)
+                task = bar.add_task("feeders", total=feeders)
+                for line in resp.iter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if "error" in event:
+                        raise fail(
+                            event["error"].get("message", "failed"), event["error"].get("details") or []
+                        )
+                    made.append(event["feeder"])
+                    bar.update(task, completed=event["done"])
+                    if plain is not None:
+                        status = "done" if event["done"] >= feeders else "running"
+                        plain.update(int(event["done"]), 0, feeders, None, status)
+                break
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach the gateway at {base}: {exc}") from None
     return made

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+import typer
 from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
@@ -30,6 +31,7 @@ __all__ = [
     "PlainProgress",
     "cli_where",
     "err",
+    "fail",
     "out",
     "plain_lines",
     "print_table",
@@ -55,6 +57,16 @@ class CliConsole(Console):
 
 out = CliConsole()
 err = CliConsole(stderr=True)
+
+
+def fail(message: str, details: list[dict[str, Any]] | None = None, *, code: int = 1) -> typer.Exit:
+    """Print the error and its located details (REST field paths named as this command's flags); the
+    exit to raise (status 1 unless told)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)  # no markup in it
+    for d in details or []:
+        where = cli_where(str(d.get("where", "")))
+        err.print(f"  {where}: {d.get('message', '')}", highlight=False, markup=False)
+    return typer.Exit(code=code)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,14 @@ Two installations never meet: the data folder is locked for the life of the proc
 ``gridtwin up`` on it stops at once, naming the first), the internal services take ports nobody else
 holds, and a taken gateway port stops start-up before anything has started. Settings are read here,
 once, and handed to every service; nothing writes the process environment.
+
+Access control is on, always. The signing secrets (``internal_secret`` for the gateway's calls to the
+services, ``jwt_secret`` for users' access tokens) are made on the first start and kept in
+``{data_dir}/secrets.json`` (0600), unless the environment sets them. On a fresh install the
+administrator ``admin`` is created before anything serves, with ``GRIDTWIN_ADMIN_PASSWORD`` or a
+generated password printed once (only its hash is kept). The demo logs in as that admin through the
+REST API with the password it knows; when it knows none (a later start without
+``GRIDTWIN_ADMIN_PASSWORD``) it runs with a short-lived admin API key made here and revoked after it.
 """
 
 from __future__ import annotations
@@ -17,18 +25,28 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib
+import json
 import logging
 import os
 import signal
 import socket
+import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import IO, Annotated
 
+import httpx
 import typer
+from pydantic import SecretStr
 
+from gridtwin.access.passwords import hash_password
+from gridtwin.access.roles import Role
+from gridtwin.access.tokens import MIN_SECRET_BYTES, new_secret
+from gridtwin.cli import session
 from gridtwin.config import Settings
 from gridtwin.errors import GridTwinError
 from gridtwin.rpc.logging import setup_json_logging
@@ -36,7 +54,16 @@ from gridtwin.rpc.runner import RunningService, discover_services, start_grpc_se
 from gridtwin.rpc.server import GRACE_S, ServiceSpec
 from gridtwin.rpc.telemetry import setup_telemetry, shutdown_telemetry
 
-__all__ = ["embedded_settings", "up"]
+__all__ = [
+    "SECRETS_FILE",
+    "Bootstrap",
+    "bootstrap_admin",
+    "embedded_settings",
+    "load_secrets",
+    "run_demo",
+    "up",
+    "with_secrets",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +80,113 @@ def embedded_settings(data_dir: Path, host: str, port: int) -> Settings:
         # All-in-one runs as the user on their own machine: imports may read any of their folders.
         update["import_roots"] = [Path("/")]
     return settings.model_copy(update=update)
+
+
+SECRETS_FILE = "secrets.json"
+SECRET_NAMES = ("internal_secret", "jwt_secret")
+
+
+def _private(path: Path) -> None:
+    """Stop when ``path`` may be read by others or belongs to another user: it holds secrets."""
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.getuid() or mode & 0o077:
+        raise SystemExit(
+            f"cannot start: {path} holds the installation's signing secrets but may be read by others "
+            f"(mode {mode:04o}, owner uid {info.st_uid}); make it private with `chmod 600 {path}` "
+            "(as its owner), or delete it to make new ones (every session and token then ends)"
+        )
+
+
+def load_secrets(data_dir: Path) -> dict[str, str]:
+    """The installation's signing secrets from ``{data_dir}/secrets.json``, made on the first start
+    (0600, written once; a later start reuses them, so sessions survive a restart)."""
+    path = data_dir / SECRETS_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secrets(path)
+    made = {name: new_secret() for name in SECRET_NAMES}
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(made, fh, indent=1)
+        fh.write("\n")
+    return made
+
+
+def _read_secrets(path: Path) -> dict[str, str]:
+    _private(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        found = {name: str(doc[name]) for name in SECRET_NAMES}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(
+            f"cannot start: {path} is not readable as the installation's secrets ({exc})"
+        ) from None
+    short = [n for n, v in found.items() if len(v.encode()) < MIN_SECRET_BYTES]
+    if short:
+        raise SystemExit(f"cannot start: {path}: {', '.join(short)} shorter than {MIN_SECRET_BYTES} bytes")
+    return found
+
+
+def with_secrets(settings: Settings) -> Settings:
+    """``settings`` with both signing secrets: the environment's when set, else the data folder's."""
+    missing = [name for name in SECRET_NAMES if getattr(settings, name) is None]
+    if not missing:
+        return settings
+    stored = load_secrets(settings.data_dir)
+    return settings.model_copy(update={name: SecretStr(stored[name]) for name in missing})
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What start-up did about the first admin: ``created`` on a fresh install, with ``password`` when
+    it was generated (None when it came from GRIDTWIN_ADMIN_PASSWORD)."""
+
+    created: bool
+    password: str | None = field(default=None, repr=False)  # printed once, by ``up``, never logged
+
+
+def bootstrap_admin(settings: Settings) -> Bootstrap:
+    """On a fresh install (no user yet), the admin ``admin`` with every site; before anything serves,
+    so the gateway finds it there. Brings the schema up to date first."""
+    from gridtwin.store.accounts import AccountStore, ensure_admin
+    from gridtwin.store.db import make_engine, migrate
+
+    given = settings.admin_password.get_secret_value() if settings.admin_password is not None else None
+    engine = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
+    try:
+        migrate(engine)
+        accounts = AccountStore(engine)
+        if accounts.count_users():
+            return Bootstrap(created=False)
+        try:
+            generated = ensure_admin(accounts, hash_password, given)
+        except GridTwinError as exc:
+            raise SystemExit(f"cannot start: GRIDTWIN_ADMIN_PASSWORD: {exc}") from None
+        return Bootstrap(created=accounts.count_users() > 0, password=generated)
+    finally:
+        engine.dispose()
+
+
+def _admin_lines(boot: Bootstrap, login_url: str) -> list[str]:
+    """What start-up says about logging in (the generated password this once, never again)."""
+    hint = session.login_hint(login_url, "admin").strip("`")
+    if boot.created and boot.password:
+        rule = "=" * 72
+        return [
+            rule,
+            "First start: the administrator account was created.",
+            "  user:      admin",
+            f"  password:  {boot.password}",
+            "It is shown only this once (only its hash is kept): note it now. Log in with",
+            f"  {hint}",
+            "and change it with `gridtwin users password`. (GRIDTWIN_ADMIN_PASSWORD set before the",
+            "first start chooses it instead.)",
+            rule,
+        ]
+    if boot.created:
+        return [f"First start: created the administrator admin with GRIDTWIN_ADMIN_PASSWORD; log in: {hint}"]
+    return [f"Log in with: {hint}"]
 
 
 LOCK_FILE = "gridtwin.lock"
@@ -112,7 +246,8 @@ def _http_runner(
 
         import uvicorn
 
-        assert spec.asgi_app is not None
+        if spec.asgi_app is None:
+            raise ValueError(f"{spec.name} serves no HTTP app")
         config = uvicorn.Config(
             spec.asgi_app(settings), host=settings.host, port=settings.gateway_port, log_config=None
         )
@@ -134,31 +269,115 @@ def _http_runner(
 
 
 def _client_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    # Compares, binds nothing: a service listening on every interface is reached on loopback.
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # nosec B104  # compared, not bound
 
 
-def run_demo(url: str, feeders: int, seed: int, stop: threading.Event) -> None:
-    """The main job's demo: a synthetic utility, an 8760-hour QSTS over all of it, the worst results."""
+DEMO_KEY_TTL = timedelta(hours=12)
+
+
+@contextlib.contextmanager
+def demo_session(url: str, settings: Settings, admin_password: str | None) -> Iterator[None]:
+    """The demo's credentials for the block: a login as ``admin`` with the password it knows (kept in
+    memory only, logged out after), else an admin API key made in the local database for the demo and
+    revoked after it (written to the audit log like any other)."""
+    login = None
+    if admin_password:
+        try:
+            login = session.password_login(url, "admin", admin_password)
+        except typer.Exit:  # said above: GRIDTWIN_ADMIN_PASSWORD is not (or no longer) admin's password
+            typer.echo("the demo goes on with a temporary API key instead", err=True)
+    if login is not None:
+        kept = session.MemoryStore(login)
+        try:
+            with session.using(kept):
+                yield
+        finally:
+            with contextlib.suppress(typer.Exit, httpx.HTTPError):  # the demo's session: best effort
+                current = kept.current(url)
+                if current.login is not None:
+                    httpx.post(
+                        f"{url}/api/v1/auth/logout",
+                        json={"refresh_token": current.login.refresh_token},
+                        headers=current.headers,
+                        timeout=10,
+                    )
+        return
+
+    from gridtwin.store.accounts import AccountStore, AuditEntry
+    from gridtwin.store.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url(), mysql_local_infile=settings.mysql_local_infile)
+    accounts = AccountStore(engine)
+    try:
+        admins = [u for u in accounts.users() if u.role == Role.ADMIN and not u.disabled]
+        owner = next((u for u in admins if u.username == "admin"), admins[0] if admins else None)
+        if owner is None:
+            typer.echo(
+                "the demo cannot run: no enabled admin here (make one: gridtwin admin create)", err=True
+            )
+            raise typer.Exit(code=1)
+        typer.echo(
+            f"the demo runs as {owner.username} with a temporary API key (set GRIDTWIN_ADMIN_PASSWORD to "
+            "have it log in with the password instead)"
+        )
+        record, secret = accounts.create_api_key(
+            owner.username,
+            "demo of gridtwin up",
+            Role.ADMIN,
+            owner.sites,
+            expires_at=datetime.now(UTC) + DEMO_KEY_TTL,
+        )
+        accounts.audit(
+            AuditEntry(actor=owner.username, via="local", action="keys.create", resource=record.id, outcome="ok",
+                       detail={"name": record.name, "for": "demo"})
+        )  # fmt: skip
+        try:
+            with session.using(session.TokenStore(secret, f"the demo's API key {record.id}")):
+                yield
+        finally:
+            accounts.revoke_api_key(record.id)
+            accounts.audit(
+                AuditEntry(
+                    actor=owner.username, via="local", action="keys.revoke", resource=record.id, outcome="ok"
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def run_demo(
+    url: str,
+    feeders: int,
+    seed: int,
+    stop: threading.Event,
+    settings: Settings,
+    admin_password: str | None = None,
+) -> None:
+    """The main job's demo: a synthetic utility, an 8760-hour QSTS over all of it, the worst results;
+    through the REST API as the admin (``demo_session``)."""
     from gridtwin.cli import jobs_cmds  # the demo talks to the gateway like any client
     from gridtwin.cli.client_cmds import API, call
     from gridtwin.cli.output import out
 
     try:
-        typer.echo(f"making a synthetic utility of {feeders} feeders (seed {seed}) ...")
-        made = jobs_cmds.synth_remote(url, feeders, seed, "synth")
-        if stop.is_set():
-            return
-        typer.echo(f"running an 8760-hour QSTS over {len(made)} feeders on Dask ...")
-        job = call("POST", url, f"{API}/jobs", json={"feeders": made, "hours": 8760})
-        job = jobs_cmds.follow_job(url, job, console=out)  # the demo's progress is its output
-        typer.echo(
-            f"job {job['id']}: {job['status']}, {job['done_tasks']} feeders done, {job['failed_tasks']} failed"
-        )
-        if job["done_tasks"]:
-            jobs_cmds.print_worst(call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
+        with demo_session(url, settings, admin_password):
+            typer.echo(f"making a synthetic utility of {feeders} feeders (seed {seed}) ...")
+            made = jobs_cmds.synth_remote(url, feeders, seed, "synth")
+            if stop.is_set():
+                return
+            typer.echo(f"running an 8760-hour QSTS over {len(made)} feeders on Dask ...")
+            job = call("POST", url, f"{API}/jobs", json={"feeders": made, "hours": 8760})
+            job = jobs_cmds.follow_job(url, job, console=out)  # the demo's progress is its output
+            typer.echo(
+                f"job {job['id']}: {job['status']}, {job['done_tasks']} feeders done, "
+                f"{job['failed_tasks']} failed"
+            )
+            if job["done_tasks"]:
+                jobs_cmds.print_worst(call("GET", url, f"{API}/jobs/{job['id']}/worst", params={"n": 10}))
         job_url = f"{url}/api/v1/jobs/{job['id']}"
         places = [
-            (f"{url}/docs", "the REST API"),
+            (f"{url}/docs", "the REST API (Authorize there with your user)"),
             (job_url, "the job"),
             (f"{job_url}/worst", "worst feeders and assets"),
             (f"{job_url}/results?level=elements", "every element, worst first"),
@@ -166,7 +385,8 @@ def run_demo(url: str, feeders: int, seed: int, stop: threading.Event) -> None:
         ]
         width = max(len(place) for place, _ in places)
         lines = "\n".join(f"  {place:<{width}}  {what}" for place, what in places)
-        typer.echo(f"\nLook at:\n{lines}\nCtrl-C to stop.")
+        hint = session.login_hint(url, "admin")
+        typer.echo(f"\nLook at:\n{lines}\nas a logged-in user (the CLI: {hint}).\nCtrl-C to stop.")
     except (typer.Exit, SystemExit):
         typer.echo("the demo stopped on the error above; the services keep running", err=True)
     except Exception as exc:  # the demo must never take the services down
@@ -198,6 +418,9 @@ def up(
     check_port_free(host, port)
     setup_json_logging("gridtwin", settings.log_level)
     setup_telemetry("gridtwin", settings.otel_exporter)
+    settings = with_secrets(settings)  # every service and the gateway get them in their settings
+    boot = bootstrap_admin(settings)  # before anything serves: the gateway finds the admin there
+    login_url = f"http://{_client_host(host)}:{port}"
     found = discover_services()
     for name, why in found.failed.items():
         typer.echo(f"warning: service {name!r} not started: {why}", err=True)
@@ -231,13 +454,18 @@ def up(
                     raise SystemExit(f"{spec.name} did not start (is port {port} on {host} free?)")
             http_threads.append((spec.name, thread))
             lines.insert(0, f"  {spec.name:<15} {url}  (API docs: {url}/docs)")
+        said = "\n".join(_admin_lines(boot, login_url) if http_threads else [])
         typer.echo(
-            "GridTwin is up:\n" + "\n".join(lines) + f"\n  data in {settings.data_dir}\nCtrl-C to stop."
-        )
+            "GridTwin is up:\n" + "\n".join(lines) + f"\n  data in {settings.data_dir}\n"
+            + (said + "\n" if said else "") + "Ctrl-C to stop."
+        )  # fmt: skip
         if demo_feeders and http_threads:
+            known = boot.password or (
+                settings.admin_password.get_secret_value() if settings.admin_password is not None else None
+            )
             demo = threading.Thread(
                 target=run_demo,
-                args=(f"http://{_client_host(host)}:{port}", demo_feeders, seed, stop),
+                args=(login_url, demo_feeders, seed, stop, settings, known),
                 name="demo",
                 daemon=True,
             )

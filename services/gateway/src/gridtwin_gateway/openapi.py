@@ -1,0 +1,100 @@
+"""The OpenAPI document with its security: the schemes (OAuth2 password flow at /api/v1/auth/token, an
+API key header, the session cookie), ``security`` on every protected operation and the permission it
+needs (``x-permission``), and the refusals every operation may answer (401, 403, 413, 429), all from the
+route table (``authz.ROUTE_PERMISSIONS``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from gridtwin.access.roles import MATRIX, ROLES
+
+from gridtwin_gateway.authz import ROUTE_PERMISSIONS, UPLOAD_ROUTES
+
+__all__ = ["SECURITY", "install_openapi"]
+
+SCHEMES: dict[str, dict[str, Any]] = {
+    "OAuth2PasswordBearer": {
+        "type": "oauth2",
+        "description": "an access token from the password grant (Authorization: Bearer ...); an API key "
+        "(gtk_...) may be sent the same way",
+        "flows": {"password": {"tokenUrl": "/api/v1/auth/token", "scopes": {}}},
+    },
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "an API key, gtk_...",
+    },
+    "SessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "gridtwin_access",
+        "description": "a browser session (POST /api/v1/auth/session); unsafe methods also need X-CSRF-Token",
+    },
+}
+SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SCHEMES]
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def _refusals(protected: bool, has_body: bool) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {
+        "429": {
+            "description": "too many requests (per user and per address)",
+            "headers": _RETRY_AFTER,
+            "content": _ERROR,
+        },
+    }
+    if protected:
+        out["401"] = {
+            "description": "no, expired or invalid credentials; a disabled user; an ended session",
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+            "content": _ERROR,
+        }
+        out["403"] = {
+            "description": "the role lacks the permission, or a cookie request its CSRF header",
+            "content": _ERROR,
+        }
+    if has_body:
+        out["413"] = {"description": "the body is over the limit", "content": _ERROR}
+    return out
+
+
+def decorate(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SCHEMES)
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            key = (method.upper(), path)
+            if key not in ROUTE_PERMISSIONS:
+                continue  # a test fails on routes missing from the table
+            permission = ROUTE_PERMISSIONS[key]
+            responses = op.setdefault("responses", {})
+            has_body = "requestBody" in op and key not in UPLOAD_ROUTES
+            for status, response in _refusals(permission is not None, has_body).items():
+                responses.setdefault(status, response)
+            if permission is None:
+                op["security"] = []
+                continue
+            op["security"] = SECURITY
+            op["x-permission"] = permission
+            roles = ", ".join(r.value for r in ROLES if r in MATRIX[permission][0])
+            note = f"Permission `{permission}` (roles: {roles})."
+            op["description"] = f"{op['description']}\n\n{note}" if op.get("description") else note
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` return the decorated document (built once)."""
+    original: Callable[[], dict[str, Any]] = app.openapi
+    done: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        if not done:
+            done.append(decorate(original()))
+        return done[0]
+
+    app.openapi = openapi  # type: ignore[method-assign]
