@@ -189,6 +189,14 @@ def test_bad_ami_files_are_located_and_leave_nothing(stack: Stack, ami_import: A
     assert any(d["where"].startswith("options.") for d in details_from_rpc_error(err.value))
 
 
+def test_an_empty_upload_is_a_located_input_error(stack: Stack) -> None:
+    # Found by the API fuzzer (issue 15): a client-streaming call's errors went unmapped (UNKNOWN: a 500).
+    with stack.channel("ingestion") as ch, pytest.raises(grpc.RpcError) as err:
+        measurements_stub(ch).UploadFile(_chunks("empty.csv", b""), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [d["where"] for d in details_from_rpc_error(err.value)] == ["empty.csv"]
+
+
 def test_oms_import_and_reliability(stack: Stack, model: FeederModel) -> None:
     csv = (
         b"OUTAGE_ID,START_TIME,RESTORE_TIME,CAUSE_CODE,DEVICE_ID,FEEDER_ID,CUST_INT\n"

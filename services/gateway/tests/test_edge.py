@@ -192,3 +192,22 @@ def test_no_secret_in_logs(
     assert text, "nothing was logged: the check would prove nothing"
     leaked = [s[:12] + "..." for s in secrets if s in text]
     assert not leaked, f"secrets in the log lines: {leaked}"
+
+
+def test_an_unexpected_failure_is_a_500_in_the_error_body(
+    client: ApiClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the API fuzzer (issue 15): an exception in a route answered text/plain with no request id.
+    from gridtwin_gateway import routes_twins
+
+    def boom(twin: Any) -> Any:
+        raise ValueError("Value out of range: 99999999999")
+
+    monkeypatch.setattr(routes_twins, "_twin_response", boom)
+    with caplog.at_level(logging.ERROR, logger="gridtwin_gateway.edge"):
+        resp = client.get("/api/v1/twins/f1.loads.a", headers={"X-Request-ID": "req-boom-1"})
+    assert resp.status_code == 500 and resp.headers["content-type"] == "application/json"
+    assert resp.json()["error"]["code"] == "INTERNAL" and "req-boom-1" in resp.json()["error"]["message"]
+    assert resp.headers["x-request-id"] == "req-boom-1"
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert any("Value out of range" in str(r.exc_info) for r in caplog.records)  # logged with its traceback

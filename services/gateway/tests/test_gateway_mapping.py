@@ -323,6 +323,8 @@ def _multipart_body(payload: bytes) -> tuple[bytes, str]:
         ({"Content-Type": "application/json"}, b"{}", 400, "Content-Type"),
         ({"Content-Type": "multipart/form-data"}, b"--x\r\n", 400, "body"),
         ({"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\nno-header-end", 400, "body"),
+        # found by the API fuzzer (issue 15): a bad part header was python-multipart's error, a 500
+        ({"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\n294964182--zz--\r\n", 400, "body"),
     ],
 )
 def test_bad_multipart(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from gridtwin.config import Settings
@@ -70,6 +71,23 @@ def test_server_paths_only_under_the_roots(tmp_path: Path) -> None:
         expand_sources([str(tmp_path / "ok" / "missing.csv")], [], area, settings)
     with pytest.raises(InputError, match="nothing to import"):
         expand_sources([], [], area, settings)
+    with pytest.raises(InputError, match="bad path"):  # found by the API fuzzer (issue 15): was a 500
+        expand_sources([str(tmp_path / "ok" / "a\x00.csv")], [], area, settings)
+
+
+def test_an_unreadable_folder_is_a_located_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the API fuzzer (issue 15): an AMI import of "/" in the all-in-one was a 500.
+    settings = Settings(data_dir=tmp_path, import_roots=[tmp_path])
+
+    def denied(self: Path, pattern: str) -> Any:
+        raise PermissionError(13, "Permission denied", "/proc/1/cwd")
+
+    monkeypatch.setattr(Path, "rglob", denied)
+    with pytest.raises(InputError, match="cannot read the folder") as info:
+        expand_sources([str(tmp_path)], [], UploadArea(settings), settings)
+    assert info.value.details[0].where == str(tmp_path) and "/proc/1/cwd" in info.value.details[0].message
 
 
 def test_override_text() -> None:

@@ -88,6 +88,22 @@ def test_snapshot_feeder_takes_the_request_and_keeps_it_off_the_next_warm_solve(
     assert warm.result.solver.max_iterations == 100
 
 
+def test_a_solve_whose_controls_did_not_settle_does_not_break_the_next_one(
+    engine: Engine, ieee13_model: FeederModel
+) -> None:
+    # Found by the API fuzzer (issue 15): OpenDSS refused every solve after a "max control iterations
+    # exceeded" one with error 99 (a 500 from the snapshot routes) until the mode was set again.
+    source = _OneFeeder(ieee13_model)
+    for _ in range(2):
+        unsettled = snapshot_feeder(
+            engine, source, "ieee13", ViolationLimits(), solver=SolverSettings(max_control_iterations=1)
+        )
+        assert unsettled.result.converged is False
+        assert "controls did not settle within 1 control iterations" in unsettled.result.message
+    settled = snapshot_feeder(engine, source, "ieee13", ViolationLimits())
+    assert settled.result.converged is True and settled.result.message == ""
+
+
 def test_installation_defaults_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRIDTWIN_MAX_ITERATIONS", "250")
     monkeypatch.setenv("GRIDTWIN_MAX_CONTROL_ITERATIONS", "30")

@@ -4,6 +4,7 @@
 - the body-size limit for JSON (``max_json_bytes``: 413 from the declared length, or as soon as the
   streamed body passes it); uploads keep their own limits;
 - the request time limit (``request_timeout_s``; imports and uploads up to ``authz.LONG_ROUTE_S``): 504;
+- an unexpected exception (a bug): logged, and a 500 in the usual error body;
 - security headers on every answer (CSP, nosniff, Referrer-Policy, X-Frame-Options, HSTS over TLS);
 - the audit row, written once the answer is sent: every login, every refusal (401, 403, 429), every
   write (any method but GET/HEAD/OPTIONS) of a known route.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -29,6 +31,8 @@ from gridtwin_gateway.context import RequestInfo, info_for_scope
 from gridtwin_gateway.errors import error_response
 
 __all__ = ["EdgeMiddleware", "security_headers"]
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 REFUSALS: Final = frozenset({401, 403, 423, 429})
@@ -166,6 +170,15 @@ class EdgeMiddleware:
         except _TooLarge:
             if not state["started"]:
                 await too_large()
+        except Exception:
+            # A bug, not an answer: logged with its traceback, and answered in the error body every
+            # error has (with the request id and the security headers, which Starlette's own 500 lacks).
+            log.exception("unhandled error: %s %s (request %s)", method, path, info.request_id)
+            if not state["started"]:
+                text = f"internal error (the gateway's log has it under request id {info.request_id})"
+                await answer(500, "INTERNAL", text, path)
+            else:
+                state["status"] = state["status"] or 500
         finally:
             status = int(state["status"]) or 500
             if self._should_audit(info, status):

@@ -1,10 +1,13 @@
 """The OpenAPI document with its security: the schemes (OAuth2 password flow at /api/v1/auth/token, an
 API key header, the session cookie), ``security`` on every protected operation and the permission it
-needs (``x-permission``), and the refusals every operation may answer (401, 403, 413, 429), all from the
-route table (``authz.ROUTE_PERMISSIONS``)."""
+needs (``x-permission``), and the answers every operation may give whatever its own code does, all from
+the route table (``authz.ROUTE_PERMISSIONS``): the refusals (401, 403, 413, 429), a body that does not
+parse (400), a request that does not validate (422, in the error body every error has, not FastAPI's
+``HTTPValidationError``), the request time limit (504) and an unexpected failure (500)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -40,11 +43,19 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBod
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
-def _refusals(protected: bool, has_body: bool) -> dict[str, dict[str, Any]]:
+def _refusals(protected: bool, has_body: bool, has_input: bool) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {
         "429": {
             "description": "too many requests (per user and per address)",
             "headers": _RETRY_AFTER,
+            "content": _ERROR,
+        },
+        "500": {
+            "description": "an unexpected failure (a bug): X-Request-ID names the request in the log",
+            "content": _ERROR,
+        },
+        "504": {
+            "description": "the request took longer than GRIDTWIN_REQUEST_TIMEOUT_S",
             "content": _ERROR,
         },
     }
@@ -60,6 +71,15 @@ def _refusals(protected: bool, has_body: bool) -> dict[str, dict[str, Any]]:
         }
     if has_body:
         out["413"] = {"description": "the body is over the limit", "content": _ERROR}
+    if has_input:
+        out["400"] = {
+            "description": "the body could not be parsed, or the input is not valid",
+            "content": _ERROR,
+        }
+        out["422"] = {
+            "description": "a parameter or body field is not valid (details name it)",
+            "content": _ERROR,
+        }
     return out
 
 
@@ -74,8 +94,12 @@ def decorate(schema: dict[str, Any]) -> dict[str, Any]:
             permission = ROUTE_PERMISSIONS[key]
             responses = op.setdefault("responses", {})
             has_body = "requestBody" in op and key not in UPLOAD_ROUTES
-            for status, response in _refusals(permission is not None, has_body).items():
+            has_input = "requestBody" in op or bool(op.get("parameters"))
+            if "422" in responses:  # FastAPI's HTTPValidationError: ours is the error body every error has
+                responses["422"]["content"] = _ERROR
+            for status, response in _refusals(permission is not None, has_body, has_input).items():
                 responses.setdefault(status, response)
+            op["responses"] = dict(sorted(responses.items()))  # in status order on /docs
             if permission is None:
                 op["security"] = []
                 continue
@@ -84,6 +108,10 @@ def decorate(schema: dict[str, Any]) -> dict[str, Any]:
             roles = ", ".join(r.value for r in ROLES if r in MATRIX[permission][0])
             note = f"Permission `{permission}` (roles: {roles})."
             op["description"] = f"{op['description']}\n\n{note}" if op.get("description") else note
+    schemas = components.get("schemas", {})
+    if "HTTPValidationError" in schemas and "HTTPValidationError" not in json.dumps(schema.get("paths", {})):
+        schemas.pop("HTTPValidationError")
+        schemas.pop("ValidationError", None)
     return schema
 
 

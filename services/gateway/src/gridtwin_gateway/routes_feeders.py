@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from gridtwin.config import Settings
 from gridtwin.rpc.v1 import ingestion_pb2, powerflow_pb2, twin_registry_pb2
 from pydantic import BaseModel, Field
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -46,6 +47,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input; details say where"},
     404: {"model": ErrorBody, "description": "no such feeder"},
     503: {"model": ErrorBody, "description": "a back end is unreachable"},
+}
+IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorBody, "description": "the feeder exists (replace=true replaces it)"},
+}
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **IMPORT_ERRORS,
+    413: {"model": ErrorBody, "description": "archive over max_upload_bytes"},
 }
 
 
@@ -117,6 +126,10 @@ async def _read_upload(request: Request, limit: int) -> tuple[dict[str, str], by
     except MultiPartException as exc:
         raise ApiError(
             400, "INVALID_ARGUMENT", "malformed multipart body", [{"where": "body", "message": exc.message}]
+        ) from None
+    except FormParserError as exc:  # python-multipart's own (a bad part header): Starlette lets it through
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "malformed multipart body", [{"where": "body", "message": str(exc)}]
         ) from None
     try:
         _, params = parse_options_header(content_type)
@@ -239,7 +252,7 @@ async def _upload_fields(request: Request, settings: Settings) -> tuple[dict[str
 @router.post(
     "/feeders/import",
     response_model=ImportOut,
-    responses={**ERRORS, 413: {"model": ErrorBody, "description": "archive over max_upload_bytes"}},
+    responses=UPLOAD_ERRORS,
     openapi_extra=_UPLOAD_SCHEMA,
     summary="Import an OpenDSS feeder from an uploaded zip",
     description="Multipart upload (fields file, feeder, site, master, replace). The import is "
@@ -261,7 +274,7 @@ async def import_upload(
 @router.post(
     "/feeders/import-path",
     response_model=ImportOut,
-    responses=ERRORS,
+    responses=IMPORT_ERRORS,
     summary="Import an OpenDSS feeder from a path on the server",
     description="For the all-in-one mode, where the gateway and the ingestion service share a disk.",
 )
@@ -278,7 +291,7 @@ async def import_path(
 @router.post(
     "/feeders/import-cyme",
     response_model=ImportOut,
-    responses={**ERRORS, 413: {"model": ErrorBody, "description": "archive over max_upload_bytes"}},
+    responses=UPLOAD_ERRORS,
     openapi_extra=_CYME_UPLOAD_SCHEMA,
     summary="Import a CYME feeder from an uploaded zip of its ASCII export",
     description="Multipart upload (fields file, feeder, site, replace, regulators). Transactional; the "
@@ -301,7 +314,7 @@ async def import_cyme_upload(
 @router.post(
     "/feeders/import-cyme-path",
     response_model=ImportOut,
-    responses=ERRORS,
+    responses=IMPORT_ERRORS,
     summary="Import a CYME feeder from a folder (or file) on the server",
 )
 async def import_cyme_path(

@@ -15,7 +15,7 @@ from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends
 from gridtwin_gateway.errors import ErrorBody
 from gridtwin_gateway.routes_jobs import JobOut, job_out, rows_of
-from gridtwin_gateway.schemas import SolverIn
+from gridtwin_gateway.schemas import INT32_MAX, INT64_MAX, SolverIn
 
 router = APIRouter(prefix="/api/v1", tags=["hosting capacity"])
 
@@ -25,6 +25,10 @@ TIMEOUT_S = 120.0
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input; details say where"},
     404: {"model": ErrorBody, "description": "no such feeder, bus, results or job"},
+    409: {
+        "model": ErrorBody,
+        "description": "the feeder's base case does not converge, or job_id names a job of another kind",
+    },
     503: {"model": ErrorBody, "description": "a back end is unreachable"},
 }
 
@@ -107,7 +111,7 @@ class StochasticIn(SolverIn):
     samples: int = Field(default=10, ge=1, le=10_000)
     placement: Literal["random", "close", "far"] = "random"
     steps_pct: list[float] = Field(default_factory=list, description="default 5..200 step 5")
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=INT64_MAX)
     full_curve: bool = False
     inverter: Literal["none", "pf", "volt_var"] = "none"
     criteria: CriteriaIn = Field(default_factory=CriteriaIn)
@@ -145,7 +149,7 @@ async def stored(
     order_by: Annotated[str, Query(max_length=64)] = "capacity_kw",
     descending: bool = False,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     reply = await backends.hosting_stub.GetPerBus(

@@ -14,7 +14,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
-from fastapi import APIRouter, Depends, Path, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
 from gridtwin.compute.events import channel as events_channel
 from gridtwin.compute.events import last_key
 from gridtwin.config import Settings
@@ -23,9 +23,10 @@ from gridtwin.store.redis import make_redis
 from pydantic import BaseModel, Field
 
 from gridtwin_gateway.clients import Backends
+from gridtwin_gateway.context import request_info
 from gridtwin_gateway.deps import get_backends, get_settings_dep
 from gridtwin_gateway.errors import ErrorBody
-from gridtwin_gateway.schemas import SolverIn
+from gridtwin_gateway.schemas import INT32_MAX, SolverIn
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
@@ -175,8 +176,16 @@ def _events_redis(websocket: WebSocket, settings: Settings) -> Any:
     return client
 
 
-@router.post("/jobs", status_code=202, response_model=JobOut, responses=ERRORS, summary="Submit a QSTS job")
-async def submit(body: JobIn, backends: Annotated[Backends, Depends(get_backends)]) -> dict[str, Any]:
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut,
+    responses={**ERRORS, 409: {"model": ErrorBody, "description": "job_id names a job of another kind"}},
+    summary="Submit a QSTS job",
+)
+async def submit(
+    body: JobIn, http: Request, backends: Annotated[Backends, Depends(get_backends)]
+) -> dict[str, Any]:
     request = powerflow_pb2.RunQstsRequest(
         feeders=body.feeders,
         site=body.site,
@@ -189,7 +198,10 @@ async def submit(body: JobIn, backends: Annotated[Backends, Depends(get_backends
     )
     if body.ambient_c is not None:
         request.ambient_c = body.ambient_c
-    return job_out(await backends.powerflow_stub.RunQSTS(request, timeout=TIMEOUT_S))
+    job = await backends.powerflow_stub.RunQSTS(request, timeout=TIMEOUT_S)
+    info = request_info(http)
+    info.site = info.site or job.site  # the audit row names the sites the job covers
+    return job_out(job)
 
 
 @router.get("/jobs", response_model=JobList, responses=ERRORS, summary="List jobs, newest first")
@@ -198,7 +210,7 @@ async def list_jobs(
     status: Annotated[str, Query(description="only jobs in this status")] = "",
     kind: Annotated[str, Query()] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     reply = await backends.powerflow_stub.ListJobs(
         powerflow_pb2.ListJobsRequest(status=status, kind=kind, limit=limit, offset=offset), timeout=TIMEOUT_S
@@ -245,7 +257,7 @@ async def results(
     order_by: Annotated[str, Query(max_length=64)] = "",
     ascending: bool = False,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     reply = await backends.powerflow_stub.GetQstsResults(
         powerflow_pb2.QstsResultsRequest(
@@ -300,7 +312,7 @@ async def compare(
     level: Annotated[Literal["feeders", "elements"], Query()] = "feeders",
     order_by: Annotated[str, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     reply = await backends.powerflow_stub.CompareJobs(
         powerflow_pb2.CompareJobsRequest(

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends, get_settings_dep
 from gridtwin_gateway.errors import ApiError, ErrorBody
+from gridtwin_gateway.schemas import YEAR_MAX
 
 router = APIRouter(prefix="/api/v1", tags=["measurements"])
 
@@ -33,7 +34,7 @@ CHUNK_BYTES = 1 << 20
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input; details say which file, row or field"},
     403: {"model": ErrorBody, "description": "a server path outside GRIDTWIN_IMPORT_ROOTS"},
-    404: {"model": ErrorBody, "description": "no such feeder, upload or import"},
+    404: {"model": ErrorBody, "description": "no such feeder, upload or import; no cached weather (offline)"},
     409: {"model": ErrorBody, "description": "another AMI import is running"},
     413: {"model": ErrorBody, "description": "upload over the limit"},
     503: {"model": ErrorBody, "description": "a back end (or the weather API) is unreachable"},
@@ -76,7 +77,7 @@ class AmiIn(BaseModel):
     )
     import_id: str = Field(default="", description="resume this import")
     allocate: bool = Field(default=False, description="then allocate the measured load onto the loads")
-    year: int = Field(default=0, ge=0, description="aggregation year; 0 = the reads' main year")
+    year: int = Field(default=0, ge=0, le=YEAR_MAX, description="aggregation year; 0 = the reads' main year")
 
 
 class AllocateIn(BaseModel):
@@ -100,7 +101,7 @@ class WeatherIn(BaseModel):
     feeders: list[str] = Field(default_factory=list, description="default: the site's feeders")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    year: int = Field(default=0, ge=0)
+    year: int = Field(default=0, ge=0, le=YEAR_MAX)
     forecast: bool = False
     forecast_days: int = Field(default=7, ge=1, le=16)
     attach: bool = Field(default=True, description="point the feeders' ambient profile at it")
@@ -284,7 +285,7 @@ async def allocate(body: AllocateIn, backends: Annotated[Backends, Depends(get_b
 async def load_summary(
     feeder: Annotated[str, FEEDER],
     backends: Annotated[Backends, Depends(get_backends)],
-    year: Annotated[int, Query(ge=0)] = 0,
+    year: Annotated[int, Query(ge=0, le=YEAR_MAX)] = 0,
     transformers: bool = False,
 ) -> dict[str, Any]:
     """Per year: energy, peak and when, load factor, coincidence factor, coverage, and the check against
@@ -302,7 +303,7 @@ async def get_reliability(
     backends: Annotated[Backends, Depends(get_backends)],
     site: str = "default",
     feeder: Annotated[list[str] | None, Query()] = None,
-    year: Annotated[list[int] | None, Query()] = None,
+    year: Annotated[list[Annotated[int, Field(ge=0, le=YEAR_MAX)]] | None, Query()] = None,
     beta: Annotated[float, Query(ge=0)] = 0.0,
     timezone: str = "",
 ) -> dict[str, Any]:

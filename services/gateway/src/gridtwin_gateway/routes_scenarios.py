@@ -18,7 +18,7 @@ from gridtwin_gateway.clients import Backends
 from gridtwin_gateway.deps import get_backends, get_settings_dep
 from gridtwin_gateway.errors import ApiError, ErrorBody
 from gridtwin_gateway.routes_jobs import JobOut, job_out, rows_of
-from gridtwin_gateway.schemas import SolverIn
+from gridtwin_gateway.schemas import INT32_MAX, SolverIn
 
 router = APIRouter(prefix="/api/v1", tags=["scenarios"])
 
@@ -191,7 +191,7 @@ async def create(
 async def list_scenarios(
     backends: Annotated[Backends, Depends(get_backends)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     reply = await backends.powerflow_stub.ListScenarios(
         powerflow_pb2.ListScenariosRequest(limit=limit, offset=offset), timeout=TIMEOUT_S
@@ -217,7 +217,7 @@ async def update(
     request: Request,
     backends: Annotated[Backends, Depends(get_backends)],
     settings: Annotated[Settings, Depends(get_settings_dep)],
-    expected_revision: Annotated[int, Query(ge=0)] = 0,
+    expected_revision: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     text, fmt = await _text(request, min(settings.max_upload_bytes, MAX_SCENARIO_BYTES))
     doc = await backends.powerflow_stub.UpdateScenario(
@@ -294,7 +294,7 @@ async def diff(
     level: Literal["feeders", "elements", "buses"] = "feeders",
     new_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     reply = await backends.powerflow_stub.DiffJobs(
         powerflow_pb2.DiffJobsRequest(

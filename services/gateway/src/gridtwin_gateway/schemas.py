@@ -20,6 +20,11 @@ MAX_CONTROL_ITERATIONS_DOC = (
     "control iterations per solve (default: the model's own, at least the installation's 100)"
 )
 TOLERANCE_DOC = "convergence tolerance in per unit (default: the model's own)"
+# The largest numbers the back ends' messages carry (protobuf int32 / int64) and a calendar year: a
+# parameter beyond them is a 422 that says so, not a failed conversion (a 500).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+YEAR_MAX = 9999
 
 
 class ImportDetail(BaseModel):

@@ -65,6 +65,8 @@ def allowed_path(text: str, settings: Settings) -> Path:
     Reading arbitrary server files would let any gateway user probe the host (parser errors quote
     the offending line), so only configured folders can be imported by path.
     """
+    if "\x00" in text:  # no file name holds one; Path.resolve() would fail with a ValueError (a 500)
+        raise InputError("bad path", [ErrorDetail(where="path", message="contains a NUL character")])
     path = Path(text).resolve()
     roots = [Path(r).resolve() for r in settings.import_roots]
     if not any(path == root or root in path.parents for root in roots):

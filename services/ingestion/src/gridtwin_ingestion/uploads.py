@@ -95,7 +95,19 @@ def expand_sources(
     for text in paths:
         path = allowed_path(text, settings)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES)
+            try:
+                found = sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES
+                )
+            except OSError as exc:  # a folder under it that may not be read (e.g. /proc/1/cwd)
+                raise InputError(
+                    "cannot read the folder",
+                    [
+                        ErrorDetail(
+                            where=text, message=f"{exc.strerror or exc}: {exc.filename}", code="unreadable"
+                        )
+                    ],
+                ) from None
             if not found:
                 raise InputError(
                     "no readable files", [ErrorDetail(where=text, message=f"no {READ_SUFFIXES}")]

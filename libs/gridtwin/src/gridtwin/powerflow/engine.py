@@ -431,11 +431,13 @@ class Engine:
             solution.Mode(_SNAPSHOT_MODE)
             solution.ControlMode(control_mode)
         message = ""
+        aborted = False
         start = time.perf_counter()
         try:
             solution.Solve()
         except opendssdirect.DSSException as exc:
             if exc.args and exc.args[0] == _MAX_CONTROL_ITERATIONS:
+                aborted = True
                 message = (
                     f"controls did not settle within {solution.MaxControlIterations()} control iterations"
                 )
@@ -449,13 +451,19 @@ class Engine:
                 f"power flow did not converge within max_iterations={solution.MaxIterations()}"
                 f" ({iterations} iterations in all)"
             )
-        return SolveStatus(
+        status = SolveStatus(
             converged=converged,
             iterations=iterations,
             control_iterations=int(solution.ControlIterations()),
             message=message,
             solve_ms=solve_ms,
         )
+        if aborted:
+            # OpenDSS keeps the aborted control loop's state: every later Solve() of this circuit fails
+            # with error 99 (and no message) until the mode is set again. Setting it keeps the voltages
+            # read next and the control mode.
+            self._dss.Text.Command("set mode=snapshot")
+        return status
 
     def _current_layout(self) -> CircuitLayout:
         signature = circuit_signature(self._dss)

@@ -59,6 +59,7 @@ __all__ = [
 KVA_HEADROOM = 1.1
 _MIN_KW = 1e-3  # OpenDSS rejects a zero-sized PVSystem
 _SNAPSHOT_MODE = 0
+_MAX_CONTROL_ITERATIONS = 485  # OpenDSS error number: "Max Control Iterations Exceeded"
 _WHOLE_SYSTEM_Y = 2
 
 
@@ -267,7 +268,11 @@ def set_operating_point(dss: Any, load_mult: float, irradiance: float) -> None:
 def _solve_once(dss: Any) -> bool:
     try:
         dss.Solution.Solve()
-    except opendssdirect.DSSException:
+    except opendssdirect.DSSException as exc:
+        if exc.args and exc.args[0] == _MAX_CONTROL_ITERATIONS:
+            # OpenDSS keeps the aborted control loop's state: every later Solve() would fail with error
+            # 99 until the mode is set again (voltages and control mode stay).
+            dss.Text.Command("set mode=snapshot")
         return False  # e.g. "max control iterations exceeded": not a valid operating point
     return bool(dss.Solution.Converged())
 

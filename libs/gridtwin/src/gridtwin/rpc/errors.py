@@ -139,7 +139,7 @@ def _is_abort(exc: BaseException) -> bool:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Maps exceptions of every unary and server-streaming handler of a server."""
+    """Maps exceptions of every handler of a server (unary or streaming, either way)."""
 
     def intercept_service(
         self,
@@ -158,6 +158,20 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Client streaming (uploads): the same mapping, or an InputError would reach the caller as
+        # UNKNOWN "Exception calling application" (an HTTP 500 at the gateway).
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

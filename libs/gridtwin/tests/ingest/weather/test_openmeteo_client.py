@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from gridtwin.errors import InputError, UpstreamError
+from gridtwin.errors import InputError, NotFoundError, UpstreamError
 from gridtwin.ingest.weather import HOURLY_PARAM, VARIABLES, weather_year
 from openmeteo_support import (
     ARCHIVE_PATH,
@@ -127,7 +127,7 @@ def test_offline_serves_the_cache_and_fails_clearly_on_a_miss(
     offline = make_client(offline=True)
     series = offline.historical(LAT, LON, *Y2025)
     assert series.source == "cache" and len(series.frame) == 8760
-    with pytest.raises(UpstreamError, match=r"not in the weather cache \(offline\)") as info:
+    with pytest.raises(NotFoundError, match=r"not in the weather cache \(offline\)") as info:
         offline.historical(LAT, LON, date(2022, 1, 1), date(2022, 12, 31))
     text = str(info.value)
     assert "41.8781" in text and "-87.6298" in text and "2022-01-01" in text and "2022-12-31" in text

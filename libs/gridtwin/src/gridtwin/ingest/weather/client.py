@@ -7,8 +7,9 @@ Every request goes through one path:
    and the response. Archive responses never expire (except those reaching into the last
    ``recent_archive_days`` days, which the archive still fills in: they expire like forecasts);
    forecasts expire after ``forecast_ttl_s``. A cache file that does not parse is ignored (noted).
-2. offline: only the cache is used. A miss raises ``UpstreamError`` (code ``offline``) naming the
-   place and dates ("not in the weather cache (offline)"); an expired entry is served with a note.
+2. offline: only the cache is used. A miss raises ``NotFoundError`` (code ``offline``) naming the
+   place and dates ("not in the weather cache (offline)"): nothing is unavailable, the answer is not
+   there (a 404, not a 503 to retry); an expired entry is served with a note.
 3. the network: at least ``min_interval_s`` between request starts (monotonic clock, one lock for
    all threads), a descriptive User-Agent, the response body capped at ``max_response_bytes``.
    Timeouts, connection errors, HTTP 429 and 5xx are retried up to ``retries`` times with
@@ -22,7 +23,8 @@ Errors:
   status or exception), any other 4xx (with the API's reason), a Retry-After beyond
   ``max_retry_after_s``, a response that is too large, not JSON, or not Open-Meteo-shaped (missing
   ``hourly.time``, arrays of the wrong length, values that are not numbers, unknown units: the field
-  is named), and offline cache misses.
+  is named).
+- ``NotFoundError``: an offline cache miss.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from gridtwin.errors import ErrorDetail, InputError, UpstreamError
+from gridtwin.errors import ErrorDetail, InputError, NotFoundError, UpstreamError
 from gridtwin.ingest.weather.series import OPEN_METEO_VARIABLES, VARIABLES, WeatherSeries
 from gridtwin.scenarios.weather import TEMP_UNITS_FAHRENHEIT, WIND_M_PER_S
 
@@ -466,7 +468,7 @@ class OpenMeteoClient:
                 )
                 return frame, notes + parse_notes, "cache"
         if self.offline:
-            raise UpstreamError(
+            raise NotFoundError(
                 "not in the weather cache (offline)",
                 [ErrorDetail(where=what, message=f"no cached response in {self.cache_dir}", code="offline")],
                 url=public,
