@@ -24,7 +24,9 @@ bound). Nothing is excluded; instead:
   never given to the generator, so ``/auth/password``, ``/auth/logout`` and ``/auth/session`` are fuzzed as
   they are (they answer 400/401/403 to what it can guess);
 - a few sizes that buy work, not coverage, are capped (``COST_CAPS``): a 5,000-feeder synthetic utility or
-  an 8,760-hour QSTS job on every feeder is a legal request that takes a long time by design;
+  an 8,760-hour QSTS job on every feeder is a legal request that takes a long time by design; and the
+  synthetic-utility route, whose every good call generates and imports a feeder, gets a quarter of the
+  examples (``SLOW_SHARE``);
 - the destructive operations (DELETE) run last, the feeder's own deletion at the very end, so the real
   things stay there for the rest of the run (the drill's stateful sequences run before them too).
 
@@ -117,6 +119,10 @@ COST_CAPS: dict[str, dict[str, int]] = {
     "POST /api/v1/scenarios/{scenario_id}/sweep": {"hours": 24},
     "POST /api/v1/hosting/stochastic": {"samples": 2},
 }
+
+# Operations whose every successful call does seconds of real work (a synthetic utility generated,
+# imported and checked): they get this share of the budget, or they would take most of the run's time.
+SLOW_SHARE: dict[str, float] = {"POST /api/v1/feeders/synthetic": 0.25}
 
 
 # -- the world the fuzzer acts in ------------------------------------------------------------------
@@ -370,6 +376,12 @@ def run_operation(operation: APIOperation, world: FuzzWorld, account: Client, bu
     run = OperationRun(operation.label, account.username)
     started = time.perf_counter()
     schema = operation.schema
+    share = SLOW_SHARE.get(operation.label, 1.0)
+    budget = Budget(
+        *(max(1, round(n * share)) if n else 0 for n in (budget.positive, budget.negative, budget.coverage)),
+        timeout_s=budget.timeout_s,
+        seed=budget.seed,
+    )
     if budget.coverage:
         config = schema.config.generation_for(operation=operation, phase="coverage")
         cases = schema.iter_coverage_cases(

@@ -97,6 +97,11 @@ def test_override_text() -> None:
         {"meter_id": "m2", "feeder": "", "transformer": "", "note": ""},
     ]
     assert _overrides_frame("m1,t1,f1,moved\n")["feeder"].tolist() == ["f1"]
+    # found by the API fuzzer (issue 15): a lone CR, or a field over the csv module's limit, was a 500
+    assert _overrides_frame("m1,t1\rm2,t2")["meter_id"].tolist() == ["m1", "m2"]
+    with pytest.raises(InputError, match="bad override line") as info:
+        _overrides_frame("m1,t1\n" + "x" * 200_000)
+    assert info.value.details[0].where == "overrides:2"
     assert _overrides_frame("").empty
     with pytest.raises(InputError) as err:
         _overrides_frame("meter_id,transformer\nm1,t1\njunk\n")

@@ -73,7 +73,10 @@ def _overrides_frame(text: str) -> pd.DataFrame:
     columns = ["meter_id", "feeder", "transformer", "note"]
     header = ["meter_id", "transformer", "feeder", "note"]
     rows: list[dict[str, str]] = []
-    for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    # newline="": a lone CR ends a line like CRLF does (the csv module's own rule; without it a CR inside
+    # the text is a csv.Error, which reached the caller as a 500).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for number, cells in enumerate(_csv_lines(reader), start=1):
         cells = [c.strip() for c in cells]
         if not any(cells):
             continue
@@ -92,6 +95,16 @@ def _overrides_frame(text: str) -> pd.DataFrame:
             )
         rows.append({k: rec.get(k, "") for k in columns})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _csv_lines(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a csv.Error (a field over the csv module's size limit) as a located InputError."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputError(
+            "bad override line", [ErrorDetail(where=f"overrides:{reader.line_num}", message=str(exc))]
+        ) from None
 
 
 class MeasurementsServicer:

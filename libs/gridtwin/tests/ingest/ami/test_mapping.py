@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from gridtwin.errors import InputError
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.synth import synth_feeder
 from gridtwin.ingest.ami.mapping import (
@@ -47,6 +48,17 @@ def test_directory_from_models() -> None:
     assert list(d.columns) == DIRECTORY_COLUMNS and len(d) == len(_model().table("loads"))
     assert (d["transformer"] != "").all() and set(d["confidence"]) == {"high"}
     assert d["lon"].notna().all() and set(d["phases"]) <= {"A", "B", "C", "ABC"}
+
+
+def test_directory_from_feeders_whose_load_names_repeat_is_a_located_error() -> None:
+    # Found by the API fuzzer (issue 15): two synthetic feeders in one site made the meter import a 500
+    # (the site's meter ids must be unique).
+    other = synth_feeder(0, 43).model
+    with pytest.raises(InputError, match="load names repeat") as info:
+        directory_from_models([_model(), other])
+    first = info.value.details[0]
+    assert first.where.startswith("load ") and first.code == "duplicate"
+    assert _model().feeder_id in first.message and other.feeder_id in first.message
 
 
 def test_by_connectivity_all_high_and_correct() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from gridtwin.errors import ErrorDetail
+from gridtwin.errors import ErrorDetail, InputError
 from gridtwin.grid.model import FeederModel
 from gridtwin.grid.topology import ServiceIndex, phase_string, service_index
 
@@ -407,7 +407,28 @@ def directory_from_models(models: Sequence[FeederModel]) -> pd.DataFrame:
                 f"load {r['name']} in the twin graph" + (f", fed by {t}" if t else ", on the primary")
             ]
             rows.append(row)
-    return pd.DataFrame(rows, columns=DIRECTORY_COLUMNS)
+    directory = pd.DataFrame(rows, columns=DIRECTORY_COLUMNS)
+    _check_unique_load_names(directory)
+    return directory
+
+
+def _check_unique_load_names(directory: pd.DataFrame) -> None:
+    """Meter ids are unique in a site: two of its feeders with a load of the same name (two copies of a
+    test feeder, two synthetic utilities) cannot both be meters by name; say which, and what to do."""
+    repeated = directory[directory["meter_id"].duplicated(keep=False)]
+    if not len(repeated):
+        return
+    feeders = repeated.groupby("meter_id", sort=True)["feeder"].apply(lambda f: ", ".join(sorted(set(f))))
+    details = [
+        ErrorDetail(f"load {name}", f"on feeders {on}", "duplicate")
+        for name, on in list(feeders.items())[:20]
+    ]
+    if len(feeders) > 20:
+        details.append(ErrorDetail("...", f"{len(feeders) - 20} more load names repeat", "more"))
+    raise InputError(
+        "load names repeat across the site's feeders: they cannot be its meter ids; import a meter list",
+        details,
+    )
 
 
 def head_check(meter_kw_sum: np.ndarray, head_kw: np.ndarray) -> dict[str, Any]:
